@@ -1,0 +1,277 @@
+/**
+ * The command line: `deno task maintenance on|off|status`, and the npm package's
+ * `maintenance` bin (`npx maintenance on`, `bunx maintenance on`).
+ *
+ * Exit codes: 0 done, 2 usage error (stderr names the argument and shows usage),
+ * 1 the store failed (stderr says why and what to change).
+ *
+ * @example
+ * ```sh
+ * deno task maintenance on --message "Back at 14:00" --until 2030-01-01T14:00:00Z
+ * deno task maintenance status --json
+ * deno task maintenance off
+ * ```
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { ConfigError, storeFromEnv } from "./src/env_config.ts";
+import { buildEnabledState } from "./src/enable.ts";
+import {
+  isActiveAt,
+  type MaintenanceState,
+  parseState,
+  serializeState,
+  StateParseError,
+} from "./src/state.ts";
+import { StoreError } from "./stores/store_error.ts";
+import type { StateStore } from "./stores/types.ts";
+
+/**
+ * The CLI's usage text.
+ *
+ * @example
+ * ```ts
+ * import { USAGE } from "@x/maintenance/cli";
+ * console.log(USAGE);
+ * ```
+ */
+export const USAGE: string = `Usage: maintenance <command> [options]
+
+Commands:
+  on        switch maintenance mode on
+  off       switch maintenance mode off
+  status    print the current state
+
+Options for on:
+  -m, --message TEXT        message shown on the 503 page
+      --retry-after SECONDS Retry-After when no end time is known
+      --from ISO-8601       start of a scheduled window (requests pass until then)
+      --until ISO-8601      end of the window (maintenance ends by itself then)
+      --refresh SECONDS     send a Refresh header on the page
+
+Options for status:
+      --json                print one JSON object
+
+Where the state lives (all commands):
+      --file PATH           state file (else $MAINTENANCE_STATE_FILE,
+                            else ./maintenance_mode_state.txt)
+      --s3 s3://bucket/key  S3 object (else $MAINTENANCE_S3_URL; endpoint from
+                            $MAINTENANCE_S3_ENDPOINT, credentials from AWS_*)
+  -h, --help                show this help
+
+Exit codes: 0 done, 1 the store failed, 2 usage error.`;
+
+/** Where the CLI writes; the process's streams by default. */
+export interface CliIo {
+  /** Standard output, one line at a time. */
+  out: (line: string) => void;
+  /** Standard error, one line at a time. */
+  err: (line: string) => void;
+}
+
+const defaultIo: CliIo = {
+  out: (line) => console.log(line),
+  err: (line) => console.error(line),
+};
+
+class UsageError extends Error {}
+
+function seconds(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) > 31_536_000) {
+    throw new UsageError(
+      `${flag} must be a whole number of seconds (0 to 31536000), not "${value}"`,
+    );
+  }
+  return Number(value);
+}
+
+function instant(value: string | undefined, flag: string): string | undefined {
+  if (value === undefined) return undefined;
+  const ms = Date.parse(value);
+  if (!/^\d{4}-\d\d-\d\d/.test(value) || Number.isNaN(ms)) {
+    throw new UsageError(
+      `${flag} must be an ISO-8601 date and time such as 2030-01-01T14:00:00Z, not "${value}"`,
+    );
+  }
+  return new Date(ms).toISOString();
+}
+
+function describe(state: MaintenanceState, now: number): string {
+  const active = isActiveAt(state, now);
+  const parts = [`maintenance mode is ${active ? "ON" : "OFF"}`];
+  if (
+    !active && state.enabled && state.startsAt &&
+    Date.parse(state.startsAt) > now
+  ) {
+    parts.push(`scheduled from ${state.startsAt}`);
+  }
+  if (
+    !active && state.enabled && state.endsAt && Date.parse(state.endsAt) <= now
+  ) {
+    parts.push(`the window ended at ${state.endsAt}`);
+  }
+  if (active && state.endsAt) parts.push(`until ${state.endsAt}`);
+  if (state.message) parts.push(`message: ${JSON.stringify(state.message)}`);
+  return parts.join("; ");
+}
+
+async function readStrict(store: StateStore): Promise<MaintenanceState> {
+  const text = await store.read();
+  try {
+    return parseState(text);
+  } catch (e) {
+    if (e instanceof StateParseError) {
+      throw new StoreError(
+        `${store.description ?? "the store"}: ${e.message}; ` +
+          "run `maintenance on` or `maintenance off` to write a valid state",
+        "CORRUPT",
+        { cause: e },
+      );
+    }
+    throw e;
+  }
+}
+
+/**
+ * Runs the CLI with `args` (without the program name) and returns the exit code.
+ *
+ * @example
+ * ```ts
+ * import { runCli } from "@x/maintenance/cli";
+ * const code = await runCli(["status", "--json", "--file", "/tmp/state.txt"]);
+ * ```
+ */
+export async function runCli(
+  args: string[],
+  io: CliIo = defaultIo,
+): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        message: { type: "string", short: "m" },
+        "retry-after": { type: "string" },
+        from: { type: "string" },
+        until: { type: "string" },
+        refresh: { type: "string" },
+        json: { type: "boolean" },
+        file: { type: "string" },
+        s3: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (e) {
+    io.err(`error: ${(e as Error).message}`);
+    io.err("");
+    io.err(USAGE);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.out(USAGE);
+    return 0;
+  }
+  try {
+    if (positionals.length === 0) {
+      throw new UsageError("missing command: on, off or status");
+    }
+    if (positionals.length > 1) {
+      throw new UsageError(
+        `unexpected argument "${positionals[1]}" after "${positionals[0]}"`,
+      );
+    }
+    const command = positionals[0];
+    if (command !== "on" && command !== "off" && command !== "status") {
+      throw new UsageError(
+        `unknown command "${command}"; use on, off or status`,
+      );
+    }
+    const onOnly = [
+      "message",
+      "retry-after",
+      "from",
+      "until",
+      "refresh",
+    ] as const;
+    if (command !== "on") {
+      for (const k of onOnly) {
+        if (values[k] !== undefined) {
+          throw new UsageError(`--${k} only goes with "on"`);
+        }
+      }
+    }
+    if (command !== "status" && values.json) {
+      throw new UsageError('--json only goes with "status"');
+    }
+    if (values.file !== undefined && values.file.trim() === "") {
+      throw new UsageError("--file needs a path");
+    }
+    const now = Date.now();
+    // Validate everything before touching the store, so bad input changes nothing.
+    let state: MaintenanceState | undefined;
+    if (command === "on") {
+      try {
+        state = buildEnabledState({
+          message: values.message,
+          retryAfter: seconds(values["retry-after"], "--retry-after"),
+          refresh: seconds(values.refresh, "--refresh"),
+          startsAt: instant(values.from, "--from"),
+          endsAt: instant(values.until, "--until"),
+        }, now);
+      } catch (e) {
+        if (e instanceof UsageError) throw e;
+        throw new UsageError(
+          (e as Error).message.replace(/^endsAt/, "--until").replace(
+            /^startsAt/,
+            "--from",
+          ),
+        );
+      }
+    }
+    let store: StateStore;
+    try {
+      store = await storeFromEnv({ file: values.file, s3: values.s3 });
+    } catch (e) {
+      if (e instanceof ConfigError) throw new UsageError(e.message);
+      throw e;
+    }
+    if (command === "status") {
+      const current = await readStrict(store);
+      if (values.json) {
+        io.out(JSON.stringify({
+          enabled: isActiveAt(current, now),
+          state: current,
+          store: store.description ?? null,
+        }));
+      } else io.out(describe(current, now));
+      return 0;
+    }
+    const written: MaintenanceState = {
+      ...(command === "on" ? state! : { enabled: false }),
+      updatedAt: new Date(now).toISOString(),
+    };
+    await store.write(serializeState(written));
+    io.out(describe(written, now) + ` (${store.description ?? "store"})`);
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`error: ${e.message}`);
+      io.err("");
+      io.err(USAGE);
+      return 2;
+    }
+    io.err(`error: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  const g = globalThis as { process?: { argv: string[]; exitCode?: number } };
+  const code = await runCli(g.process?.argv.slice(2) ?? []);
+  if (g.process) g.process.exitCode = code;
+}

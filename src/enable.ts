@@ -1,0 +1,118 @@
+/**
+ * Validates what `enable()` and the CLI's `on` take into a state, before anything is
+ * written.
+ *
+ * @module
+ */
+import type { MaintenanceState } from "./state.ts";
+
+/**
+ * What `enable()` takes. Times are `Date`s or ISO-8601 strings.
+ *
+ * @example
+ * ```ts
+ * import type { EnableOptions } from "@x/maintenance";
+ * const opts: EnableOptions = { message: "Back at 14:00", endsAt: "2030-01-01T14:00:00Z" };
+ * ```
+ */
+export interface EnableOptions {
+  /** Shown on the page and in JSON (plain text, escaped). At most 2000 characters. */
+  message?: string;
+  /** `Retry-After` seconds when there is no `endsAt`. */
+  retryAfter?: number;
+  /** Start of a scheduled window; requests pass until then. */
+  startsAt?: Date | string;
+  /** End of the window; maintenance is over then without any write. */
+  endsAt?: Date | string;
+  /** Seconds for a `Refresh` header on the page. */
+  refresh?: number;
+}
+
+function toIso(
+  value: Date | string | undefined,
+  name: string,
+): string | undefined {
+  if (value === undefined) return undefined;
+  const ms = value instanceof Date ? value.getTime() : Date.parse(value);
+  if (
+    typeof value !== "string" && !(value instanceof Date) || Number.isNaN(ms)
+  ) {
+    throw new TypeError(
+      `${name} must be a Date or an ISO-8601 string like 2030-01-01T14:00:00Z`,
+    );
+  }
+  return new Date(ms).toISOString();
+}
+
+function checkSeconds(
+  value: number | undefined,
+  name: string,
+): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isInteger(value) || value < 0 || value > 31_536_000) {
+    throw new RangeError(
+      `${name} must be a whole number of seconds from 0 to 31536000`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Validates `enable()` options into a state. Throws `TypeError`/`RangeError` saying
+ * what to change (a window that ends before it starts, or has already ended, a message
+ * too long or with control characters).
+ *
+ * @example
+ * ```ts
+ * import { buildEnabledState } from "@x/maintenance";
+ * buildEnabledState({ message: "Back soon", retryAfter: 600 }, Date.now());
+ * ```
+ */
+export function buildEnabledState(
+  options: EnableOptions,
+  now: number,
+): MaintenanceState {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(
+      "enable() takes an options object, such as { message: 'Back soon' }",
+    );
+  }
+  const state: MaintenanceState = { enabled: true };
+  if (options.message !== undefined) {
+    if (typeof options.message !== "string") {
+      throw new TypeError("message must be a string");
+    }
+    if (options.message.length > 2000) {
+      throw new RangeError("message must be at most 2000 characters");
+    }
+    // deno-lint-ignore no-control-regex
+    if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(options.message)) {
+      throw new TypeError(
+        "message must not contain control characters (newlines are fine)",
+      );
+    }
+    if (options.message.trim() !== "") state.message = options.message;
+  }
+  const retryAfter = checkSeconds(options.retryAfter, "retryAfter");
+  if (retryAfter !== undefined) state.retryAfter = retryAfter;
+  const refresh = checkSeconds(options.refresh, "refresh");
+  if (refresh !== undefined) state.refresh = refresh;
+  const startsAt = toIso(options.startsAt, "startsAt");
+  const endsAt = toIso(options.endsAt, "endsAt");
+  if (endsAt !== undefined && Date.parse(endsAt) <= now) {
+    throw new RangeError(
+      `endsAt ${endsAt} is in the past; give a future time or leave it out`,
+    );
+  }
+  if (
+    startsAt !== undefined && endsAt !== undefined &&
+    Date.parse(startsAt) >= Date.parse(endsAt)
+  ) {
+    throw new RangeError(
+      `startsAt ${startsAt} must be before endsAt ${endsAt}`,
+    );
+  }
+  if (startsAt !== undefined) state.startsAt = startsAt;
+  if (endsAt !== undefined) state.endsAt = endsAt;
+  return state;
+}

@@ -1,0 +1,252 @@
+/**
+ * The controller: owns the store and its cache, switches maintenance on and off, and
+ * makes the middleware. `createMaintenance()` is the seed's get/set_maintenance_mode.
+ *
+ * @module
+ */
+import { FileStore } from "../stores/file.ts";
+import type { StateStore } from "../stores/types.ts";
+import { type CacheOptions, StateCache } from "./cache.ts";
+import {
+  createMiddleware,
+  type MaintenanceMiddleware,
+  type MiddlewareInternals,
+  type MiddlewareOptions,
+} from "./middleware.ts";
+import { isActive } from "./snapshot.ts";
+import { type MaintenanceState, serializeState } from "./state.ts";
+import { buildEnabledState, type EnableOptions } from "./enable.ts";
+
+/**
+ * Options of {@linkcode createMaintenance}.
+ *
+ * @example
+ * ```ts
+ * import { createMaintenance, FileStore } from "@x/maintenance";
+ * const mm = createMaintenance({
+ *   store: new FileStore("/var/run/myapp/maintenance_mode_state.txt"),
+ *   cache: { ttlMs: 2000 },
+ *   onError: (e) => console.error("maintenance store:", e.message),
+ * });
+ * ```
+ */
+export interface MaintenanceOptions {
+  /** Where the state lives. Default: `new FileStore("maintenance_mode_state.txt")`. */
+  store?: StateStore;
+  /**
+   * Read-through cache (MAINTENANCE_MODE_CACHE*). Default `{ ttlMs: 1000 }` in this
+   * process; `false` reads the store on every request (as Django without a cache).
+   */
+  cache?: CacheOptions | false;
+  /** Bound on every store and cache read, ms. Default 1000. */
+  timeoutMs?: number;
+  /** State before any successful read when the store fails (STATE_BACKEND_FALLBACK_VALUE). Default false (off). */
+  fallback?: boolean;
+  /** Told once per failure streak of the store or cache. Default: `console.error`. */
+  onError?: (error: Error) => void;
+  /** Clock, ms since epoch, for tests. Default `Date.now`. */
+  now?: () => number;
+}
+
+/**
+ * The maintenance controller.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import { createMaintenance, MemoryStore } from "@x/maintenance";
+ * const mm = createMaintenance({ store: new MemoryStore() });
+ * const app = new Hono();
+ * app.use(mm.middleware({ ignorePaths: ["/healthz"] }));
+ * await mm.enable({ message: "Back soon" });
+ * await mm.isEnabled(); // true
+ * ```
+ */
+export interface Maintenance {
+  /** The store the state lives in. */
+  readonly store: StateStore;
+  /** The read-through cache over the store. */
+  readonly cache: StateCache;
+  /** Whether maintenance is in force now (get_maintenance_mode). */
+  isEnabled(): Promise<boolean>;
+  /** The current state, through the cache. */
+  getState(): Promise<MaintenanceState>;
+  /** Switches maintenance on (set_maintenance_mode(True)); returns the state written. */
+  enable(options?: EnableOptions): Promise<MaintenanceState>;
+  /** Switches maintenance off (set_maintenance_mode(False)); returns the state written. */
+  disable(): Promise<MaintenanceState>;
+  /** Writes a whole state (validated); returns it. */
+  setState(state: MaintenanceState): Promise<MaintenanceState>;
+  /** The Hono middleware. */
+  middleware(options?: MiddlewareOptions): MaintenanceMiddleware;
+}
+
+const KNOWN = new Set([
+  "store",
+  "cache",
+  "timeoutMs",
+  "fallback",
+  "onError",
+  "now",
+]);
+
+function defaultOnError(error: Error): void {
+  console.error(`[maintenance] ${error.message}`);
+}
+
+/**
+ * Creates the maintenance controller. Options are validated here, once.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import { createMaintenance, FileStore } from "@x/maintenance";
+ * const mm = createMaintenance({ store: new FileStore("maintenance_mode_state.txt") });
+ * const app = new Hono();
+ * app.get("/healthz", (c) => c.text("ok")); // registered before: never in maintenance
+ * app.use(mm.middleware({ ignorePaths: [/^\/status/] }));
+ * await mm.enable({ message: "Back at 14:00", retryAfter: 600 });
+ * ```
+ */
+export function createMaintenance(
+  options: MaintenanceOptions = {},
+): Maintenance {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(
+      "createMaintenance takes an options object, such as { store }",
+    );
+  }
+  for (const k of Object.keys(options)) {
+    if (!KNOWN.has(k)) {
+      throw new TypeError(
+        `unknown createMaintenance option "${k}" (known: ${
+          [...KNOWN].join(", ")
+        }); ` +
+          "middleware options such as ignorePaths go to mm.middleware({...})",
+      );
+    }
+  }
+  const store = options.store ?? new FileStore();
+  if (typeof store?.read !== "function" || typeof store?.write !== "function") {
+    throw new TypeError(
+      "store must have read() and write(), e.g. new FileStore(path)",
+    );
+  }
+  const timeoutMs = options.timeoutMs ?? 1000;
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 1 || timeoutMs > 60_000) {
+    throw new RangeError("timeoutMs must be from 1 to 60000 milliseconds");
+  }
+  const cacheOpt = options.cache === undefined
+    ? { ttlMs: 1000 }
+    : options.cache;
+  if (cacheOpt !== false) {
+    if (cacheOpt === null || typeof cacheOpt !== "object") {
+      throw new TypeError(
+        "cache must be an object such as { ttlMs: 1000 }, or false",
+      );
+    }
+    const ttl = cacheOpt.ttlMs;
+    if (
+      ttl !== undefined && ttl !== null && (!Number.isFinite(ttl) || ttl < 0)
+    ) {
+      throw new RangeError(
+        "cache.ttlMs must be a number of milliseconds >= 0, or null (forever)",
+      );
+    }
+    if (
+      cacheOpt.key !== undefined &&
+      (typeof cacheOpt.key !== "string" || cacheOpt.key === "")
+    ) {
+      throw new TypeError("cache.key must be a non-empty string");
+    }
+    const s = cacheOpt.store;
+    if (
+      s !== undefined &&
+      (typeof s.get !== "function" || typeof s.set !== "function" ||
+        typeof s.delete !== "function")
+    ) {
+      throw new TypeError(
+        "cache.store must have get(), set() and delete(), e.g. redisCache(client)",
+      );
+    }
+  }
+  if (options.fallback !== undefined && typeof options.fallback !== "boolean") {
+    throw new TypeError("fallback must be true (on) or false (off)");
+  }
+  if (options.onError !== undefined && typeof options.onError !== "function") {
+    throw new TypeError("onError must be a function");
+  }
+  const now = options.now ?? Date.now;
+  const cache = new StateCache({
+    store,
+    cache: cacheOpt,
+    timeoutMs,
+    fallback: { enabled: options.fallback ?? false },
+    onError: options.onError ?? defaultOnError,
+    now,
+  });
+
+  async function setState(state: MaintenanceState): Promise<MaintenanceState> {
+    const written: MaintenanceState = {
+      ...state,
+      updatedAt: new Date(now()).toISOString(),
+    };
+    const text = serializeState(written);
+    await store.write(text);
+    await cache.written(text);
+    return written;
+  }
+
+  const internals: MiddlewareInternals = { now };
+
+  return {
+    store,
+    cache,
+    async isEnabled() {
+      return isActive(await cache.get(), now());
+    },
+    async getState() {
+      return (await cache.get()).state;
+    },
+    enable(opts: EnableOptions = {}) {
+      try {
+        return setState(buildEnabledState(opts, now()));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    },
+    disable() {
+      return setState({ enabled: false });
+    },
+    setState,
+    middleware(mwOptions?: MiddlewareOptions) {
+      return createMiddleware(cache, mwOptions, internals);
+    },
+  };
+}
+
+/**
+ * The one-line form: a controller's middleware, with controller and middleware
+ * options in one object.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import { FileStore, maintenance } from "@x/maintenance";
+ * const app = new Hono();
+ * app.use(maintenance({ store: new FileStore(), ignorePaths: ["/healthz"] }));
+ * ```
+ */
+export function maintenance(
+  options: MaintenanceOptions & MiddlewareOptions = {},
+): MaintenanceMiddleware {
+  const { store, cache, timeoutMs, fallback, onError, now, ...mw } = options;
+  const ctl: MaintenanceOptions = {};
+  if (store !== undefined) ctl.store = store;
+  if (cache !== undefined) ctl.cache = cache;
+  if (timeoutMs !== undefined) ctl.timeoutMs = timeoutMs;
+  if (fallback !== undefined) ctl.fallback = fallback;
+  if (onError !== undefined) ctl.onError = onError;
+  if (now !== undefined) ctl.now = now;
+  return createMaintenance(ctl).middleware(mw);
+}

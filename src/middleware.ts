@@ -1,0 +1,312 @@
+/**
+ * The Hono middleware and the per-route `forceMaintenance()`.
+ *
+ * @module
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import type { StateCache } from "./cache.ts";
+import { clientIp, connectionIp } from "./client_ip.ts";
+import { decide, type DecisionRules } from "./decide.ts";
+import {
+  compileIpRules,
+  compilePathRules,
+  type IpRule,
+  type PathRule,
+} from "./rules.ts";
+import {
+  createResponder,
+  type RenderResult,
+  type ResponseOptions,
+} from "./response.ts";
+import { isActive, type Snapshot } from "./snapshot.ts";
+import type { MaintenanceState } from "./state.ts";
+import { isTestRun } from "./test_env.ts";
+
+/**
+ * What templates and handlers see as `c.get("maintenance")`.
+ *
+ * @example
+ * ```ts
+ * import type { MaintenanceInfo } from "@x/maintenance";
+ * function banner(info: MaintenanceInfo): string {
+ *   return info.scheduled ? `Maintenance from ${info.state.startsAt}` : "";
+ * }
+ * ```
+ */
+export interface MaintenanceInfo {
+  /** Maintenance is in force now (Django's `maintenance_mode` context variable). */
+  readonly enabled: boolean;
+  /** Switched on with a window that has not started yet: show a banner. */
+  readonly scheduled: boolean;
+  /** The state as stored (message, window, ...). */
+  readonly state: Readonly<MaintenanceState>;
+}
+
+/**
+ * The context variables the middleware sets, for typing your app:
+ * `new Hono<{ Variables: MaintenanceVariables }>()`.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import type { MaintenanceVariables } from "@x/maintenance";
+ * const app = new Hono<{ Variables: MaintenanceVariables }>();
+ * app.get("/", (c) => c.text(c.get("maintenance").enabled ? "on" : "off"));
+ * ```
+ */
+export type MaintenanceVariables = {
+  /** The maintenance state seen by this request. */
+  maintenance: MaintenanceInfo;
+};
+
+/** The middleware's type. */
+export type MaintenanceMiddleware = MiddlewareHandler<
+  { Variables: MaintenanceVariables }
+>;
+
+/**
+ * Options of `mm.middleware()` and `maintenance()`; each replaces a Django setting.
+ *
+ * @example
+ * ```ts
+ * import type { MiddlewareOptions } from "@x/maintenance";
+ * const options: MiddlewareOptions = {
+ *   ignorePaths: ["/healthz", /^\/static\//],
+ *   ignoreIps: ["10.0.0.0/8"],
+ *   ignoreRequest: (c) => c.req.header("x-staff") === "yes",
+ * };
+ * ```
+ */
+export interface MiddlewareOptions extends ResponseOptions {
+  /** MAINTENANCE_MODE: `true`/`false` forces on/off; undefined (default) reads the store. */
+  enabled?: boolean;
+  /** MAINTENANCE_MODE_IGNORE_URLS: exempt paths (strings match a path and below; RegExps). */
+  ignorePaths?: PathRule[];
+  /** MAINTENANCE_MODE_IGNORE_IP_ADDRESSES: exempt IPs, CIDR ranges (v4/v6), RegExps. */
+  ignoreIps?: IpRule[];
+  /** The client IP for `ignoreIps`. Default: the connection's peer address (see `trustedProxies`). */
+  getClientIp?: (c: Context) => string | undefined;
+  /**
+   * How many reverse proxies in front of the app append to `X-Forwarded-For`.
+   * Default 0: the header is ignored, since any client can send it.
+   */
+  trustedProxies?: number;
+  /** MAINTENANCE_MODE_IGNORE_STAFF / _SUPERUSER: let this request through when it returns true. */
+  ignoreRequest?: (c: Context) => boolean | Promise<boolean>;
+  /** MAINTENANCE_MODE_IGNORE_TESTS: never block while running tests (see `isTestRun`). */
+  ignoreTests?: boolean;
+  /** MAINTENANCE_MODE_TEMPLATE: your own page (HTML text or a Response). */
+  render?: (
+    c: Context,
+    state: MaintenanceState,
+  ) => RenderResult | Promise<RenderResult>;
+}
+
+/** Where an info object carries its middleware's responder, for `forceMaintenance(true)`. */
+const RESPOND: unique symbol = Symbol("maintenance.respond");
+/** Marks a `forceMaintenance(false)` handler. */
+const FORCE: unique symbol = Symbol("maintenance.force");
+
+type Respond = (c: Context) => Promise<Response>;
+type InfoWithRespond = MaintenanceInfo & { [RESPOND]?: Respond };
+
+const KNOWN = new Set([
+  "enabled",
+  "ignorePaths",
+  "ignoreIps",
+  "getClientIp",
+  "trustedProxies",
+  "ignoreRequest",
+  "ignoreTests",
+  "render",
+  "status",
+  "retryAfter",
+  "redirectTo",
+  "page",
+]);
+
+function checkOptions(
+  options: MiddlewareOptions,
+  extra: readonly string[],
+): void {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(
+      "maintenance middleware options must be an object, such as {}",
+    );
+  }
+  for (const k of Object.keys(options)) {
+    if (!KNOWN.has(k) && !extra.includes(k)) {
+      throw new TypeError(
+        `unknown maintenance option "${k}"; known options: ${
+          [...KNOWN].join(", ")
+        }`,
+      );
+    }
+  }
+  if (options.enabled !== undefined && typeof options.enabled !== "boolean") {
+    throw new TypeError(
+      "enabled must be true, false or left out (read the store)",
+    );
+  }
+  for (const k of ["getClientIp", "ignoreRequest", "render"] as const) {
+    if (options[k] !== undefined && typeof options[k] !== "function") {
+      throw new TypeError(`${k} must be a function`);
+    }
+  }
+  const tp = options.trustedProxies;
+  if (tp !== undefined && (!Number.isInteger(tp) || tp < 0 || tp > 10)) {
+    throw new RangeError(
+      "trustedProxies must be a whole number from 0 (default) to 10",
+    );
+  }
+}
+
+/** Extra wiring from the controller: its own routes and clock. */
+export interface MiddlewareInternals {
+  /** Paths of routes the library serves itself (admin, bypass), never blocked. */
+  ownPath?: (path: string) => boolean;
+  /** Clock, for tests. */
+  now?: () => number;
+  /** Option names the controller handles on top of these. */
+  extraOptions?: readonly string[];
+}
+
+/**
+ * Builds the middleware over a state cache. Use `mm.middleware()` or `maintenance()`
+ * rather than this.
+ *
+ * @example
+ * ```ts
+ * import { createMiddleware, MemoryStore, StateCache } from "@x/maintenance";
+ * const cache = new StateCache({
+ *   store: new MemoryStore(), cache: { ttlMs: 1000 }, timeoutMs: 1000,
+ *   fallback: { enabled: false }, onError: console.error, now: Date.now,
+ * });
+ * const mw = createMiddleware(cache, { ignorePaths: ["/healthz"] });
+ * ```
+ */
+export function createMiddleware(
+  cache: StateCache,
+  options: MiddlewareOptions = {},
+  internals: MiddlewareInternals = {},
+): MaintenanceMiddleware {
+  checkOptions(options, internals.extraOptions ?? []);
+  const responder = createResponder(options);
+  const rules: DecisionRules = {
+    forced: options.enabled,
+    ownPath: internals.ownPath ?? (() => false),
+    skipForTests: options.ignoreTests === true && isTestRun(),
+    ip: compileIpRules(options.ignoreIps),
+    path: compilePathRules(options.ignorePaths),
+    redirectPath: responder.redirectPath,
+  };
+  const needsIp = options.ignoreIps !== undefined &&
+    options.ignoreIps.length > 0;
+  const trusted = options.trustedProxies ?? 0;
+  const getIp = options.getClientIp ??
+    ((c: Context) =>
+      clientIp(c.req.raw, connectionIp(c.req.raw, c.env), trusted));
+  const ignoreRequest = options.ignoreRequest;
+  const render = options.render;
+  const now = internals.now ?? Date.now;
+
+  async function respond(c: Context): Promise<Response> {
+    const t = now();
+    const snap = cache.peek(t) ?? await cache.get();
+    const custom = render && !options.redirectTo
+      ? await render(c, snap.state)
+      : undefined;
+    return responder.respond(c.req.raw, snap, t, custom);
+  }
+
+  // Info objects are made once per state (in force / scheduled / not in force), so
+  // setting c.get("maintenance") allocates nothing per request.
+  let memoSnap: Snapshot | undefined;
+  let infos: [InfoWithRespond, InfoWithRespond, InfoWithRespond] | undefined;
+  function info(snap: Snapshot, on: boolean, t: number): InfoWithRespond {
+    if (snap !== memoSnap || infos === undefined) {
+      memoSnap = snap;
+      const make = (enabled: boolean, scheduled: boolean): InfoWithRespond =>
+        Object.freeze({
+          enabled,
+          scheduled,
+          state: snap.state,
+          [RESPOND]: respond,
+        });
+      infos = [make(true, false), make(false, true), make(false, false)];
+    }
+    return on
+      ? infos[0]
+      : snap.enabled && t < snap.startsAtMs
+      ? infos[1]
+      : infos[2];
+  }
+
+  return async function maintenance(c, next) {
+    const t = now();
+    const snap = cache.peek(t) ?? await cache.get();
+    const on = rules.forced ?? isActive(snap, t);
+    c.set("maintenance", info(snap, on, t));
+    if (!on) return next();
+    let force: boolean | undefined;
+    for (const r of c.req.matchedRoutes) {
+      const f = (r.handler as { [FORCE]?: boolean })[FORCE];
+      if (f !== undefined) force = f;
+    }
+    const facts = {
+      path: c.req.path,
+      ip: needsIp ? getIp(c) : undefined,
+      force,
+    };
+    if (decide(rules, snap, t, facts) === "pass") return next();
+    if (ignoreRequest && force === undefined && await ignoreRequest(c)) {
+      return next();
+    }
+    const custom = render && !options.redirectTo
+      ? await render(c, snap.state)
+      : undefined;
+    return responder.respond(c.req.raw, snap, t, custom);
+  };
+}
+
+/**
+ * Per-route override, as Django's `force_maintenance_mode_on/off` decorators:
+ * `forceMaintenance(false)` keeps a route reachable while maintenance is on;
+ * `forceMaintenance(true)` always answers with the maintenance response.
+ * Use it on routes registered after the maintenance middleware.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import { forceMaintenance, maintenance, MemoryStore } from "@x/maintenance";
+ * const app = new Hono();
+ * app.use(maintenance({ store: new MemoryStore() }));
+ * app.get("/status", forceMaintenance(false), (c) => c.text("reachable"));
+ * app.get("/old", forceMaintenance(true), (c) => c.text("never served"));
+ * ```
+ */
+export function forceMaintenance(value: boolean): MiddlewareHandler {
+  if (typeof value !== "boolean") {
+    throw new TypeError(
+      "forceMaintenance takes true (always maintenance) or false (never)",
+    );
+  }
+  const handler: MiddlewareHandler & { [FORCE]?: boolean } =
+    async function forceMaintenance(
+      c,
+      next,
+    ) {
+      if (!value) return next();
+      const info = c.get("maintenance" as never) as InfoWithRespond | undefined;
+      const respond = info?.[RESPOND];
+      if (!respond) {
+        throw new Error(
+          "forceMaintenance(true) needs the maintenance middleware registered before this route " +
+            "(app.use(mm.middleware()) above it)",
+        );
+      }
+      return await respond(c);
+    };
+  handler[FORCE] = value;
+  return handler;
+}

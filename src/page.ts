@@ -1,0 +1,113 @@
+/**
+ * The default maintenance page: one self-contained HTML document (no external
+ * requests), readable on a phone and a desktop, light and dark, `noindex`.
+ *
+ * @module
+ */
+import type { MaintenanceState } from "./state.ts";
+
+const ESCAPES: Record<string, string> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&#39;",
+};
+
+/**
+ * Escapes text for HTML element content and quoted attribute values.
+ *
+ * @example
+ * ```ts
+ * import { escapeHtml } from "@x/maintenance";
+ * escapeHtml('<script>alert("x")</script>'); // "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"
+ * ```
+ */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (ch) => ESCAPES[ch]);
+}
+
+/**
+ * What the default page shows besides the state.
+ *
+ * @example
+ * ```ts
+ * import type { PageOptions } from "@x/maintenance";
+ * const page: PageOptions = { title: "Example is down for maintenance", lang: "en" };
+ * ```
+ */
+export interface PageOptions {
+  /** The heading and `<title>`. Default "Down for maintenance". */
+  title?: string;
+  /** Shown when the state has no message. */
+  defaultMessage?: string;
+  /** The document's `lang`. Default `"en"`. */
+  lang?: string;
+}
+
+const STYLE = `
+:root{color-scheme:light dark;--bg:#f6f7f9;--fg:#1b1f24;--muted:#5b6470;--card:#fff;--line:#d9dee5;--accent:#c2410c}
+@media (prefers-color-scheme:dark){:root{--bg:#0f1115;--fg:#e8eaee;--muted:#a2aab5;--card:#171a21;--line:#2a2f3a;--accent:#fb923c}}
+*{box-sizing:border-box}
+html,body{margin:0;height:100%}
+body{background:var(--bg);color:var(--fg);font:16px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;display:flex;align-items:center;justify-content:center;padding:24px}
+main{width:100%;max-width:34rem;background:var(--card);border:1px solid var(--line);border-radius:14px;padding:clamp(20px,5vw,40px)}
+.badge{display:inline-block;font-size:.8rem;font-weight:600;letter-spacing:.04em;text-transform:uppercase;color:var(--accent);margin:0 0 .75rem}
+h1{font-size:clamp(1.4rem,4.5vw,1.9rem);line-height:1.25;margin:0 0 .75rem}
+p{margin:0 0 .75rem;overflow-wrap:anywhere;white-space:pre-line}
+.until{color:var(--muted);font-size:.95rem;margin:1.25rem 0 0;padding-top:1rem;border-top:1px solid var(--line)}
+`.trim();
+
+/**
+ * Renders the default page for a state. Every piece of the state is escaped.
+ *
+ * @example
+ * ```ts
+ * import { renderPage } from "@x/maintenance";
+ * const html = renderPage({ enabled: true, message: "Back at 14:00" });
+ * ```
+ */
+export function renderPage(
+  state: MaintenanceState,
+  options: PageOptions = {},
+): string {
+  const title = escapeHtml(options.title ?? "Down for maintenance");
+  const lang = escapeHtml(options.lang ?? "en");
+  const message = escapeHtml(
+    state.message ??
+      options.defaultMessage ??
+      "We are doing some maintenance right now. Please check back soon.",
+  );
+  let until = "";
+  if (state.endsAt) {
+    const iso = escapeHtml(state.endsAt);
+    const readable = escapeHtml(
+      state.endsAt.replace("T", " ").replace(/:\d\d(\.\d+)?Z$/, " UTC"),
+    );
+    until =
+      `<p class="until" id="until">Expected back by <time datetime="${iso}">${readable}</time></p>`;
+  }
+  const refresh = state.refresh
+    ? `<meta http-equiv="refresh" content="${state.refresh}">`
+    : "";
+  return `<!doctype html>
+<html lang="${lang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="robots" content="noindex">
+<meta name="color-scheme" content="light dark">
+${refresh}<title>${title}</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<main>
+<div class="badge">503 &middot; Maintenance</div>
+<h1>${title}</h1>
+<p id="message">${message}</p>
+${until}
+</main>
+</body>
+</html>
+`;
+}

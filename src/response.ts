@@ -1,0 +1,246 @@
+/**
+ * Builds the maintenance response: a 503 page or JSON chosen by `Accept`, or a
+ * redirect; with `Retry-After` and `Cache-Control: no-store`. Page and JSON are
+ * rendered once per state, not per request.
+ *
+ * @module
+ */
+import type { Snapshot } from "./snapshot.ts";
+import type { MaintenanceState } from "./state.ts";
+import { type PageOptions, renderPage } from "./page.ts";
+
+/** A custom page: HTML text, or a whole Response (headers we need are added if missing). */
+export type RenderResult = string | Response;
+
+/**
+ * How the maintenance response looks.
+ *
+ * @example
+ * ```ts
+ * import type { ResponseOptions } from "@x/maintenance";
+ * const opts: ResponseOptions = { status: 503, retryAfter: 600, page: { title: "Be right back" } };
+ * ```
+ */
+export interface ResponseOptions {
+  /** Status of the maintenance response. Default 503. */
+  status?: number;
+  /** `Retry-After` seconds when the state has neither `endsAt` nor `retryAfter`. Default 300. */
+  retryAfter?: number;
+  /** Redirect here (307) instead of answering: a path (`/maintenance`) or an http(s) URL. */
+  redirectTo?: string;
+  /** Options for the default page. */
+  page?: PageOptions;
+}
+
+/** A compiled responder: (request, snapshot, now, custom page) → Response. */
+export interface Responder {
+  /** The redirect target's path when it is on this site, to avoid redirect loops. */
+  readonly redirectPath: string | undefined;
+  /** Builds the response. `custom` is what `render` returned, if any. */
+  respond(
+    req: Request,
+    snap: Snapshot,
+    now: number,
+    custom?: RenderResult,
+  ): Response;
+}
+
+function checkRedirect(
+  target: string,
+): { location: string; path: string | undefined } {
+  // deno-lint-ignore no-control-regex
+  if (typeof target !== "string" || /[\u0000-\u001f\u007f]/.test(target)) {
+    throw new TypeError(
+      "redirectTo must be a path or http(s) URL without control characters",
+    );
+  }
+  if (
+    target.startsWith("/") && !target.startsWith("//") &&
+    !target.startsWith("/\\")
+  ) {
+    return { location: target, path: target.split(/[?#]/)[0] };
+  }
+  let url: URL;
+  try {
+    url = new URL(target);
+  } catch {
+    throw new TypeError(
+      `redirectTo ${
+        JSON.stringify(target)
+      } is neither a path starting with "/" nor an ` +
+        `absolute http(s) URL; use e.g. "/maintenance" or "https://status.example.com/"`,
+    );
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new TypeError(
+      `redirectTo must use http: or https:, not ${url.protocol} (e.g. "https://status.example.com/")`,
+    );
+  }
+  return { location: url.href, path: undefined };
+}
+
+function checkStatus(status: number): number {
+  if (!Number.isInteger(status) || status < 200 || status > 599) {
+    throw new RangeError(
+      `status must be an HTTP status code from 200 to 599 (got ${status})`,
+    );
+  }
+  return status;
+}
+
+function checkSeconds(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 0 || value > 31_536_000) {
+    throw new RangeError(
+      `${name} must be a whole number of seconds from 0 to 31536000`,
+    );
+  }
+  return value;
+}
+
+/** Whether the client prefers JSON over HTML (an `Accept` naming JSON with a higher q). */
+function wantsJson(accept: string | null): boolean {
+  if (accept === null || !accept.includes("json")) return false;
+  let json = -1;
+  let html = -1;
+  for (const part of accept.split(",")) {
+    const [type, ...params] = part.trim().toLowerCase().split(";");
+    let q = 1;
+    for (const p of params) {
+      const [k, v] = p.trim().split("=");
+      if (k === "q") q = Number(v) || 0;
+    }
+    const t = type.trim();
+    if (t === "application/json" || t.endsWith("+json")) {
+      json = Math.max(json, q);
+    } else if (t === "text/html" || t === "application/xhtml+xml") {
+      html = Math.max(html, q);
+    } else if (t === "*/*" || t === "text/*") html = Math.max(html, q * 0.99);
+  }
+  return json > 0 && json >= html;
+}
+
+/** Per-state memo: the rendered page and JSON body. */
+interface Rendered {
+  snap: Snapshot;
+  html: string;
+  json: string;
+}
+
+/**
+ * Seconds for `Retry-After`: until `endsAt` when known, else the state's
+ * `retryAfter`, else the default.
+ *
+ * @example
+ * ```ts
+ * import { retryAfterSeconds, toSnapshot } from "@x/maintenance";
+ * retryAfterSeconds(toSnapshot({ enabled: true, retryAfter: 60 }), Date.now(), 300); // 60
+ * ```
+ */
+export function retryAfterSeconds(
+  snap: Snapshot,
+  now: number,
+  fallback: number,
+): number {
+  if (snap.endsAtMs !== Infinity) {
+    return Math.max(1, Math.ceil((snap.endsAtMs - now) / 1000));
+  }
+  return snap.state.retryAfter ?? fallback;
+}
+
+function jsonBody(state: MaintenanceState): string {
+  const body: Record<string, unknown> = {
+    error: "maintenance",
+    message: state.message ?? "Service temporarily unavailable for maintenance",
+  };
+  if (state.endsAt) body.endsAt = state.endsAt;
+  // JSON.stringify escapes quotes and control characters; also escape <, >, & so the
+  // body is safe even if a client sniffs it as HTML.
+  return JSON.stringify(body).replace(
+    /[<>&\u2028\u2029]/g,
+    (ch) => "\\u" + ch.charCodeAt(0).toString(16).padStart(4, "0"),
+  );
+}
+
+/**
+ * Compiles response options (validated here, once) into a responder.
+ * Throws `TypeError`/`RangeError` saying what to change.
+ *
+ * @example
+ * ```ts
+ * import { createResponder, toSnapshot } from "@x/maintenance";
+ * const responder = createResponder({ retryAfter: 120 });
+ * const res = responder.respond(new Request("http://x/"), toSnapshot({ enabled: true }), Date.now());
+ * res.status; // 503
+ * ```
+ */
+export function createResponder(options: ResponseOptions = {}): Responder {
+  const status = checkStatus(options.status ?? 503);
+  const defaultRetry = checkSeconds(options.retryAfter ?? 300, "retryAfter");
+  const redirect = options.redirectTo === undefined
+    ? undefined
+    : checkRedirect(options.redirectTo);
+  const page = options.page ?? {};
+  let memo: Rendered | undefined;
+
+  function rendered(snap: Snapshot): Rendered {
+    if (memo === undefined || memo.snap !== snap) {
+      memo = {
+        snap,
+        html: renderPage(snap.state, page),
+        json: jsonBody(snap.state),
+      };
+    }
+    return memo;
+  }
+
+  return {
+    redirectPath: redirect?.path,
+    respond(req, snap, now, custom) {
+      const retry = String(retryAfterSeconds(snap, now, defaultRetry));
+      if (redirect) {
+        return new Response(null, {
+          status: 307,
+          headers: {
+            location: redirect.location,
+            "cache-control": "no-store",
+            "retry-after": retry,
+          },
+        });
+      }
+      const headers: Record<string, string> = {
+        "cache-control": "no-store",
+        "retry-after": retry,
+      };
+      if (snap.state.refresh) headers.refresh = String(snap.state.refresh);
+      if (custom instanceof Response) {
+        // Copy: a Response from fetch() has immutable headers.
+        const h = new Headers(custom.headers);
+        for (const [k, v] of Object.entries(headers)) {
+          if (!h.has(k)) h.set(k, v);
+        }
+        return new Response(custom.body, {
+          status: custom.status,
+          statusText: custom.statusText,
+          headers: h,
+        });
+      }
+      const r = rendered(snap);
+      let body: string;
+      if (custom !== undefined) {
+        body = custom;
+        headers["content-type"] = "text/html; charset=utf-8";
+      } else if (wantsJson(req.headers.get("accept"))) {
+        body = r.json;
+        headers["content-type"] = "application/json";
+      } else {
+        body = r.html;
+        headers["content-type"] = "text/html; charset=utf-8";
+      }
+      headers.vary = "Accept";
+      return new Response(req.method === "HEAD" ? null : body, {
+        status,
+        headers,
+      });
+    },
+  };
+}

@@ -1,0 +1,271 @@
+/**
+ * Exemption rules compiled once: request paths and client IP addresses (v4, v6, CIDR,
+ * IPv4-mapped v6, RegExp).
+ *
+ * @module
+ */
+import {
+  convertIPv4MappedIPv6ToIPv4,
+  convertIPv4ToBinary,
+  convertIPv6BinaryToString,
+  convertIPv6ToBinary,
+  distinctRemoteAddr,
+  isIPv4MappedIPv6,
+} from "hono/utils/ipaddr";
+
+/**
+ * A path rule: a string matches that path and everything below it (`"/status"` matches
+ * `/status` and `/status/db`, not `/statusx`); a RegExp is tested against the path.
+ *
+ * @example
+ * ```ts
+ * import type { PathRule } from "@x/maintenance";
+ * const rules: PathRule[] = ["/healthz", /^\/api\/public\//];
+ * ```
+ */
+export type PathRule = string | RegExp;
+
+/**
+ * An IP rule: an address (`"10.0.0.1"`, `"::1"`), a CIDR range (`"10.0.0.0/8"`,
+ * `"2001:db8::/32"`), or a RegExp tested against the address text.
+ *
+ * @example
+ * ```ts
+ * import type { IpRule } from "@x/maintenance";
+ * const rules: IpRule[] = ["127.0.0.1", "10.0.0.0/8", "::1", /^192\.168\./];
+ * ```
+ */
+export type IpRule = string | RegExp;
+
+/**
+ * Whether a path is in the one spelling that routing and exemption agree on: it starts
+ * with `/`, has no empty, `.` or `..` segment, no backslash and no encoded slash or dot.
+ * Exemptions only apply to such paths, so `/public/../admin`, `/public//x` or
+ * `/public/%2e%2e/admin` can never borrow an exempt prefix.
+ *
+ * @example
+ * ```ts
+ * import { isCanonicalPath } from "@x/maintenance";
+ * isCanonicalPath("/status/db"); // true
+ * isCanonicalPath("/status/../admin"); // false
+ * ```
+ */
+export function isCanonicalPath(path: string): boolean {
+  if (path.charCodeAt(0) !== 47 /* / */) return false;
+  if (path.includes("//") || path.includes("\\")) return false;
+  if (path.includes("%")) {
+    const lower = path.toLowerCase();
+    if (
+      lower.includes("%2f") || lower.includes("%5c") || lower.includes("%2e")
+    ) return false;
+  }
+  if (path.includes("/.")) {
+    for (const seg of path.split("/")) {
+      if (seg === "." || seg === "..") return false;
+    }
+  }
+  return true;
+}
+
+function checkRegExp(rule: RegExp, option: string): RegExp {
+  if (rule.global || rule.sticky) {
+    // lastIndex would make the same path match and then not match.
+    return new RegExp(rule.source, rule.flags.replace(/[gy]/g, ""));
+  }
+  void option;
+  return rule;
+}
+
+/**
+ * Compiles path rules into one test. Throws `TypeError` on a rule that is neither a
+ * path starting with `/` nor a RegExp.
+ *
+ * @example
+ * ```ts
+ * import { compilePathRules } from "@x/maintenance";
+ * const exempt = compilePathRules(["/healthz", /^\/static\//]);
+ * exempt("/healthz"); // true
+ * ```
+ */
+export function compilePathRules(
+  rules: readonly PathRule[] | undefined,
+  option = "ignorePaths",
+): (path: string) => boolean {
+  if (rules === undefined || rules.length === 0) return () => false;
+  if (!Array.isArray(rules)) {
+    throw new TypeError(
+      `${option} must be an array of paths or RegExps, such as ["/healthz"]`,
+    );
+  }
+  const exact = new Set<string>();
+  const prefixes: string[] = [];
+  const regexps: RegExp[] = [];
+  for (const rule of rules) {
+    if (rule instanceof RegExp) {
+      regexps.push(checkRegExp(rule, option));
+    } else if (
+      typeof rule === "string" && rule.startsWith("/") && isCanonicalPath(rule)
+    ) {
+      const base = rule.length > 1 && rule.endsWith("/")
+        ? rule.slice(0, -1)
+        : rule;
+      exact.add(base);
+      if (base === "/") prefixes.push("/");
+      else {
+        exact.add(base + "/");
+        prefixes.push(base + "/");
+      }
+    } else {
+      throw new TypeError(
+        `${option}: ${
+          JSON.stringify(String(rule))
+        } is not a path; use a path that starts ` +
+          `with "/" and has no "//", "." or ".." segments (e.g. "/healthz"), or a RegExp`,
+      );
+    }
+  }
+  return function isExemptPath(path: string): boolean {
+    if (!isCanonicalPath(path)) return false;
+    if (exact.has(path)) return true;
+    for (const p of prefixes) if (path.startsWith(p)) return true;
+    for (const r of regexps) if (r.test(path)) return true;
+    return false;
+  };
+}
+
+interface ParsedIp {
+  /** Normalized text: dotted v4, or compressed v6; v4-mapped v6 as v4. */
+  text: string;
+  v4: bigint | undefined;
+  v6: bigint;
+}
+
+/**
+ * Parses an address; an IPv4-mapped IPv6 address (`::ffff:10.0.0.1`) is treated as its
+ * IPv4 address. Returns `undefined` for anything that is not an address.
+ *
+ * @example
+ * ```ts
+ * import { parseIp } from "@x/maintenance";
+ * parseIp("::ffff:10.0.0.1")?.text; // "10.0.0.1"
+ * ```
+ */
+export function parseIp(addr: string): ParsedIp | undefined {
+  let a = addr.trim();
+  if (a.startsWith("[") && a.endsWith("]")) a = a.slice(1, -1);
+  const zone = a.indexOf("%");
+  if (zone > 0) a = a.slice(0, zone);
+  let type: string | undefined;
+  try {
+    type = distinctRemoteAddr(a);
+  } catch {
+    return undefined;
+  }
+  try {
+    if (type === "IPv4") {
+      const v4 = convertIPv4ToBinary(a);
+      return { text: a, v4, v6: (0xffffn << 32n) | v4 };
+    }
+    if (type === "IPv6") {
+      const v6 = convertIPv6ToBinary(a);
+      if (isIPv4MappedIPv6(v6)) {
+        const v4 = convertIPv4MappedIPv6ToIPv4(v6);
+        const text = [24n, 16n, 8n, 0n].map((s) => String((v4 >> s) & 0xffn))
+          .join(".");
+        return { text, v4, v6 };
+      }
+      return { text: convertIPv6BinaryToString(v6), v4: undefined, v6 };
+    }
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Compiles IP rules into one test over the client address. Throws `TypeError` on an
+ * address or range that does not parse, `RangeError` on a prefix length out of range.
+ *
+ * @example
+ * ```ts
+ * import { compileIpRules } from "@x/maintenance";
+ * const exempt = compileIpRules(["10.0.0.0/8", "::1"]);
+ * exempt("10.1.2.3"); // true
+ * exempt("::ffff:10.1.2.3"); // true
+ * ```
+ */
+export function compileIpRules(
+  rules: readonly IpRule[] | undefined,
+  option = "ignoreIps",
+): (ip: string | undefined) => boolean {
+  if (rules === undefined || rules.length === 0) return () => false;
+  if (!Array.isArray(rules)) {
+    throw new TypeError(
+      `${option} must be an array, such as ["127.0.0.1", "10.0.0.0/8"]`,
+    );
+  }
+  const exact = new Set<string>();
+  const ranges: { v4: boolean; net: bigint; mask: bigint }[] = [];
+  const regexps: RegExp[] = [];
+  for (const rule of rules) {
+    if (rule instanceof RegExp) {
+      regexps.push(checkRegExp(rule, option));
+      continue;
+    }
+    if (typeof rule !== "string") {
+      throw new TypeError(
+        `${option}: each rule is an IP, a CIDR range or a RegExp`,
+      );
+    }
+    const [addr, prefix, extra] = rule.split("/");
+    const ip = parseIp(addr);
+    if (!ip || extra !== undefined) {
+      throw new TypeError(
+        `${option}: ${
+          JSON.stringify(rule)
+        } is not an IP address or CIDR range; ` +
+          `write e.g. "10.0.0.1", "10.0.0.0/8", "::1" or "2001:db8::/32"`,
+      );
+    }
+    if (prefix === undefined) {
+      exact.add(ip.text);
+      continue;
+    }
+    const isV4 = ip.v4 !== undefined && !addr.includes(":");
+    const max = isV4 ? 32 : 128;
+    if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > max) {
+      throw new RangeError(
+        `${option}: the prefix length in ${
+          JSON.stringify(rule)
+        } must be 0 to ${max}`,
+      );
+    }
+    let bits = Number(prefix);
+    let v4 = isV4;
+    let base = isV4 ? ip.v4! : ip.v6;
+    if (!isV4 && ip.v4 !== undefined && bits >= 96) {
+      // ::ffff:10.0.0.0/104 is the IPv4 range 10.0.0.0/8.
+      v4 = true;
+      base = ip.v4;
+      bits -= 96;
+    }
+    const width = v4 ? 32n : 128n;
+    const mask = bits === 0
+      ? 0n
+      : ((1n << BigInt(bits)) - 1n) << (width - BigInt(bits));
+    ranges.push({ v4, net: base & mask, mask });
+  }
+  return function isExemptIp(raw: string | undefined): boolean {
+    if (raw === undefined || raw === "") return false;
+    const ip = parseIp(raw);
+    if (!ip) return false;
+    if (exact.has(ip.text)) return true;
+    for (const r of ranges) {
+      if (r.v4) {
+        if (ip.v4 !== undefined && (ip.v4 & r.mask) === r.net) return true;
+      } else if (ip.v4 === undefined && (ip.v6 & r.mask) === r.net) return true;
+    }
+    for (const r of regexps) if (r.test(ip.text)) return true;
+    return false;
+  };
+}

@@ -1,0 +1,212 @@
+/**
+ * The maintenance state: what a store holds, how it is parsed and written.
+ *
+ * @module
+ */
+
+/**
+ * What a {@linkcode StateStore} holds, as JSON.
+ *
+ * @example
+ * ```ts
+ * import type { MaintenanceState } from "@x/maintenance";
+ * const state: MaintenanceState = { enabled: true, message: "Back soon", retryAfter: 600 };
+ * ```
+ */
+export interface MaintenanceState {
+  /** Whether maintenance is switched on (within `startsAt`/`endsAt` when given). */
+  enabled: boolean;
+  /** Message shown on the page and in the JSON body. Plain text; it is escaped. */
+  message?: string;
+  /** Seconds for the `Retry-After` header when no `endsAt` is known. */
+  retryAfter?: number;
+  /** ISO-8601 instant before which requests still pass (a scheduled window). */
+  startsAt?: string;
+  /** ISO-8601 instant after which maintenance is over, without any write. */
+  endsAt?: string;
+  /** Seconds for a `Refresh` header on the page. */
+  refresh?: number;
+  /** Salted SHA-256 of the bypass secret (`salt:hash`, hex); never the secret itself. */
+  bypass?: string;
+  /** ISO-8601 instant of the write that produced this state. */
+  updatedAt?: string;
+}
+
+/**
+ * Raised when a store holds text that is not a maintenance state.
+ *
+ * @example
+ * ```ts
+ * import { parseState, StateParseError } from "@x/maintenance";
+ * try { parseState("{oops"); } catch (e) { console.log(e instanceof StateParseError); }
+ * ```
+ */
+export class StateParseError extends Error {
+  /** Creates the error; `detail` says what is wrong with the text. */
+  constructor(detail: string) {
+    super(`maintenance state is corrupt: ${detail}`);
+    this.name = "StateParseError";
+  }
+}
+
+/**
+ * The state that means "off", used when a store holds nothing.
+ *
+ * @example
+ * ```ts
+ * import { OFF_STATE } from "@x/maintenance";
+ * console.log(OFF_STATE.enabled); // false
+ * ```
+ */
+export const OFF_STATE: Readonly<MaintenanceState> = Object.freeze({
+  enabled: false,
+});
+
+const MAX_MESSAGE = 2000;
+
+function optionalString(
+  obj: Record<string, unknown>,
+  key: string,
+  max = MAX_MESSAGE,
+): string | undefined {
+  const v = obj[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "string") {
+    throw new StateParseError(`"${key}" must be a string`);
+  }
+  if (v.length > max) {
+    throw new StateParseError(`"${key}" is longer than ${max} characters`);
+  }
+  return v;
+}
+
+function optionalSeconds(
+  obj: Record<string, unknown>,
+  key: string,
+): number | undefined {
+  const v = obj[key];
+  if (v === undefined || v === null) return undefined;
+  if (
+    typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 31_536_000
+  ) {
+    throw new StateParseError(
+      `"${key}" must be a whole number of seconds (0 to 31536000)`,
+    );
+  }
+  return v;
+}
+
+function optionalInstant(
+  obj: Record<string, unknown>,
+  ...keys: string[]
+): string | undefined {
+  for (const key of keys) {
+    const v = obj[key];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== "string" || Number.isNaN(Date.parse(v))) {
+      throw new StateParseError(`"${key}" must be an ISO-8601 date`);
+    }
+    return new Date(v).toISOString();
+  }
+  return undefined;
+}
+
+/**
+ * Parses what a store holds. `null` or empty text (absent) is off; `"1"`/`"0"` is the
+ * Django file format; JSON is this package's format or upstream Django's schedule
+ * `{"start", "end"}`. Throws {@linkcode StateParseError} on anything else.
+ *
+ * @example
+ * ```ts
+ * import { parseState } from "@x/maintenance";
+ * parseState("1"); // { enabled: true }
+ * parseState('{"enabled":true,"message":"Back at 14:00"}');
+ * ```
+ */
+export function parseState(text: string | null): MaintenanceState {
+  if (text === null) return { enabled: false };
+  const t = text.trim();
+  if (t === "" || t === "0") return { enabled: false };
+  if (t === "1") return { enabled: true };
+  if (t.length > 65_536) throw new StateParseError("larger than 64 KiB");
+  let raw: unknown;
+  try {
+    raw = JSON.parse(t);
+  } catch {
+    throw new StateParseError("neither 0, 1 nor JSON");
+  }
+  if (raw === true || raw === 1) return { enabled: true };
+  if (raw === false || raw === 0) return { enabled: false };
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new StateParseError("JSON is not an object");
+  }
+  const obj = raw as Record<string, unknown>;
+  let enabled: boolean;
+  if (typeof obj.enabled === "boolean") enabled = obj.enabled;
+  else if (obj.enabled === undefined && ("start" in obj || "end" in obj)) {
+    enabled = true;
+  } else throw new StateParseError('"enabled" must be true or false');
+  const state: MaintenanceState = { enabled };
+  const message = optionalString(obj, "message");
+  if (message !== undefined) state.message = message;
+  const retryAfter = optionalSeconds(obj, "retryAfter");
+  if (retryAfter !== undefined) state.retryAfter = retryAfter;
+  const refresh = optionalSeconds(obj, "refresh");
+  if (refresh !== undefined) state.refresh = refresh;
+  const startsAt = optionalInstant(obj, "startsAt", "start");
+  if (startsAt !== undefined) state.startsAt = startsAt;
+  const endsAt = optionalInstant(obj, "endsAt", "end");
+  if (endsAt !== undefined) state.endsAt = endsAt;
+  const bypass = optionalString(obj, "bypass", 200);
+  if (bypass !== undefined) {
+    if (!/^[0-9a-f]{32}:[0-9a-f]{64}$/.test(bypass)) {
+      throw new StateParseError('"bypass" must be "salt:hash" in hex');
+    }
+    state.bypass = bypass;
+  }
+  const updatedAt = optionalInstant(obj, "updatedAt");
+  if (updatedAt !== undefined) state.updatedAt = updatedAt;
+  return state;
+}
+
+/**
+ * Serializes a state for a store (JSON, one line, with a trailing newline).
+ *
+ * @example
+ * ```ts
+ * import { serializeState } from "@x/maintenance";
+ * serializeState({ enabled: true, message: "Back soon" });
+ * ```
+ */
+export function serializeState(state: MaintenanceState): string {
+  const out: MaintenanceState = { enabled: state.enabled };
+  if (state.message !== undefined) out.message = state.message;
+  if (state.retryAfter !== undefined) out.retryAfter = state.retryAfter;
+  if (state.startsAt !== undefined) out.startsAt = state.startsAt;
+  if (state.endsAt !== undefined) out.endsAt = state.endsAt;
+  if (state.refresh !== undefined) out.refresh = state.refresh;
+  if (state.bypass !== undefined) out.bypass = state.bypass;
+  out.updatedAt = state.updatedAt ?? new Date().toISOString();
+  return JSON.stringify(out) + "\n";
+}
+
+/**
+ * Whether a state puts requests into maintenance at instant `now` (ms since epoch):
+ * enabled, and inside its `startsAt`/`endsAt` window when it has one.
+ *
+ * @example
+ * ```ts
+ * import { isActiveAt } from "@x/maintenance";
+ * isActiveAt({ enabled: true, endsAt: "2000-01-01T00:00:00Z" }, Date.now()); // false
+ * ```
+ */
+export function isActiveAt(state: MaintenanceState, now: number): boolean {
+  if (!state.enabled) return false;
+  if (state.startsAt !== undefined && now < Date.parse(state.startsAt)) {
+    return false;
+  }
+  if (state.endsAt !== undefined && now >= Date.parse(state.endsAt)) {
+    return false;
+  }
+  return true;
+}

@@ -1,0 +1,38 @@
+/**
+ * Whether this process is a test run (the seed's MAINTENANCE_MODE_IGNORE_TESTS).
+ *
+ * @module
+ */
+
+/**
+ * True under `bun test` and Jest/Vitest (`NODE_ENV=test`), `node --test`
+ * (`NODE_TEST_CONTEXT`), and `deno test` (the main module is a `*_test.ts` /
+ * `*.test.ts` file, Deno's naming convention).
+ *
+ * @example
+ * ```ts
+ * import { isTestRun } from "@x/maintenance";
+ * if (isTestRun()) console.log("running tests");
+ * ```
+ */
+export function isTestRun(): boolean {
+  const g = globalThis as {
+    process?: { env?: Record<string, string | undefined> };
+    Deno?: {
+      mainModule?: string;
+      env?: { get(k: string): string | undefined };
+    };
+  };
+  let env: (k: string) => string | undefined = () => undefined;
+  try {
+    if (g.process?.env) env = (k) => g.process!.env![k];
+    else if (g.Deno?.env) env = (k) => g.Deno!.env!.get(k);
+    if (env("NODE_ENV") === "test" || env("NODE_TEST_CONTEXT") !== undefined) {
+      return true;
+    }
+  } catch {
+    // no permission to read the environment: not decidable from it
+  }
+  const main = g.Deno?.mainModule;
+  return typeof main === "string" && /[._]test\.[cm]?[jt]sx?$/.test(main);
+}

@@ -1,0 +1,145 @@
+/**
+ * The state in a local file, written atomically (temp file in the same directory +
+ * rename), on Deno, Bun or Node.
+ *
+ * @module
+ */
+import { detectFs, type FsAdapter } from "./fs_adapter.ts";
+import { StoreError } from "./store_error.ts";
+import type { StateStore } from "./types.ts";
+
+/**
+ * The default state file name, as in django-maintenance-mode.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_STATE_FILE } from "@x/maintenance";
+ * console.log(DEFAULT_STATE_FILE); // "maintenance_mode_state.txt"
+ * ```
+ */
+export const DEFAULT_STATE_FILE = "maintenance_mode_state.txt";
+
+function dirname(path: string): string {
+  const i = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
+}
+
+function basename(path: string): string {
+  const i = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  return path.slice(i + 1);
+}
+
+function errorCode(e: unknown): string {
+  const err = e as { code?: unknown; name?: unknown };
+  if (typeof err?.code === "string") return err.code;
+  switch (err?.name) {
+    case "NotFound":
+      return "ENOENT";
+    case "PermissionDenied":
+    case "NotCapable":
+      return "EACCES";
+    case "IsADirectory":
+      return "EISDIR";
+    case "AbortError":
+    case "TimeoutError":
+      return "TIMEOUT";
+  }
+  return "EIO";
+}
+
+function explain(path: string, op: "read" | "write", e: unknown): StoreError {
+  const code = errorCode(e);
+  const what = `cannot ${op} maintenance state file ${path}`;
+  let fix: string;
+  switch (code) {
+    case "ENOENT":
+      fix = `directory ${dirname(path)} does not exist; create it, or choose another path ` +
+        "(--file PATH or MAINTENANCE_STATE_FILE)";
+      break;
+    case "EACCES":
+    case "EPERM":
+      fix = op === "read"
+        ? "permission denied; let this user read the file (chmod/chown), or choose another path"
+        : `permission denied; let this user write to ${dirname(path)} (chmod/chown), ` +
+          "or choose another path (--file PATH or MAINTENANCE_STATE_FILE)";
+      break;
+    case "EISDIR":
+      fix = "it is a directory; remove it or point the store at a file path";
+      break;
+    case "ENOTDIR":
+      fix = `a part of ${dirname(path)} is a file, not a directory; choose another path`;
+      break;
+    case "EROFS":
+      fix = "the file system is read-only; choose a writable path";
+      break;
+    case "ENOSPC":
+      fix = "the disk is full; free space, the old state is unchanged";
+      break;
+    case "TIMEOUT":
+      fix = "the read was cancelled or timed out";
+      break;
+    default:
+      fix = String((e as Error)?.message ?? e);
+  }
+  return new StoreError(`${what}: ${fix}`, code, { cause: e });
+}
+
+let counter = 0;
+
+/**
+ * Keeps the state in one local file. Reads of a missing file mean off; writes go to a
+ * temporary file in the same directory, flushed, then renamed over the state file, so a
+ * reader (or a crash) sees the old state or the new one, never half of one.
+ *
+ * @example
+ * ```ts
+ * import { createMaintenance, FileStore } from "@x/maintenance";
+ * const mm = createMaintenance({ store: new FileStore("maintenance_mode_state.txt") });
+ * await mm.enable({ message: "Back at 14:00" });
+ * ```
+ */
+export class FileStore implements StateStore {
+  /** The state file's path, as given. */
+  readonly path: string;
+  /** The path, for messages. */
+  readonly description: string;
+  #fs: FsAdapter;
+
+  /** A store for the file at `path` (default `maintenance_mode_state.txt`). */
+  constructor(path: string = DEFAULT_STATE_FILE, fs: FsAdapter = detectFs()) {
+    if (typeof path !== "string" || path.trim() === "") {
+      throw new TypeError("FileStore needs a file path, such as 'maintenance_mode_state.txt'");
+    }
+    if (path.endsWith("/") || path.endsWith("\\")) {
+      throw new TypeError(`FileStore path "${path}" ends with a slash; give a file path`);
+    }
+    this.path = path;
+    this.description = path;
+    this.#fs = fs;
+  }
+
+  /** The file's text, or `null` when the file does not exist. */
+  async read(signal?: AbortSignal): Promise<string | null> {
+    try {
+      return await this.#fs.readText(this.path, signal);
+    } catch (e) {
+      throw explain(this.path, "read", e);
+    }
+  }
+
+  /** Replaces the file's text atomically (temp file + rename). */
+  async write(text: string): Promise<void> {
+    const tmp = `${dirname(this.path)}/.${basename(this.path)}.${
+      (globalThis as { process?: { pid?: number } }).process?.pid ?? 0
+    }-${Date.now().toString(36)}-${(counter++).toString(36)}-${
+      Math.random().toString(36).slice(2, 8)
+    }.tmp`;
+    try {
+      await this.#fs.writeNew(tmp, text);
+      await this.#fs.rename(tmp, this.path);
+    } catch (e) {
+      await this.#fs.remove(tmp).catch(() => {});
+      throw explain(this.path, "write", e);
+    }
+  }
+}

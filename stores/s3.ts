@@ -1,0 +1,555 @@
+/**
+ * The maintenance state in one S3 object, for many servers sharing one switch. Works with
+ * AWS S3 and S3-compatible endpoints (MinIO, R2, s3rver, ...). This is the only module
+ * that imports `@aws-sdk/client-s3`; load it only when you use S3.
+ *
+ * Every read and write is bounded by `timeoutMs`; reads revalidate with the last ETag
+ * (`If-None-Match`), so an unchanged state costs a `304` and no body. A missing object
+ * reads as `null` (maintenance off). Failures raise {@linkcode StoreError} with a message
+ * that names `s3://bucket/key` and what to change.
+ *
+ * @example
+ * ```ts
+ * import { createMaintenance } from "@x/maintenance";
+ * import { parseS3Url, S3Store } from "@x/maintenance/s3";
+ *
+ * const { bucket, key } = parseS3Url("s3://my-bucket/maintenance_mode_state.txt");
+ * const mm = createMaintenance({ store: new S3Store({ bucket, key, timeoutMs: 1000 }) });
+ * await mm.isEnabled();
+ * ```
+ *
+ * @module
+ */
+import {
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
+import { StoreError } from "./store_error.ts";
+import type { StateStore } from "./types.ts";
+
+export { StoreError } from "./store_error.ts";
+
+/**
+ * The default object key, as django-maintenance-mode names its state file.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_S3_KEY } from "@x/maintenance/s3";
+ * console.log(DEFAULT_S3_KEY); // "maintenance_mode_state.txt"
+ * ```
+ */
+export const DEFAULT_S3_KEY = "maintenance_mode_state.txt";
+
+const URL_HELP =
+  "expected s3://bucket/key, such as s3://my-bucket/maintenance_mode_state.txt " +
+  "(the key defaults to maintenance_mode_state.txt; a key ending in / is a folder for it)";
+
+/** Bucket names S3 accepts, including legacy ones (upper case, underscores). */
+const BUCKET_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/;
+
+function checkBucket(bucket: string, where: string): void {
+  if (!BUCKET_RE.test(bucket)) {
+    throw new TypeError(
+      `${where}: "${bucket}" is not a valid S3 bucket name; use 3-63 letters, digits, ` +
+        "dots or hyphens, such as my-bucket",
+    );
+  }
+}
+
+/**
+ * Splits an `s3://bucket/key` URL. Without a key (`s3://bucket` or `s3://bucket/`) the key
+ * is `maintenance_mode_state.txt`; a key ending in `/` is a folder that gets that name
+ * appended. The key is taken literally (no percent-decoding), as the AWS CLI does.
+ *
+ * @throws {TypeError} when the URL is not of that form; the message shows a valid one.
+ *
+ * @example
+ * ```ts
+ * import { parseS3Url } from "@x/maintenance/s3";
+ * parseS3Url("s3://my-bucket/app/state.json"); // { bucket: "my-bucket", key: "app/state.json" }
+ * parseS3Url("s3://my-bucket"); // { bucket: "my-bucket", key: "maintenance_mode_state.txt" }
+ * ```
+ */
+export function parseS3Url(url: string): { bucket: string; key: string } {
+  if (typeof url !== "string" || url.trim() === "") {
+    throw new TypeError(`S3 URL is empty; ${URL_HELP}`);
+  }
+  const text = url.trim();
+  if (!/^s3:\/\//i.test(text)) {
+    throw new TypeError(
+      `invalid S3 URL "${url}": it must start with s3://; ${URL_HELP}`,
+    );
+  }
+  const rest = text.slice(5);
+  const slash = rest.indexOf("/");
+  const bucket = slash < 0 ? rest : rest.slice(0, slash);
+  let key = slash < 0 ? "" : rest.slice(slash + 1);
+  if (bucket === "") {
+    throw new TypeError(
+      `invalid S3 URL "${url}": the bucket name is missing; ${URL_HELP}`,
+    );
+  }
+  if (!BUCKET_RE.test(bucket)) {
+    throw new TypeError(
+      `invalid S3 URL "${url}": "${bucket}" is not a valid bucket name ` +
+        `(3-63 letters, digits, dots or hyphens); ${URL_HELP}`,
+    );
+  }
+  if (key.startsWith("/")) {
+    throw new TypeError(
+      `invalid S3 URL "${url}": the key starts with "/" (two slashes after the bucket); ` +
+        URL_HELP,
+    );
+  }
+  if (key === "" || key.endsWith("/")) key += DEFAULT_S3_KEY;
+  return { bucket, key };
+}
+
+/**
+ * Options for {@linkcode S3Store}.
+ *
+ * @example
+ * ```ts
+ * import type { S3StoreOptions } from "@x/maintenance/s3";
+ * const options: S3StoreOptions = {
+ *   bucket: "my-bucket",
+ *   endpoint: "http://127.0.0.1:9000",
+ *   timeoutMs: 500,
+ * };
+ * ```
+ */
+export interface S3StoreOptions {
+  /** The bucket name (not a URL; see {@linkcode parseS3Url}). */
+  bucket: string;
+  /** The object key; default `maintenance_mode_state.txt`. */
+  key?: string;
+  /**
+   * An S3 client to use. Without it the store makes one from `endpoint`, `region`,
+   * `forcePathStyle` and `credentials` (and the AWS SDK's usual environment and profile).
+   */
+  client?: S3Client;
+  /** How long one read or write may take, in milliseconds; default 1000. */
+  timeoutMs?: number;
+  /** An S3-compatible endpoint, such as `http://127.0.0.1:9000` (MinIO). */
+  endpoint?: string;
+  /** The bucket's region; default from the environment, or `us-east-1` with an endpoint. */
+  region?: string;
+  /** Address the bucket in the path, not the host name; default true with an endpoint. */
+  forcePathStyle?: boolean;
+  /** Static credentials; default the AWS SDK's provider chain (env, profile, role). */
+  credentials?: {
+    accessKeyId: string;
+    secretAccessKey: string;
+    sessionToken?: string;
+  };
+}
+
+interface S3ErrorLike {
+  name?: unknown;
+  Code?: unknown;
+  code?: unknown;
+  message?: unknown;
+  $metadata?: { httpStatusCode?: unknown };
+}
+
+function errorName(e: unknown): string {
+  const err = (e ?? {}) as S3ErrorLike;
+  if (typeof err.Code === "string" && err.Code !== "") return err.Code;
+  if (typeof err.name === "string" && err.name !== "" && err.name !== "Error") {
+    return err.name;
+  }
+  if (typeof err.code === "string" && err.code !== "") return err.code;
+  return "Error";
+}
+
+function httpStatus(e: unknown): number | undefined {
+  const status = ((e ?? {}) as S3ErrorLike).$metadata?.httpStatusCode;
+  return typeof status === "number" ? status : undefined;
+}
+
+function isNotModified(e: unknown): boolean {
+  return httpStatus(e) === 304 || errorName(e) === "NotModified";
+}
+
+function isNoSuchKey(e: unknown): boolean {
+  const name = errorName(e);
+  if (name === "NoSuchKey" || name === "NotFound") return true;
+  return httpStatus(e) === 404 && name !== "NoSuchBucket";
+}
+
+function isTimeoutReason(reason: unknown): boolean {
+  const r = (reason ?? {}) as { name?: unknown; code?: unknown };
+  return r.name === "TimeoutError" || r.code === "TIMEOUT";
+}
+
+/** Why the bounded call was stopped, when it was. */
+type Stop = "timeout" | "aborted" | undefined;
+
+const ABORTED = Symbol("aborted");
+
+/**
+ * Keeps the state in one S3 object. Reads remember the object's ETag and body and send
+ * `If-None-Match`, so an unchanged object answers `304` without a body; a missing object
+ * reads as `null` (off). Writes put the text with `Content-Type: application/json` and
+ * `Cache-Control: no-store`. Every call is bounded by `timeoutMs`, even when the client
+ * ignores its abort signal. Errors are {@linkcode StoreError}s whose `code` is `TIMEOUT`
+ * or the S3 error name (`AccessDenied`, `NoSuchBucket`, ...).
+ *
+ * @example
+ * ```ts
+ * import { createMaintenance } from "@x/maintenance";
+ * import { S3Store } from "@x/maintenance/s3";
+ *
+ * // AWS S3, credentials and region from the environment:
+ * const store = new S3Store({ bucket: "my-bucket", key: "prod/maintenance_mode_state.txt" });
+ * // or an S3-compatible endpoint:
+ * const minio = new S3Store({
+ *   bucket: "maintenance",
+ *   endpoint: "http://127.0.0.1:9000",
+ *   credentials: { accessKeyId: "minioadmin", secretAccessKey: "minioadmin" },
+ * });
+ * const mm = createMaintenance({ store });
+ * await mm.enable({ message: "Back at 14:00" });
+ * ```
+ */
+export class S3Store implements StateStore {
+  /** The bucket name. */
+  readonly bucket: string;
+  /** The object key. */
+  readonly key: string;
+  /** The bound on each read and write, in milliseconds. */
+  readonly timeoutMs: number;
+  /** `s3://bucket/key`, for messages. */
+  readonly description: string;
+  /** The S3 client in use (given, or made by the constructor). */
+  readonly client: S3Client;
+  /** How many GetObject requests this store has sent (for tests and benchmarks). */
+  reads = 0;
+  /** How many of those were answered `304 Not Modified` (the remembered body was used). */
+  notModified = 0;
+  /** How many PutObject requests this store has sent. */
+  writes = 0;
+  #cached: { etag: string; body: string } | undefined;
+
+  /** A store for `s3://bucket/key`; see {@linkcode S3StoreOptions}. */
+  constructor(options: S3StoreOptions) {
+    if (options === null || typeof options !== "object") {
+      throw new TypeError(
+        "S3Store needs options, such as new S3Store({ bucket: 'my-bucket' })",
+      );
+    }
+    const { bucket, key = DEFAULT_S3_KEY, client, timeoutMs = 1000 } = options;
+    const { endpoint, region, forcePathStyle, credentials } = options;
+    if (typeof bucket !== "string" || bucket === "") {
+      throw new TypeError(
+        "S3Store needs a bucket name, such as new S3Store({ bucket: 'my-bucket' })",
+      );
+    }
+    if (/^s3:\/\//i.test(bucket)) {
+      throw new TypeError(
+        `S3Store bucket "${bucket}" is a URL; pass the bucket name and key, ` +
+          "such as new S3Store(parseS3Url(url))",
+      );
+    }
+    checkBucket(bucket, "S3Store bucket");
+    if (typeof key !== "string" || key === "") {
+      throw new TypeError(
+        `S3Store key must be a non-empty string, such as "${DEFAULT_S3_KEY}"`,
+      );
+    }
+    if (key.startsWith("/")) {
+      throw new TypeError(
+        `S3Store key "${key}" starts with "/"; S3 keys have no leading slash, ` +
+          `use "${key.replace(/^\/+/, "")}"`,
+      );
+    }
+    if (
+      typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) ||
+      timeoutMs <= 0
+    ) {
+      throw new RangeError(
+        `S3Store timeoutMs must be a positive number of milliseconds, such as 1000 ` +
+          `(got ${String(timeoutMs)})`,
+      );
+    }
+    if (endpoint !== undefined) {
+      let parsed: URL | undefined;
+      try {
+        parsed = new URL(endpoint);
+      } catch {
+        parsed = undefined;
+      }
+      if (
+        !parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:")
+      ) {
+        throw new TypeError(
+          `S3Store endpoint "${String(endpoint)}" is not an http(s) URL; ` +
+            "use one such as http://127.0.0.1:9000",
+        );
+      }
+    }
+    if (
+      region !== undefined &&
+      (typeof region !== "string" || region.trim() === "")
+    ) {
+      throw new TypeError(
+        "S3Store region must be a region name, such as 'eu-west-1'",
+      );
+    }
+    if (
+      client !== undefined &&
+      (endpoint !== undefined || region !== undefined ||
+        forcePathStyle !== undefined ||
+        credentials !== undefined)
+    ) {
+      throw new TypeError(
+        "S3Store takes either client or endpoint/region/forcePathStyle/credentials, " +
+          "not both; configure the client you pass instead",
+      );
+    }
+    if (
+      client !== undefined &&
+      typeof (client as { send?: unknown }).send !== "function"
+    ) {
+      throw new TypeError(
+        "S3Store client must be an S3Client from @aws-sdk/client-s3",
+      );
+    }
+    this.bucket = bucket;
+    this.key = key;
+    this.timeoutMs = timeoutMs;
+    this.description = `s3://${bucket}/${key}`;
+    this.client = client ?? new S3Client({
+      ...(endpoint !== undefined ? { endpoint } : {}),
+      ...(region !== undefined
+        ? { region }
+        : endpoint !== undefined
+        ? { region: "us-east-1" }
+        : {}),
+      forcePathStyle: forcePathStyle ?? endpoint !== undefined,
+      ...(credentials !== undefined ? { credentials } : {}),
+      // S3-compatible servers often reject the SDK's default request checksums.
+      ...(endpoint !== undefined
+        ? {
+          requestChecksumCalculation: "WHEN_REQUIRED",
+          responseChecksumValidation: "WHEN_REQUIRED",
+        }
+        : {}),
+    });
+  }
+
+  /**
+   * The object's text, or `null` when the object does not exist. Revalidates with the
+   * last ETag, so an unchanged object costs a `304` and no body.
+   */
+  async read(signal?: AbortSignal): Promise<string | null> {
+    const cached = this.#cached;
+    try {
+      return await this.#bounded("read", signal, async (abortSignal) => {
+        this.reads++;
+        try {
+          const out = await this.client.send(
+            new GetObjectCommand({
+              Bucket: this.bucket,
+              Key: this.key,
+              ...(cached ? { IfNoneMatch: cached.etag } : {}),
+            }),
+            { abortSignal },
+          );
+          const body = out.Body
+            ? await out.Body.transformToString("utf-8")
+            : "";
+          this.#cached = typeof out.ETag === "string" && out.ETag !== ""
+            ? { etag: out.ETag, body }
+            : undefined;
+          return body;
+        } catch (e) {
+          if (cached && isNotModified(e)) {
+            this.notModified++;
+            return cached.body;
+          }
+          if (isNoSuchKey(e)) {
+            this.#cached = undefined;
+            return null;
+          }
+          throw e;
+        }
+      });
+    } catch (e) {
+      throw this.#explain("read", e);
+    }
+  }
+
+  /**
+   * Replaces the object's text (`Content-Type: application/json`,
+   * `Cache-Control: no-store`). S3 makes the new object visible to readers at once.
+   */
+  async write(text: string, signal?: AbortSignal): Promise<void> {
+    if (typeof text !== "string") {
+      throw new TypeError("S3Store.write needs the state as text (a string)");
+    }
+    try {
+      await this.#bounded("write", signal, async (abortSignal) => {
+        this.writes++;
+        const out = await this.client.send(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: this.key,
+            Body: text,
+            ContentType: "application/json",
+            CacheControl: "no-store",
+          }),
+          { abortSignal },
+        );
+        this.#cached = typeof out.ETag === "string" && out.ETag !== ""
+          ? { etag: out.ETag, body: text }
+          : undefined;
+      });
+    } catch (e) {
+      throw this.#explain("write", e);
+    }
+  }
+
+  /** Runs `fn` with a signal that aborts after `timeoutMs` or when `signal` aborts, and
+   * gives up at that moment even if `fn` does not honour the signal. */
+  async #bounded<T>(
+    op: "read" | "write",
+    signal: AbortSignal | undefined,
+    fn: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    const ms = this.timeoutMs;
+    let stop: Stop;
+    if (signal?.aborted) {
+      throw new BoundedStop(
+        isTimeoutReason(signal.reason) ? "timeout" : "aborted",
+        signal.reason,
+      );
+    }
+    const controller = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
+    const guard = new Promise<typeof ABORTED>((resolve) => {
+      timer = setTimeout(() => {
+        stop ??= "timeout";
+        controller.abort(new Error(`S3 ${op} timed out after ${ms} ms`));
+        resolve(ABORTED);
+      }, ms);
+      if (signal) {
+        onAbort = () => {
+          stop ??= isTimeoutReason(signal.reason) ? "timeout" : "aborted";
+          controller.abort(signal.reason);
+          resolve(ABORTED);
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+      }
+    });
+    const work = fn(controller.signal);
+    // A late rejection of the abandoned call must not become an unhandled rejection.
+    work.catch(() => {});
+    try {
+      const result = await Promise.race([work, guard]);
+      if (result === ABORTED) {
+        throw new BoundedStop(stop ?? "timeout", signal?.reason);
+      }
+      return result as T;
+    } catch (e) {
+      // The SDK's own AbortError after our abort: report why we aborted.
+      if (stop !== undefined && !(e instanceof BoundedStop)) {
+        throw new BoundedStop(stop, e);
+      }
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      if (signal && onAbort) signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  #explain(op: "read" | "write", e: unknown): StoreError {
+    const what = `cannot ${op} maintenance state ${this.description}`;
+    const arn = `arn:aws:s3:::${this.bucket}/${this.key}`;
+    if (e instanceof BoundedStop) {
+      return e.stop === "timeout"
+        ? new StoreError(
+          `${what}: the S3 endpoint did not answer within ${this.timeoutMs} ms; check the ` +
+            "endpoint and the network, or raise timeoutMs",
+          "TIMEOUT",
+          { cause: e.cause },
+        )
+        : new StoreError(`${what}: the ${op} was cancelled`, "ABORTED", {
+          cause: e.cause,
+        });
+    }
+    const code = errorName(e);
+    const status = httpStatus(e);
+    const detail = String(((e ?? {}) as S3ErrorLike).message ?? e);
+    let fix: string;
+    switch (code) {
+      case "AccessDenied":
+      case "Forbidden":
+      case "AllAccessDisabled":
+        fix = `access denied; grant s3:GetObject and s3:PutObject on ${arn}` +
+          (op === "read"
+            ? ` (and s3:ListBucket on arn:aws:s3:::${this.bucket}, without which a missing ` +
+              "object also answers AccessDenied instead of reading as off)"
+            : "");
+        break;
+      case "NoSuchBucket":
+        fix =
+          `bucket ${this.bucket} does not exist; create the bucket or fix ` +
+          "MAINTENANCE_S3_URL";
+        break;
+      case "InvalidAccessKeyId":
+      case "SignatureDoesNotMatch":
+      case "ExpiredToken":
+      case "TokenRefreshRequired":
+      case "InvalidToken":
+      case "CredentialsProviderError":
+        fix =
+          `the credentials were refused (${code}); check AWS_ACCESS_KEY_ID / ` +
+          "AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the instance role";
+        break;
+      case "PermanentRedirect":
+      case "AuthorizationHeaderMalformed":
+      case "IllegalLocationConstraintException":
+        fix =
+          `bucket ${this.bucket} is in another region; set the store's region ` +
+          "(or AWS_REGION) to the bucket's region";
+        break;
+      case "ECONNREFUSED":
+      case "ENOTFOUND":
+      case "EAI_AGAIN":
+      case "ECONNRESET":
+      case "EHOSTUNREACH":
+      case "ETIMEDOUT":
+        fix =
+          `cannot connect to the S3 endpoint (${code}); check the endpoint URL and ` +
+          "that the server is running";
+        break;
+      default:
+        if (/region is missing/i.test(detail)) {
+          fix = "no region configured; pass region or set AWS_REGION";
+        } else if (/credential/i.test(detail)) {
+          fix = `no usable credentials (${detail}); set AWS_ACCESS_KEY_ID / ` +
+            "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run with an instance role";
+        } else if (status !== undefined && status >= 500) {
+          fix =
+            `S3 answered ${status} ${code}; the service is failing, try again later`;
+        } else {
+          fix = status !== undefined
+            ? `S3 answered ${status} ${code}: ${detail}`
+            : detail;
+        }
+    }
+    return new StoreError(`${what}: ${fix}`, code, { cause: e });
+  }
+}
+
+/** Internal: the bounded call was stopped by the timeout or the caller's signal. */
+class BoundedStop extends Error {
+  readonly stop: "timeout" | "aborted";
+  constructor(stop: "timeout" | "aborted", cause: unknown) {
+    super(stop, { cause });
+    this.stop = stop;
+  }
+}

@@ -1,0 +1,153 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { createClient } from "redis";
+import { type IoRedisLikeClient, redisCache } from "../stores/redis_cache.ts";
+import { MemoryCache } from "../stores/memory_cache.ts";
+import { StoreError } from "../stores/store_error.ts";
+import { type RedisHandle, startRedis } from "../scripts/test_servers.ts";
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+describe("redisCache against redis-server", () => {
+  let server: RedisHandle | undefined;
+  let client: ReturnType<typeof createClient>;
+
+  before(async () => {
+    server = await startRedis();
+    client = createClient({ url: server.url });
+    await client.connect();
+  });
+
+  after(async () => {
+    if (client?.isOpen) await client.close();
+    await server?.stop();
+  });
+
+  it("gets, sets and deletes (node-redis)", async () => {
+    const cache = redisCache(client);
+    assert.equal(await cache.get("mm:a"), null);
+    await cache.set("mm:a", '{"enabled":true}', 60);
+    assert.equal(await cache.get("mm:a"), '{"enabled":true}');
+    const ttl = await client.ttl("mm:a");
+    assert.ok(ttl > 55 && ttl <= 60, `ttl ${ttl}`);
+    await cache.delete("mm:a");
+    assert.equal(await cache.get("mm:a"), null);
+  });
+
+  it("keeps a value forever with ttl null, and drops it with ttl 0", async () => {
+    const cache = redisCache(client);
+    await cache.set("mm:forever", "1", null);
+    assert.equal(await client.ttl("mm:forever"), -1);
+    await cache.set("mm:forever", "1", 0);
+    assert.equal(await client.exists("mm:forever"), 0);
+  });
+
+  it("expires values (fractional ttl uses PX)", async () => {
+    const cache = redisCache(client);
+    await cache.set("mm:short", "1", 0.15);
+    const pttl = await client.pTTL("mm:short");
+    assert.ok(pttl > 0 && pttl <= 150, `pttl ${pttl}`);
+    assert.equal(await cache.get("mm:short"), "1");
+    await sleep(250);
+    assert.equal(await cache.get("mm:short"), null);
+  });
+
+  it("prefixes keys", async () => {
+    const cache = redisCache(client, { prefix: "app1:" });
+    await cache.set("state", "0", 30);
+    assert.equal(await client.get("app1:state"), "0");
+    await cache.delete("state");
+    assert.equal(await client.get("app1:state"), null);
+  });
+
+  it("speaks the ioredis calling style (set key value EX n)", async () => {
+    const calls: unknown[][] = [];
+    // An ioredis-shaped client over the real server.
+    const io: IoRedisLikeClient = {
+      status: "ready",
+      get: (key: string) => client.get(key),
+      set: (key: string, value: string, ...rest: (string | number)[]) => {
+        calls.push([key, value, ...rest]);
+        return client.sendCommand(["SET", key, value, ...rest.map(String)]);
+      },
+      del: (key: string) => client.del(key),
+    };
+    const cache = redisCache(io);
+    await cache.set("mm:io", "1", 20);
+    await cache.set("mm:io2", "1", 0.5);
+    await cache.set("mm:io3", "1", null);
+    assert.deepEqual(calls, [["mm:io", "1", "EX", 20], [
+      "mm:io2",
+      "1",
+      "PX",
+      500,
+    ], [
+      "mm:io3",
+      "1",
+    ]]);
+    assert.equal(await cache.get("mm:io"), "1");
+    const ttl = await client.ttl("mm:io");
+    assert.ok(ttl > 15 && ttl <= 20, `ttl ${ttl}`);
+    await cache.delete("mm:io");
+    assert.equal(await cache.get("mm:io"), null);
+  });
+
+  it("raises StoreError naming the key when the client is closed", async () => {
+    const closed = createClient({ url: server?.url });
+    const cache = redisCache(closed);
+    await assert.rejects(
+      cache.get("mm:x"),
+      (e: unknown) =>
+        e instanceof StoreError && e.message.includes('"mm:x"') &&
+        e.message.includes("connect"),
+    );
+  });
+
+  it("rejects what is not a client", () => {
+    assert.throws(
+      () => redisCache({} as unknown as IoRedisLikeClient),
+      /get\/set\/del/,
+    );
+  });
+});
+
+describe("MemoryCache", () => {
+  it("gets, sets, expires and deletes", async () => {
+    let now = 1_000_000;
+    const cache = new MemoryCache({ now: () => now });
+    assert.equal(await cache.get("k"), null);
+    await cache.set("k", "v", 10);
+    assert.equal(await cache.get("k"), "v");
+    now += 9_999;
+    assert.equal(await cache.get("k"), "v");
+    now += 1;
+    assert.equal(await cache.get("k"), null);
+    assert.equal(cache.size, 0);
+
+    await cache.set("k", "v", 10);
+    await cache.delete("k");
+    assert.equal(await cache.get("k"), null);
+  });
+
+  it("keeps forever with null, and not at all with 0", async () => {
+    let now = 0;
+    const cache = new MemoryCache({ now: () => now });
+    await cache.set("k", "v", null);
+    now += 1e12;
+    assert.equal(await cache.get("k"), "v");
+    await cache.set("k", "v", 0);
+    assert.equal(await cache.get("k"), null);
+    await assert.rejects(cache.set("k", "v", Number.NaN), RangeError);
+  });
+
+  it("uses the real clock by default", async () => {
+    const cache = new MemoryCache();
+    await cache.set("k", "v", 0.05);
+    assert.equal(await cache.get("k"), "v");
+    await sleep(80);
+    assert.equal(await cache.get("k"), null);
+    cache.clear();
+  });
+});

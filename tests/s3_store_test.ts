@@ -1,0 +1,349 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { DeleteObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import {
+  DEFAULT_S3_KEY,
+  parseS3Url,
+  S3Store,
+  StoreError,
+} from "../stores/s3.ts";
+import {
+  type CountingProxy,
+  freePort,
+  s3ClientFor,
+  S3RVER_CREDENTIALS,
+  type S3rverHandle,
+  startCountingProxy,
+  startS3rver,
+} from "../scripts/test_servers.ts";
+
+const BUCKET = "maintenance";
+
+function isStoreError(
+  code: string,
+  ...includes: string[]
+): (e: unknown) => boolean {
+  return (e: unknown): boolean => {
+    assert.ok(
+      e instanceof StoreError,
+      `expected a StoreError, got ${String(e)}`,
+    );
+    assert.equal(e.code, code, e.message);
+    for (const text of includes) assert.ok(e.message.includes(text), e.message);
+    return true;
+  };
+}
+
+describe("S3Store against s3rver", () => {
+  let s3: S3rverHandle | undefined;
+  let proxy: CountingProxy;
+  const clients: S3Client[] = [];
+  let keys = 0;
+
+  before(async () => {
+    s3 = await startS3rver({ bucket: BUCKET });
+    proxy = await startCountingProxy(s3.endpoint);
+  });
+
+  after(async () => {
+    for (const client of clients) client.destroy();
+    await proxy?.stop();
+    await s3?.stop();
+  });
+
+  /** A client through the proxy, one attempt per call so counts are exact. */
+  function client(): S3Client {
+    const c = s3ClientFor(proxy.url, { maxAttempts: 1 });
+    clients.push(c);
+    return c;
+  }
+
+  function store(key = `state-${++keys}.json`, timeoutMs = 2000): S3Store {
+    return new S3Store({ bucket: BUCKET, key, client: client(), timeoutMs });
+  }
+
+  it("reads a missing object as null (off)", async () => {
+    const s = store();
+    proxy.reset();
+    assert.equal(await s.read(), null);
+    assert.equal(s.reads, 1);
+    assert.equal(proxy.counts.get, 1);
+    assert.equal(proxy.requests[0].status, 404);
+  });
+
+  it("writes, then reads the text back from any store", async () => {
+    const a = store();
+    const b = new S3Store({ bucket: BUCKET, key: a.key, client: client() });
+    const text = JSON.stringify({ enabled: true, message: "Back at 14:00" });
+    proxy.reset();
+    await a.write(text);
+    assert.equal(proxy.counts.put, 1);
+    assert.equal(await b.read(), text);
+    assert.equal(a.description, `s3://${BUCKET}/${a.key}`);
+  });
+
+  it("revalidates with If-None-Match: an unchanged object answers 304 with no body", async () => {
+    const writer = store();
+    const reader = new S3Store({
+      bucket: BUCKET,
+      key: writer.key,
+      client: client(),
+    });
+    await writer.write('{"enabled":true}');
+    proxy.reset();
+
+    assert.equal(await reader.read(), '{"enabled":true}');
+    assert.equal(proxy.requests[0].ifNoneMatch, undefined);
+    assert.equal(proxy.requests[0].status, 200);
+
+    assert.equal(await reader.read(), '{"enabled":true}');
+    assert.ok(proxy.requests[1].ifNoneMatch, "second read sends If-None-Match");
+    assert.equal(proxy.requests[1].status, 304);
+    assert.equal(reader.reads, 2);
+    assert.equal(reader.notModified, 1);
+
+    // A change made elsewhere is seen at once (200 with the new body).
+    await writer.write('{"enabled":false}');
+    assert.equal(await reader.read(), '{"enabled":false}');
+    assert.equal(proxy.requests.at(-1)?.status, 200);
+    assert.equal(reader.notModified, 1);
+  });
+
+  it("remembers the ETag of its own write", async () => {
+    const s = store();
+    await s.write("1");
+    proxy.reset();
+    assert.equal(await s.read(), "1");
+    assert.equal(proxy.requests[0].status, 304);
+    assert.equal(s.notModified, 1);
+  });
+
+  it("forgets the ETag when the object is deleted", async () => {
+    const s = store();
+    await s.write("1");
+    await s.read();
+    await s.client.send(
+      new DeleteObjectCommand({ Bucket: BUCKET, Key: s.key }),
+    );
+    proxy.reset();
+    assert.equal(await s.read(), null);
+    assert.equal(await s.read(), null);
+    assert.equal(proxy.requests[1].ifNoneMatch, undefined);
+  });
+
+  it("makes its own client from endpoint/credentials (path style)", async () => {
+    const s = new S3Store({
+      bucket: BUCKET,
+      key: "own-client.txt",
+      endpoint: proxy.url,
+      credentials: S3RVER_CREDENTIALS,
+    });
+    try {
+      await s.write("0");
+      assert.equal(await s.read(), "0");
+      assert.ok(
+        proxy.requests.at(-1)?.path.startsWith(`/${BUCKET}/own-client.txt`),
+      );
+    } finally {
+      s.client.destroy();
+    }
+  });
+
+  it("times out a read and a write against a hanging endpoint within timeoutMs", async () => {
+    const s = store(undefined, 300);
+    await s.write("1");
+    proxy.mode = "hang";
+    try {
+      let start = performance.now();
+      await assert.rejects(
+        s.read(),
+        isStoreError(
+          "TIMEOUT",
+          `s3://${BUCKET}/${s.key}`,
+          "did not answer within 300 ms",
+        ),
+      );
+      let elapsed = performance.now() - start;
+      assert.ok(elapsed >= 290 && elapsed < 450, `read took ${elapsed} ms`);
+
+      start = performance.now();
+      await assert.rejects(
+        s.write("0"),
+        isStoreError("TIMEOUT", "cannot write"),
+      );
+      elapsed = performance.now() - start;
+      assert.ok(elapsed >= 290 && elapsed < 450, `write took ${elapsed} ms`);
+    } finally {
+      proxy.mode = "pass";
+    }
+  });
+
+  it("bounds a client that ignores the abort signal", async () => {
+    const hung = {
+      send: () => new Promise<never>(() => {}),
+    } as unknown as S3Client;
+    const s = new S3Store({ bucket: BUCKET, client: hung, timeoutMs: 100 });
+    const start = performance.now();
+    await assert.rejects(s.read(), isStoreError("TIMEOUT"));
+    assert.ok(performance.now() - start < 250);
+  });
+
+  it("stops when the caller's signal aborts", async () => {
+    const s = store(undefined, 5000);
+    proxy.mode = "hang";
+    try {
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(new Error("shutting down")), 50);
+      await assert.rejects(
+        s.read(controller.signal),
+        isStoreError("ABORTED", "cancelled"),
+      );
+      const timeout = AbortSignal.timeout(50);
+      await assert.rejects(s.read(timeout), isStoreError("TIMEOUT"));
+    } finally {
+      proxy.mode = "pass";
+    }
+  });
+
+  it("explains AccessDenied: which permissions on which object", async () => {
+    const s = store();
+    proxy.mode = "accessDenied";
+    try {
+      await assert.rejects(
+        s.read(),
+        isStoreError(
+          "AccessDenied",
+          `s3://${BUCKET}/${s.key}`,
+          `grant s3:GetObject and s3:PutObject on arn:aws:s3:::${BUCKET}/${s.key}`,
+          "s3:ListBucket",
+        ),
+      );
+      await assert.rejects(
+        s.write("1"),
+        isStoreError("AccessDenied", "s3:PutObject"),
+      );
+    } finally {
+      proxy.mode = "pass";
+    }
+  });
+
+  it("reports a failing service (500)", async () => {
+    const s = store();
+    proxy.mode = "error500";
+    try {
+      await assert.rejects(
+        s.read(),
+        isStoreError("InternalError", "500", "try again later"),
+      );
+    } finally {
+      proxy.mode = "pass";
+    }
+  });
+
+  it("explains NoSuchBucket", async () => {
+    const s = new S3Store({ bucket: "no-such-bucket", client: client() });
+    await assert.rejects(
+      s.read(),
+      isStoreError(
+        "NoSuchBucket",
+        "s3://no-such-bucket/",
+        "create the bucket or fix",
+      ),
+    );
+    await assert.rejects(s.write("1"), isStoreError("NoSuchBucket"));
+  });
+
+  it("explains a refused connection", async () => {
+    const port = await freePort();
+    const c = s3ClientFor(`http://127.0.0.1:${port}`, { maxAttempts: 1 });
+    clients.push(c);
+    const s = new S3Store({ bucket: BUCKET, client: c });
+    await assert.rejects(
+      s.read(),
+      isStoreError("ECONNREFUSED", "cannot connect"),
+    );
+  });
+});
+
+describe("S3Store options", () => {
+  it("defaults the key and the timeout", () => {
+    const s = new S3Store({ bucket: "b-1", endpoint: "http://127.0.0.1:1" });
+    assert.equal(s.key, DEFAULT_S3_KEY);
+    assert.equal(s.timeoutMs, 1000);
+    assert.equal(s.description, "s3://b-1/maintenance_mode_state.txt");
+    s.client.destroy();
+  });
+
+  it("rejects bad options with a message that says what to change", () => {
+    const fake = { send: () => Promise.resolve({}) } as unknown as S3Client;
+    assert.throws(() => new S3Store({ bucket: "" }), /bucket name/);
+    assert.throws(() => new S3Store({ bucket: "s3://b/k" }), /parseS3Url/);
+    assert.throws(
+      () => new S3Store({ bucket: "a" }),
+      /not a valid S3 bucket name/,
+    );
+    assert.throws(() => new S3Store({ bucket: "bkt", key: "" }), /non-empty/);
+    assert.throws(() => new S3Store({ bucket: "bkt", key: "/x" }), /use "x"/);
+    assert.throws(
+      () => new S3Store({ bucket: "bkt", client: fake, timeoutMs: 0 }),
+      (e: unknown) =>
+        e instanceof RangeError && /positive number/.test(e.message),
+    );
+    assert.throws(
+      () => new S3Store({ bucket: "bkt", client: fake, timeoutMs: Number.NaN }),
+      RangeError,
+    );
+    assert.throws(
+      () => new S3Store({ bucket: "bkt", endpoint: "127.0.0.1:9000" }),
+      /http/,
+    );
+    assert.throws(
+      () => new S3Store({ bucket: "bkt", client: fake, endpoint: "http://x" }),
+      /either client/,
+    );
+  });
+});
+
+describe("parseS3Url", () => {
+  it("splits bucket and key", () => {
+    assert.deepEqual(parseS3Url("s3://my-bucket/app/state.json"), {
+      bucket: "my-bucket",
+      key: "app/state.json",
+    });
+    assert.deepEqual(parseS3Url("S3://my.bucket/a b/c?d"), {
+      bucket: "my.bucket",
+      key: "a b/c?d",
+    });
+  });
+
+  it("defaults the key", () => {
+    const expected = { bucket: "my-bucket", key: "maintenance_mode_state.txt" };
+    assert.deepEqual(parseS3Url("s3://my-bucket"), expected);
+    assert.deepEqual(parseS3Url("s3://my-bucket/"), expected);
+    assert.deepEqual(parseS3Url("s3://my-bucket/prod/"), {
+      bucket: "my-bucket",
+      key: "prod/maintenance_mode_state.txt",
+    });
+  });
+
+  it("rejects what is not an s3:// URL, showing a valid one", () => {
+    for (
+      const bad of [
+        "",
+        "my-bucket/key",
+        "https://my-bucket/key",
+        "s3://",
+        "s3:///key",
+      ]
+    ) {
+      assert.throws(
+        () => parseS3Url(bad),
+        (e: unknown) =>
+          e instanceof TypeError && e.message.includes("s3://my-bucket/"),
+        bad,
+      );
+    }
+    assert.throws(() => parseS3Url("s3://b/key"), /not a valid bucket name/);
+    assert.throws(() => parseS3Url("s3://bucket//key"), /starts with "\/"/);
+  });
+});
