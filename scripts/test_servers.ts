@@ -307,7 +307,6 @@ export async function startRedis(
   let lastError: Error | undefined;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    const directory = mkdtempSync(join(tmpdir(), "x-maintenance-redis-"));
     const child = spawn("node", [
       "-e",
       WATCHDOG,
@@ -321,16 +320,13 @@ export async function startRedis(
       "--appendonly",
       "no",
       "--dir",
-      directory,
+      tmpdir(), // nothing is written there: no RDB (--save ""), no AOF
     ], { stdio: ["pipe", "pipe", "pipe"] });
     const stdout = tail(child.stdout);
     const stderr = tail(child.stderr);
     let spawnError: NodeJS.ErrnoException | undefined;
     child.on("error", (e: NodeJS.ErrnoException) => spawnError = e);
-    const cleanup = async (): Promise<void> => {
-      await stopChild(child);
-      rmSync(directory, { recursive: true, force: true });
-    };
+    const cleanup = (): Promise<void> => stopChild(child);
     const deadline = Date.now() + timeoutMs;
     let ready = false;
     while (Date.now() < deadline) {
@@ -351,7 +347,9 @@ export async function startRedis(
     }
     await cleanup();
     if (spawnError?.code === "ENOENT") {
-      throw new Error("startRedis needs Node.js: `node` is not on PATH", { cause: spawnError });
+      throw new Error("startRedis needs Node.js: `node` is not on PATH", {
+        cause: spawnError,
+      });
     }
     if (stderr().includes("SPAWN_ERROR ENOENT")) {
       throw new Error(

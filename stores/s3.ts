@@ -29,6 +29,7 @@ import { StoreError } from "./store_error.ts";
 import type { StateStore } from "./types.ts";
 
 export { StoreError } from "./store_error.ts";
+export type { StateStore } from "./types.ts";
 
 /**
  * The default object key, as django-maintenance-mode names its state file.
@@ -224,7 +225,8 @@ export class S3Store implements StateStore {
   readonly description: string;
   /** The S3 client in use (given, or made by the constructor). */
   readonly client: S3Client;
-  /** How many GetObject requests this store has sent (for tests and benchmarks). */
+  /** How many GetObject calls this store has made (for tests and benchmarks; the SDK's own
+   * retries of one call are not counted). */
   reads = 0;
   /** How many of those were answered `304 Not Modified` (the remembered body was used). */
   notModified = 0;
@@ -450,7 +452,7 @@ export class S3Store implements StateStore {
     try {
       const result = await Promise.race([work, guard]);
       if (result === ABORTED) {
-        throw new BoundedStop(stop ?? "timeout", signal?.reason);
+        throw new BoundedStop(stop ?? "timeout", controller.signal.reason);
       }
       return result as T;
     } catch (e) {
