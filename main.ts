@@ -15,11 +15,19 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { ConfigError, storeFromEnv } from "./src/env_config.ts";
-import { buildEnabledState } from "./src/enable.ts";
+import {
+  type CacheSettings,
+  cacheSettingsFromEnv,
+  ConfigError,
+  invalidateSharedCache,
+  storeFromEnv,
+} from "./src/env_config.ts";
+import { generateSecret } from "./src/bypass.ts";
+import { enabledState } from "./src/enable.ts";
 import {
   isActiveAt,
   type MaintenanceState,
+  parseInstant,
   parseState,
   serializeState,
   StateParseError,
@@ -49,6 +57,9 @@ Options for on:
       --from ISO-8601       start of a scheduled window (requests pass until then)
       --until ISO-8601      end of the window (maintenance ends by itself then)
       --refresh SECONDS     send a Refresh header on the page
+      --secret TEXT         bypass secret: visiting /TEXT sets a cookie that lets
+                            the browser through (16-128 of A-Z a-z 0-9 - _)
+      --with-secret         generate a bypass secret and print it (once)
 
 Options for status:
       --json                print one JSON object
@@ -58,6 +69,8 @@ Where the state lives (all commands):
                             else ./maintenance_mode_state.txt)
       --s3 s3://bucket/key  S3 object (else $MAINTENANCE_S3_URL; endpoint from
                             $MAINTENANCE_S3_ENDPOINT, credentials from AWS_*)
+  With $MAINTENANCE_REDIS_URL (and $MAINTENANCE_CACHE_KEY), on/off also delete the
+  shared cache key, so every server reads the new state at once.
   -h, --help                show this help
 
 Exit codes: 0 done, 1 the store failed, 2 usage error.`;
@@ -89,8 +102,8 @@ function seconds(value: string | undefined, flag: string): number | undefined {
 
 function instant(value: string | undefined, flag: string): string | undefined {
   if (value === undefined) return undefined;
-  const ms = Date.parse(value);
-  if (!/^\d{4}-\d\d-\d\d/.test(value) || Number.isNaN(ms)) {
+  const ms = parseInstant(value);
+  if (Number.isNaN(ms)) {
     throw new UsageError(
       `${flag} must be an ISO-8601 date and time such as 2030-01-01T14:00:00Z, not "${value}"`,
     );
@@ -114,6 +127,7 @@ function describe(state: MaintenanceState, now: number): string {
   }
   if (active && state.endsAt) parts.push(`until ${state.endsAt}`);
   if (state.message) parts.push(`message: ${JSON.stringify(state.message)}`);
+  if (state.enabled && state.bypass) parts.push("secret bypass set");
   return parts.join("; ");
 }
 
@@ -159,6 +173,8 @@ export async function runCli(
         from: { type: "string" },
         until: { type: "string" },
         refresh: { type: "string" },
+        secret: { type: "string" },
+        "with-secret": { type: "boolean" },
         json: { type: "boolean" },
         file: { type: "string" },
         s3: { type: "string" },
@@ -197,6 +213,8 @@ export async function runCli(
       "from",
       "until",
       "refresh",
+      "secret",
+      "with-secret",
     ] as const;
     if (command !== "on") {
       for (const k of onOnly) {
@@ -214,28 +232,36 @@ export async function runCli(
     const now = Date.now();
     // Validate everything before touching the store, so bad input changes nothing.
     let state: MaintenanceState | undefined;
+    let generated: string | undefined;
     if (command === "on") {
+      if (values.secret !== undefined && values["with-secret"]) {
+        throw new UsageError("give either --secret or --with-secret, not both");
+      }
+      if (values["with-secret"]) generated = generateSecret();
       try {
-        state = buildEnabledState({
+        state = await enabledState({
           message: values.message,
           retryAfter: seconds(values["retry-after"], "--retry-after"),
           refresh: seconds(values.refresh, "--refresh"),
           startsAt: instant(values.from, "--from"),
           endsAt: instant(values.until, "--until"),
+          secret: generated ?? values.secret,
         }, now);
       } catch (e) {
         if (e instanceof UsageError) throw e;
         throw new UsageError(
-          (e as Error).message.replace(/^endsAt/, "--until").replace(
-            /^startsAt/,
-            "--from",
-          ),
+          (e as Error).message.replace(/\bendsAt\b/g, "--until")
+            .replace(/\bstartsAt\b/g, "--from")
+            .replace(/^message\b/, "--message")
+            .replace(/^secret/, "--secret"),
         );
       }
     }
     let store: StateStore;
+    let cacheSettings: CacheSettings;
     try {
       store = await storeFromEnv({ file: values.file, s3: values.s3 });
+      cacheSettings = cacheSettingsFromEnv(); // MAINTENANCE_REDIS_URL, checked before writing
     } catch (e) {
       if (e instanceof ConfigError) throw new UsageError(e.message);
       throw e;
@@ -256,7 +282,13 @@ export async function runCli(
       updatedAt: new Date(now).toISOString(),
     };
     await store.write(serializeState(written));
+    // Servers sharing a Redis cache (MAINTENANCE_REDIS_URL) read the new state at once.
+    await invalidateSharedCache(cacheSettings);
     io.out(describe(written, now) + ` (${store.description ?? "store"})`);
+    if (generated !== undefined) {
+      io.out(`bypass secret (shown once, not stored): ${generated}`);
+      io.out(`visit /${generated} on the site to get the bypass cookie`);
+    }
     return 0;
   } catch (e) {
     if (e instanceof UsageError) {

@@ -11,13 +11,18 @@
  * @example
  * ```ts
  * import { Hono } from "hono";
- * import { createMaintenance, FileStore } from "@x/maintenance";
+ * import { bearerToken, createMaintenance, FileStore } from "@x/maintenance";
  *
  * const mm = createMaintenance({ store: new FileStore("maintenance_mode_state.txt") });
  * const app = new Hono();
  * app.get("/healthz", (c) => c.text("ok")); // registered before: never in maintenance
  * app.use(mm.middleware({ ignorePaths: [/^\/status/] }));
  * app.get("/", (c) => c.text("hello"));
+ *
+ * app.route(
+ *   "/maintenance-mode", // GET state, POST /on, POST /off
+ *   mm.adminRoutes({ authorize: bearerToken("a-long-random-token-from-your-secret-store") }),
+ * );
  *
  * await mm.enable({ message: "Back at 14:00", retryAfter: 600 });
  * await mm.isEnabled(); // true
@@ -26,7 +31,29 @@
  *
  * @module
  */
-export { buildEnabledState, type EnableOptions } from "./src/enable.ts";
+export {
+  buildEnabledState,
+  enabledState,
+  type EnableOptions,
+} from "./src/enable.ts";
+export {
+  type AdminRoutesOptions,
+  type AdminTarget,
+  type Authorize,
+  bearerToken,
+  createAdminRoutes,
+} from "./src/admin.ts";
+export {
+  type BypassCookie,
+  bypassCookieOk,
+  type BypassOptions,
+  checkSecret,
+  createBypassCookie,
+  generateSecret,
+  hashSecret,
+  verifySecret,
+} from "./src/bypass.ts";
+export { timingSafeEqual } from "./src/timing_safe.ts";
 export {
   createMaintenance,
   type Maintenance,
@@ -80,3 +107,11 @@ export type { CacheStore, StateStore } from "./stores/types.ts";
 export { StoreError } from "./stores/store_error.ts";
 export { MemoryStore } from "./stores/memory.ts";
 export { DEFAULT_STATE_FILE, FileStore } from "./stores/file.ts";
+export { MemoryCache, type MemoryCacheOptions } from "./stores/memory_cache.ts";
+export {
+  type IoRedisLikeClient,
+  type NodeRedisLikeClient,
+  redisCache,
+  type RedisCacheOptions,
+  type RedisLikeClient,
+} from "./stores/redis_cache.ts";

@@ -2,19 +2,23 @@
  * The demo: a Hono app with maintenance mode, on `PORT` (default 8000), with the same
  * store settings as the CLI (`--file`/`MAINTENANCE_STATE_FILE`, or S3 from
  * `MAINTENANCE_S3_URL`) and an in-process cache of `MAINTENANCE_CACHE_TTL_MS` (default
- * 1000), or a shared Redis cache from `MAINTENANCE_REDIS_URL`. Runs on Deno
+ * 1000; `forever` for no expiry), or a shared Redis cache from `MAINTENANCE_REDIS_URL`
+ * (see src/env_config.ts). A bad setting exits 2 naming the variable. Runs on Deno
  * (`deno task demo`) and on Bun (`bun scripts/demo.ts`).
+ *
+ * With `MAINTENANCE_ADMIN_TOKEN` set (at least 16 characters, e.g. from
+ * `openssl rand -hex 32`), the admin routes are mounted at `/maintenance-mode`, for
+ * requests with `Authorization: Bearer $MAINTENANCE_ADMIN_TOKEN`; without it they are
+ * not mounted at all.
  *
  * @module
  */
 import { Hono } from "hono";
-import { createMaintenance } from "../mod.ts";
-import type {
-  CacheOptions,
-  Maintenance,
-  MaintenanceVariables,
-} from "../mod.ts";
+import { bearerToken, createMaintenance, escapeHtml } from "../mod.ts";
+import type { Authorize, Maintenance, MaintenanceVariables } from "../mod.ts";
 import {
+  cacheFromEnv,
+  cacheSettingsFromEnv,
   ConfigError,
   intFromEnv,
   processEnv,
@@ -27,36 +31,23 @@ function fail(message: string): never {
   throw new Error("unreachable");
 }
 
-async function cacheFromEnv(ttlMs: number): Promise<CacheOptions> {
-  const url = processEnv("MAINTENANCE_REDIS_URL");
-  if (url === undefined) return { ttlMs };
-  if (!/^rediss?:\/\//.test(url)) {
-    throw new ConfigError(
-      "MAINTENANCE_REDIS_URL must look like redis://127.0.0.1:6379",
-    );
-  }
-  const { createClient } = await import("redis");
-  const { redisCache } = await import("../stores/redis_cache.ts");
-  const client = createClient({
-    url,
-    socket: { reconnectStrategy: () => 500 },
-  });
-  client.on("error", () => {}); // reported through onError when a read fails
-  await client.connect().catch((e: Error) => {
-    throw new ConfigError(
-      `MAINTENANCE_REDIS_URL: cannot connect to ${url}: ${e.message}`,
-    );
-  });
-  return { ttlMs, store: redisCache(client) };
-}
-
 let port: number;
 let mm: Maintenance;
+let adminAuthorize: Authorize | undefined;
 try {
   port = intFromEnv("PORT", 8000, 0, 65535);
-  const ttlMs = intFromEnv("MAINTENANCE_CACHE_TTL_MS", 1000, 0, 86_400_000);
+  const adminToken = processEnv("MAINTENANCE_ADMIN_TOKEN");
+  if (adminToken !== undefined) {
+    try {
+      adminAuthorize = bearerToken(adminToken);
+    } catch (e) {
+      throw new ConfigError(`MAINTENANCE_ADMIN_TOKEN: ${(e as Error).message}`);
+    }
+  }
+  const cacheSettings = cacheSettingsFromEnv(); // checked before anything connects
   const store = await storeFromEnv();
-  mm = createMaintenance({ store, cache: await cacheFromEnv(ttlMs) });
+  const { cache } = await cacheFromEnv(cacheSettings);
+  mm = createMaintenance({ store, cache });
 } catch (e) {
   if (e instanceof ConfigError) fail(e.message);
   throw e;
@@ -65,14 +56,26 @@ try {
 const app = new Hono<{ Variables: MaintenanceVariables }>();
 app.get("/healthz", (c) => c.text("ok")); // registered before the middleware: always 200
 app.use(mm.middleware({ ignorePaths: ["/static"] }));
+if (adminAuthorize !== undefined) {
+  // GET /maintenance-mode, POST /maintenance-mode/on, POST /maintenance-mode/off
+  app.route(
+    "/maintenance-mode",
+    mm.adminRoutes({ authorize: adminAuthorize }),
+  );
+}
 app.get("/", (c) => {
   const info = c.get("maintenance");
   const banner = info.scheduled
-    ? `<p><strong>Scheduled maintenance from ${info.state.startsAt}</strong></p>`
+    ? `<p><strong>Scheduled maintenance from ${
+      escapeHtml(info.state.startsAt ?? "")
+    }</strong></p>`
     : "";
+  const status = info.enabled
+    ? "Maintenance mode is on: you see the site through the secret bypass."
+    : "Maintenance mode is off.";
   return c.html(
     `<!doctype html><html lang="en"><meta charset="utf-8"><title>Demo</title>` +
-      `<h1>Hello from the demo app</h1>${banner}<p>Maintenance mode is off.</p></html>`,
+      `<h1>Hello from the demo app</h1>${banner}<p>${status}</p></html>`,
   );
 });
 

@@ -7,7 +7,7 @@
  * @module
  */
 import { spawn, spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import process from "node:process";
 
@@ -78,12 +78,18 @@ function countJunit(
   } catch {
     return undefined;
   }
-  const cases: { name: string; failed: boolean }[] = [];
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone
+  }
+  const cases: { name: string; failed: boolean; skipped: boolean }[] = [];
   const re = /<testcase name="([^"]*)"[^>]*?(\/>|>([\s\S]*?)<\/testcase>)/g;
   for (const m of xml.matchAll(re)) {
     cases.push({
       name: unescapeXml(m[1]),
       failed: /<failure|<error/.test(m[3] ?? ""),
+      skipped: /<skipped/.test(m[3] ?? ""),
     });
   }
   const names = cases.map((c) => c.name);
@@ -92,7 +98,7 @@ function countJunit(
   for (const c of cases) {
     if (names.some((n) => n.startsWith(c.name + " > "))) continue; // a describe()
     if (c.failed) failed++;
-    else passed++;
+    else if (!c.skipped) passed++;
   }
   return { passed, failed };
 }

@@ -118,9 +118,9 @@ export interface S3rverHandle {
   port: number;
   /** The bucket that was created. */
   bucket: string;
-  /** The temporary directory holding its objects (removed by `stop`). */
+  /** The directory holding its objects (removed by `stop` unless it was given). */
   directory: string;
-  /** Stops the server and removes its directory. */
+  /** Stops the server and removes its directory (unless it was given). */
   stop(): Promise<void>;
 }
 
@@ -139,18 +139,39 @@ export interface S3rverHandle {
  * ```
  */
 export async function startS3rver(
-  options: { bucket: string; extraBuckets?: string[]; timeoutMs?: number },
+  options: {
+    bucket: string;
+    extraBuckets?: string[];
+    timeoutMs?: number;
+    /** Listen on this port (to restart a stopped server in place); default: a free one. */
+    port?: number;
+    /**
+     * Keep the objects in this directory, and leave it in place on `stop()`, so a server
+     * started again on it has the same objects; default: a new temporary directory that
+     * `stop()` removes.
+     */
+    directory?: string;
+  },
 ): Promise<S3rverHandle> {
   const { bucket, extraBuckets = [], timeoutMs = 15000 } = options;
-  const directory = mkdtempSync(join(tmpdir(), "x-maintenance-s3rver-"));
+  const keep = options.directory !== undefined;
+  const directory = options.directory ??
+    mkdtempSync(join(tmpdir(), "x-maintenance-s3rver-"));
   const script = fileURLToPath(new URL("./s3rver_main.mjs", import.meta.url));
-  const args = [script, "--port", "0", "--dir", directory, "--remove-dir"];
+  const args = [
+    script,
+    "--port",
+    String(options.port ?? 0),
+    "--dir",
+    directory,
+  ];
+  if (!keep) args.push("--remove-dir");
   for (const name of [bucket, ...extraBuckets]) args.push("--bucket", name);
   const child = spawn("node", args, { stdio: ["pipe", "pipe", "pipe"] });
   const stderr = tail(child.stderr);
   const cleanup = async (): Promise<void> => {
     await stopChild(child);
-    rmSync(directory, { recursive: true, force: true });
+    if (!keep) rmSync(directory, { recursive: true, force: true });
   };
   let port: number;
   try {
@@ -301,12 +322,16 @@ process.stdin.resume();
  * ```
  */
 export async function startRedis(
-  options: { timeoutMs?: number } = {},
+  options: {
+    timeoutMs?: number;
+    /** Listen on this port (to restart a stopped server in place); default: a free one. */
+    port?: number;
+  } = {},
 ): Promise<RedisHandle> {
   const timeoutMs = options.timeoutMs ?? 10000;
   let lastError: Error | undefined;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
+  for (let attempt = 0; attempt < (options.port ? 1 : 3); attempt++) {
+    const port = options.port ?? await freePort();
     const child = spawn("node", [
       "-e",
       WATCHDOG,
@@ -559,4 +584,169 @@ export async function startCountingProxy(
       (server as { closeAllConnections?: () => void }).closeAllConnections?.();
     });
   return proxy;
+}
+
+/** A running HTTP server, from {@linkcode serveApp}. */
+export interface AppServer {
+  /** `http://127.0.0.1:PORT` (or `http://[::ffff:127.0.0.1]:PORT`). */
+  url: string;
+  /** The port it listens on. */
+  port: number;
+  /** The address it listens on. */
+  hostname: string;
+  /** Stops the server and closes its connections. */
+  stop(): Promise<void>;
+}
+
+/** The fetch handler of a Hono app (or any): `(request, env) => Response`. */
+export type FetchHandler = (
+  request: Request,
+  env: unknown,
+) => Response | Promise<Response>;
+
+interface DenoServeApi {
+  serve(
+    options: {
+      port: number;
+      hostname: string;
+      onListen?: (addr: unknown) => void;
+    },
+    handler: FetchHandler,
+  ): { addr: { port: number }; shutdown(): Promise<void> };
+}
+
+interface BunServeApi {
+  serve(options: {
+    port: number;
+    hostname: string;
+    fetch: FetchHandler;
+    idleTimeout?: number;
+  }): { port: number; stop(closeActive?: boolean): Promise<void> | void };
+}
+
+/**
+ * Serves `fetch` (such as `app.fetch`) with the runtime's own HTTP server, `Deno.serve` or
+ * `Bun.serve`, on a loopback address and a free port. The handler gets the runtime's
+ * connection info as `env` (`Deno.ServeHandlerInfo` / Bun's server), as in production.
+ * `hostname` may be `127.0.0.1` (default), `::1`, or `::ffff:127.0.0.1` (an IPv6 socket
+ * that only accepts loopback IPv4 and sees clients as `::ffff:127.0.0.1`).
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * const app = new Hono().get("/", (c) => c.text("ok"));
+ * const server = await serveApp(app.fetch);
+ * await fetch(server.url);
+ * await server.stop();
+ * ```
+ */
+export function serveApp(
+  fetch: FetchHandler,
+  options: { hostname?: "127.0.0.1" | "::1" | "::ffff:127.0.0.1" } = {},
+): Promise<AppServer> {
+  const hostname = options.hostname ?? "127.0.0.1";
+  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+  const g = globalThis as { Deno?: DenoServeApi; Bun?: BunServeApi };
+  if (g.Bun) {
+    const server = g.Bun.serve({ port: 0, hostname, fetch, idleTimeout: 30 });
+    let stopped: Promise<void> | undefined;
+    return Promise.resolve({
+      url: `http://${host}:${server.port}`,
+      port: server.port,
+      hostname,
+      stop: () => stopped ??= Promise.resolve(server.stop(true)),
+    });
+  }
+  if (g.Deno) {
+    const server = g.Deno.serve(
+      { port: 0, hostname, onListen: () => {} },
+      fetch,
+    );
+    let stopped: Promise<void> | undefined;
+    return Promise.resolve({
+      url: `http://${host}:${server.addr.port}`,
+      port: server.addr.port,
+      hostname,
+      stop: () => stopped ??= server.shutdown(),
+    });
+  }
+  return Promise.reject(
+    new Error("serveApp needs Deno or Bun (Deno.serve / Bun.serve)"),
+  );
+}
+
+/** A raw HTTP/1.1 answer, from {@linkcode rawHttp}. */
+export interface RawResponse {
+  /** The status code (0 when the server closed without an answer). */
+  status: number;
+  /** The header block exactly as received (status line and header lines, CRLF-separated). */
+  head: string;
+  /** Header lines as [lower-cased name, value] pairs, in order. */
+  headers: [string, string][];
+  /** The body as text (chunked encoding is not decoded). */
+  body: string;
+}
+
+/**
+ * Writes `request` (a whole HTTP/1.1 request, exactly as given: nothing is normalized, so
+ * paths like `/a/../b` or `/a%2e%2e/b` reach the server as written) on a fresh TCP
+ * connection to 127.0.0.1:`port`, and reads until the server closes. Use it where
+ * `fetch()` would clean the URL up. Add `Connection: close` to the request.
+ *
+ * @example
+ * ```ts
+ * const res = await rawHttp(8000, "GET /public/../admin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+ * console.log(res.status);
+ * ```
+ */
+export function rawHttp(
+  port: number,
+  request: string,
+  options: { timeoutMs?: number } = {},
+): Promise<RawResponse> {
+  const timeoutMs = options.timeoutMs ?? 5000;
+  return new Promise((resolve, reject) => {
+    const chunks: Uint8Array[] = [];
+    const socket = connect(port, "127.0.0.1", () => socket.write(request));
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(
+        new Error(
+          `no answer within ${timeoutMs} ms to ${request.split("\r\n")[0]}`,
+        ),
+      );
+    }, timeoutMs);
+    socket.on("data", (d: Uint8Array) => chunks.push(d));
+    socket.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    socket.on("close", () => {
+      clearTimeout(timer);
+      const total = chunks.reduce((n, c) => n + c.length, 0);
+      const all = new Uint8Array(total);
+      let at = 0;
+      for (const c of chunks) {
+        all.set(c, at);
+        at += c.length;
+      }
+      const text = new TextDecoder().decode(all);
+      const split = text.indexOf("\r\n\r\n");
+      const head = split < 0 ? text : text.slice(0, split);
+      const body = split < 0 ? "" : text.slice(split + 4);
+      const lines = head.split("\r\n");
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0])?.[1] ?? 0);
+      const headers: [string, string][] = [];
+      for (const line of lines.slice(1)) {
+        const colon = line.indexOf(":");
+        if (colon > 0) {
+          headers.push([
+            line.slice(0, colon).trim().toLowerCase(),
+            line.slice(colon + 1).trim(),
+          ]);
+        }
+      }
+      resolve({ status, head, headers, body });
+    });
+  });
 }

@@ -5,8 +5,9 @@
  *
  * @module
  */
+import { StoreError } from "../stores/store_error.ts";
 import type { CacheStore, StateStore } from "../stores/types.ts";
-import { type MaintenanceState, parseState } from "./state.ts";
+import { type MaintenanceState, parseState, StateParseError } from "./state.ts";
 import { type Snapshot, toSnapshot } from "./snapshot.ts";
 import { withTimeout } from "./timeout.ts";
 
@@ -32,7 +33,23 @@ export interface CacheOptions {
   store?: CacheStore;
 }
 
-/** What the read-through cache needs to know. */
+/**
+ * What the read-through cache needs to know.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, OFF_STATE, StateCache, type StateCacheOptions } from "@x/maintenance";
+ * const options: StateCacheOptions = {
+ *   store: new MemoryStore(),
+ *   cache: { ttlMs: 1000 },
+ *   timeoutMs: 1000,
+ *   fallback: OFF_STATE,
+ *   onError: (e) => console.error(e.message),
+ *   now: Date.now,
+ * };
+ * const cache = new StateCache(options);
+ * ```
+ */
 export interface StateCacheOptions {
   /** Where the state lives. */
   store: StateStore;
@@ -48,12 +65,48 @@ export interface StateCacheOptions {
   now: () => number;
 }
 
+/**
+ * Throws when `text` is not a state, with a message that names where it came from, so
+ * `onError` says which file, object or cache key to fix.
+ */
+function checkState(text: string | null, where: string): void {
+  try {
+    parseState(text);
+  } catch (e) {
+    if (!(e instanceof StateParseError)) throw e;
+    throw new StoreError(
+      `${where}: ${e.message}; until it is fixed the last good state (or the ` +
+        "fallback) is served; write a valid state (maintenance on / maintenance off)",
+      "CORRUPT",
+      { cause: e },
+    );
+  }
+}
+
 /** How long a failing store is left alone before the next try, ms. */
 const RETRY_MS = 1000;
 
 /**
- * Read-through cache over a state store. {@linkcode StateCache.peek} is the hot path:
- * a fresh in-process state costs a clock read and a comparison.
+ * How many {@linkcode StateCache.hot} answers may go by without reading the clock. The
+ * expiry timer normally ends a hot state on time; this bounds how long it can outlive
+ * its TTL when a busy event loop runs the timer late (at 1M requests/s, 2 ms).
+ */
+const HOT_CHECK_EVERY = 2048;
+
+type TimerId = ReturnType<typeof setTimeout>;
+
+/** Lets the process exit while the timer is pending (Deno, Bun, Node). */
+function unrefTimer(id: TimerId): void {
+  const deno = (globalThis as { Deno?: { unrefTimer?(id: number): void } })
+    .Deno;
+  if (typeof id === "number") deno?.unrefTimer?.(id);
+  else (id as { unref?(): void }).unref?.();
+}
+
+/**
+ * Read-through cache over a state store. {@linkcode StateCache.hot} is the hot path: a
+ * fresh in-process state costs a property read and a counter, no clock read;
+ * {@linkcode StateCache.peek} costs a clock read and a comparison.
  *
  * @example
  * ```ts
@@ -88,8 +141,18 @@ export class StateCache {
   #failing = false;
   #retryAt = -Infinity;
   #cacheFailing = false;
+  /** When a failing shared cache is asked again (ms since epoch); skipped until then. */
+  #cacheRetryAt = -Infinity;
   /** Bumped by every write, so a read that began before a write cannot overwrite it. */
   #generation = 0;
+  /** `#snap` while it is fresh, trusted without a clock read; see `hot()`. */
+  #hot: Snapshot | undefined;
+  /** `hot()` answers left before it reads the clock again. */
+  #hotLeft = 0;
+  /** Ends `#hot` when the TTL is up. */
+  #hotTimer: TimerId | undefined;
+  /** Only with the real clock: a test clock moves without timers. */
+  #hotAllowed: boolean;
 
   /** Creates the cache; see {@linkcode StateCacheOptions}. */
   constructor(options: StateCacheOptions) {
@@ -107,6 +170,60 @@ export class StateCache {
     this.#onError = options.onError;
     this.#now = options.now;
     this.#fallback = toSnapshot(options.fallback);
+    this.#hotAllowed = options.now === Date.now && this.#cached &&
+      this.#shared === undefined && this.#ttlMs !== 0;
+  }
+
+  /**
+   * The state when the in-process copy is fresh, without reading the clock; else
+   * `undefined` (call {@linkcode StateCache.peek} or {@linkcode StateCache.get}).
+   * A timer ends the fresh period when the TTL is up, and every few thousand calls
+   * the clock is read as well, so a late timer cannot stretch it by more than that.
+   * Always `undefined` with a test clock, a shared cache, or no cache.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore, StateCache } from "@x/maintenance";
+   * const cache = new StateCache({
+   *   store: new MemoryStore(), cache: { ttlMs: 1000 }, timeoutMs: 1000,
+   *   fallback: { enabled: false }, onError: console.error, now: Date.now,
+   * });
+   * await cache.get();
+   * cache.hot()?.enabled; // false
+   * ```
+   */
+  hot(): Snapshot | undefined {
+    if (this.#hot === undefined || --this.#hotLeft > 0) return this.#hot;
+    if (this.#now() < this.#freshUntil) {
+      this.#hotLeft = HOT_CHECK_EVERY;
+      return this.#hot;
+    }
+    this.#cool();
+    return undefined;
+  }
+
+  #cool(): void {
+    this.#hot = undefined;
+    if (this.#hotTimer !== undefined) {
+      clearTimeout(this.#hotTimer);
+      this.#hotTimer = undefined;
+    }
+  }
+
+  #heat(snap: Snapshot, now: number): void {
+    this.#cool();
+    if (!this.#hotAllowed) return;
+    this.#hot = snap;
+    this.#hotLeft = HOT_CHECK_EVERY;
+    if (this.#ttlMs === null) return; // forever: only a write or invalidate() ends it
+    const timer = setTimeout(() => {
+      if (this.#hotTimer === timer) {
+        this.#hotTimer = undefined;
+        this.#hot = undefined;
+      }
+    }, Math.max(0, this.#freshUntil - now));
+    unrefTimer(timer);
+    this.#hotTimer = timer;
   }
 
   /**
@@ -141,7 +258,7 @@ export class StateCache {
   #refresh(): Promise<Snapshot> {
     if (this.#inflight) return this.#inflight;
     const generation = this.#generation;
-    const p = this.#load().then(
+    const p = this.#load(generation).then(
       (text) => {
         if (generation === this.#generation) this.#accept(text, this.#now());
         this.#recovered();
@@ -158,33 +275,55 @@ export class StateCache {
     return p;
   }
 
-  async #load(): Promise<string | null> {
+  /**
+   * Whether to ask the shared cache now: always while it works; while it fails, once per
+   * RETRY_MS (the other checks go straight to the store).
+   */
+  #cacheUsable(): boolean {
+    if (!this.#cacheFailing) return true;
+    const now = this.#now();
+    if (now < this.#cacheRetryAt) return false;
+    this.#cacheRetryAt = now + RETRY_MS;
+    return true;
+  }
+
+  async #load(generation: number): Promise<string | null> {
     const shared = this.#shared;
-    if (shared) {
+    // timeoutMs bounds the whole check, cache and store together: a shared cache that
+    // hangs gets at most half of it, and the store what is left.
+    const started = performance.now();
+    let useShared = false;
+    if (shared && this.#cacheUsable()) {
+      useShared = true;
       let hit: string | null | undefined;
       try {
         hit = await withTimeout(
           () => shared.get(this.#key),
-          this.#timeoutMs,
+          Math.max(1, Math.floor(this.#timeoutMs / 2)),
           `cache get ${this.#key}`,
         );
         this.#cacheFailing = false;
       } catch (e) {
         // A cache that is down is a miss: fall back to the store.
+        useShared = false;
         this.#reportCache(e);
       }
       if (hit !== null && hit !== undefined) {
-        parseState(hit); // a corrupt cache entry is an error, not a state
+        checkState(hit, `cache key ${this.#key}`); // corrupt: an error, not a state
         return hit;
       }
     }
+    const left = this.#timeoutMs - (performance.now() - started);
     const text = await withTimeout(
       (signal) => this.#store.read(signal),
-      this.#timeoutMs,
+      Math.max(1, Math.floor(left)),
       `read of maintenance state from ${this.#store.description ?? "store"}`,
     );
-    parseState(text); // throws on corrupt text: keep the last good state
-    if (shared) {
+    // Corrupt text is an error: the last good state is kept.
+    checkState(text, this.#store.description ?? "the state store");
+    // A write through this process since the read began has deleted the key; putting
+    // what this read saw back would serve the old state to every process for a TTL.
+    if (shared && useShared && generation === this.#generation) {
       const ttl = this.#ttlMs === null
         ? null
         : Math.max(1, Math.ceil(this.#ttlMs / 1000));
@@ -203,11 +342,16 @@ export class StateCache {
       this.#snap = toSnapshot(parseState(text));
       this.#text = text;
     }
-    this.#freshUntil = this.#shared || !this.#cached
-      ? -Infinity // shared cache: every check asks it (as Django does); no cache: the store
+    this.#freshUntil = !this.#cached
+      ? -Infinity // no cache: every check reads the store
+      : this.#shared && !this.#cacheFailing
+      ? -Infinity // shared cache: every check asks it (as Django does)
+      : this.#shared
+      ? now + Math.min(this.#ttlMs ?? RETRY_MS, RETRY_MS) // it is down: keep a copy here
       : this.#ttlMs === null
       ? Infinity
       : now + this.#ttlMs;
+    this.#heat(this.#snap, now);
   }
 
   #recovered(): void {
@@ -219,6 +363,7 @@ export class StateCache {
     if (!this.#snap) this.#snap = this.#fallback;
     // Serve what we have for a while; the next check after that tries again.
     this.#retryAt = now + RETRY_MS;
+    this.#cool();
     if (this.#cached && !this.#shared) {
       this.#freshUntil = now + Math.min(RETRY_MS, this.#ttlMs ?? RETRY_MS);
     }
@@ -237,6 +382,7 @@ export class StateCache {
   }
 
   #reportCache(error: unknown): void {
+    this.#cacheRetryAt = this.#now() + RETRY_MS;
     if (this.#cacheFailing) return;
     this.#cacheFailing = true;
     this.#report(error);
@@ -257,11 +403,19 @@ export class StateCache {
         this.#timeoutMs,
         `cache delete ${this.#key}`,
       ).catch((e) => this.#reportCache(e));
+      // Another process whose store read was in flight during this write may put the
+      // old state back into the shared cache; delete once more after such a read ends.
+      const shared = this.#shared;
+      const key = this.#key;
+      unrefTimer(setTimeout(() => {
+        shared.delete(key).catch((e) => this.#reportCache(e));
+      }, this.#timeoutMs + 250));
     }
   }
 
   /** Forgets the in-process copy, so the next check reads through. */
   invalidate(): void {
     this.#freshUntil = -Infinity;
+    this.#cool();
   }
 }

@@ -8,7 +8,22 @@
  */
 import { isActive, type Snapshot } from "./snapshot.ts";
 
-/** Compiled rules the decision uses (see `compileRules` in the middleware). */
+/**
+ * Compiled rules the decision uses (see `compileRules` in the middleware).
+ *
+ * @example
+ * ```ts
+ * import type { DecisionRules } from "@x/maintenance";
+ * const rules: DecisionRules = {
+ *   forced: undefined,
+ *   ownPath: () => false,
+ *   skipForTests: false,
+ *   ip: () => false,
+ *   path: (p) => p === "/healthz",
+ *   redirectPath: undefined,
+ * };
+ * ```
+ */
 export interface DecisionRules {
   /** `enabled` option: `true`/`false` forces, `undefined` reads the state. */
   readonly forced: boolean | undefined;
@@ -24,7 +39,15 @@ export interface DecisionRules {
   readonly redirectPath: string | undefined;
 }
 
-/** What the decision knows of a request. */
+/**
+ * What the decision knows of a request.
+ *
+ * @example
+ * ```ts
+ * import type { RequestFacts } from "@x/maintenance";
+ * const facts: RequestFacts = { path: "/orders", ip: "203.0.113.7" };
+ * ```
+ */
 export interface RequestFacts {
   /** The request path, as routing sees it. */
   readonly path: string;

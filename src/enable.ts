@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { MaintenanceState } from "./state.ts";
+import { checkSecret, hashSecret } from "./bypass.ts";
+import { type MaintenanceState, parseInstant } from "./state.ts";
 
 /**
  * What `enable()` takes. Times are `Date`s or ISO-8601 strings.
@@ -26,6 +27,11 @@ export interface EnableOptions {
   endsAt?: Date | string;
   /** Seconds for a `Refresh` header on the page. */
   refresh?: number;
+  /**
+   * Bypass secret (16 to 128 letters, digits, `-`, `_`): visiting `/<secret>` sets a
+   * cookie that lets the browser through. Only a salted hash is stored.
+   */
+  secret?: string;
 }
 
 function toIso(
@@ -33,7 +39,11 @@ function toIso(
   name: string,
 ): string | undefined {
   if (value === undefined) return undefined;
-  const ms = value instanceof Date ? value.getTime() : Date.parse(value);
+  const ms = value instanceof Date
+    ? value.getTime()
+    : typeof value === "string"
+    ? parseInstant(value)
+    : NaN;
   if (
     typeof value !== "string" && !(value instanceof Date) || Number.isNaN(ms)
   ) {
@@ -60,7 +70,10 @@ function checkSeconds(
 /**
  * Validates `enable()` options into a state. Throws `TypeError`/`RangeError` saying
  * what to change (a window that ends before it starts, or has already ended, a message
- * too long or with control characters).
+ * too long or with control characters, a secret too short).
+ *
+ * Synchronous, so it checks a `secret` but leaves it out of the state: hashing takes
+ * Web Crypto, which is async. {@linkcode enabledState} does both.
  *
  * @example
  * ```ts
@@ -114,5 +127,29 @@ export function buildEnabledState(
   }
   if (startsAt !== undefined) state.startsAt = startsAt;
   if (endsAt !== undefined) state.endsAt = endsAt;
+  if (options.secret !== undefined) checkSecret(options.secret);
+  return state;
+}
+
+/**
+ * Validates `enable()` options into the state to write, with the secret (if any)
+ * hashed into `bypass`. Rejects with `TypeError`/`RangeError` as
+ * {@linkcode buildEnabledState} throws.
+ *
+ * @example
+ * ```ts
+ * import { enabledState, generateSecret } from "@x/maintenance";
+ * const state = await enabledState({ message: "Back soon", secret: generateSecret() }, Date.now());
+ * state.bypass; // "salt:hash", hex
+ * ```
+ */
+export async function enabledState(
+  options: EnableOptions,
+  now: number,
+): Promise<MaintenanceState> {
+  const state = buildEnabledState(options, now);
+  if (options.secret !== undefined) {
+    state.bypass = await hashSecret(options.secret);
+  }
   return state;
 }

@@ -1,12 +1,27 @@
 /**
  * Store and cache settings from flags and environment variables, shared by the CLI and
  * the demo. Loads `stores/s3.ts` (and so the AWS SDK) by dynamic import, only when S3 is
- * configured. Not part of `mod.ts`.
+ * configured, and the `redis` package only when `MAINTENANCE_REDIS_URL` is set. Not part
+ * of `mod.ts`.
+ *
+ * | Variable | Meaning |
+ * |---|---|
+ * | `MAINTENANCE_S3_URL` | `s3://bucket/key`: the state in one S3 object (`--s3`) |
+ * | `MAINTENANCE_S3_ENDPOINT` | an S3-compatible endpoint (MinIO, R2, ...): path-style |
+ * | `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` | as the AWS CLI |
+ * | `MAINTENANCE_S3_TIMEOUT_MS` | bound on each S3 call, default 1000 |
+ * | `MAINTENANCE_STATE_FILE` | a state file instead (`--file`) |
+ * | `MAINTENANCE_CACHE_TTL_MS` | cache TTL in ms, or `forever`; default 1000 |
+ * | `MAINTENANCE_CACHE_KEY` | cache key, default `maintenance_mode_state` |
+ * | `MAINTENANCE_REDIS_URL` | a Redis cache shared by every server; the CLI deletes its key |
  *
  * @module
  */
 import { DEFAULT_STATE_FILE, FileStore } from "../stores/file.ts";
+import { redisCache } from "../stores/redis_cache.ts";
 import type { StateStore } from "../stores/types.ts";
+import type { CacheOptions } from "./cache.ts";
+import { withTimeout } from "./timeout.ts";
 
 /**
  * A setting is wrong or half given; the message names the flag or variable and the fix.
@@ -61,7 +76,9 @@ export interface StoreFlags {
 /**
  * Picks the store: `--s3` / `MAINTENANCE_S3_URL` (with `MAINTENANCE_S3_ENDPOINT`, region
  * and credentials from `AWS_*`), else `--file` / `MAINTENANCE_STATE_FILE`, else
- * `maintenance_mode_state.txt` in the working directory. Throws {@linkcode ConfigError}.
+ * `maintenance_mode_state.txt` in the working directory. Flags beat variables. Throws
+ * {@linkcode ConfigError} naming the flag or variable when a setting is wrong, half given
+ * (one AWS key without the other, an endpoint without a URL) or contradictory.
  *
  * @example
  * ```ts
@@ -73,87 +90,126 @@ export async function storeFromEnv(
   flags: StoreFlags = {},
   env: EnvReader = processEnv,
 ): Promise<StateStore> {
-  const s3Url = flags.s3 ?? env("MAINTENANCE_S3_URL");
-  const file = flags.file ?? env("MAINTENANCE_STATE_FILE");
-  if (s3Url !== undefined) {
-    if (flags.file !== undefined) {
-      throw new ConfigError("give either --file or --s3, not both");
-    }
-    const where = flags.s3 !== undefined ? "--s3" : "MAINTENANCE_S3_URL";
-    const { S3Store, parseS3Url } = await import("../stores/s3.ts");
-    let target: { bucket: string; key: string };
-    try {
-      target = parseS3Url(s3Url);
-    } catch (e) {
-      throw new ConfigError(`${where}: ${(e as Error).message}`);
-    }
-    const endpoint = env("MAINTENANCE_S3_ENDPOINT");
-    if (endpoint !== undefined) {
-      let u: URL;
-      try {
-        u = new URL(endpoint);
-      } catch {
-        throw new ConfigError(
-          `MAINTENANCE_S3_ENDPOINT ${JSON.stringify(endpoint)} is not a URL; ` +
-            "write e.g. http://127.0.0.1:9000",
-        );
-      }
-      if (u.protocol !== "http:" && u.protocol !== "https:") {
-        throw new ConfigError(
-          "MAINTENANCE_S3_ENDPOINT must be an http:// or https:// URL",
-        );
-      }
-    }
-    const keyId = env("AWS_ACCESS_KEY_ID");
-    const secret = env("AWS_SECRET_ACCESS_KEY");
-    if ((keyId === undefined) !== (secret === undefined)) {
-      throw new ConfigError(
-        keyId === undefined
-          ? "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not; set both or neither"
-          : "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not; set both or neither",
-      );
-    }
-    const region = env("AWS_REGION") ?? env("AWS_DEFAULT_REGION") ??
-      (endpoint !== undefined ? "us-east-1" : undefined);
-    const timeout = env("MAINTENANCE_S3_TIMEOUT_MS");
-    let timeoutMs: number | undefined;
-    if (timeout !== undefined) {
-      timeoutMs = Number(timeout);
-      if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 60_000) {
-        throw new ConfigError(
-          "MAINTENANCE_S3_TIMEOUT_MS must be a whole number from 1 to 60000",
-        );
-      }
-    }
-    try {
-      return new S3Store({
-        bucket: target.bucket,
-        key: target.key,
-        endpoint,
-        region,
-        forcePathStyle: endpoint !== undefined ? true : undefined,
-        credentials: keyId !== undefined && secret !== undefined
-          ? {
-            accessKeyId: keyId,
-            secretAccessKey: secret,
-            sessionToken: env("AWS_SESSION_TOKEN"),
-          }
-          : undefined,
-        timeoutMs,
-      });
-    } catch (e) {
-      throw new ConfigError(`${where}: ${(e as Error).message}`);
-    }
+  if (flags.file !== undefined && flags.s3 !== undefined) {
+    throw new ConfigError("give either --file or --s3, not both");
   }
-  const path = file ?? DEFAULT_STATE_FILE;
+  // Flags beat the environment; in the environment, one store must be chosen.
+  if (flags.file !== undefined) return fileStore(flags.file, "--file");
+  if (flags.s3 !== undefined) return await s3Store(flags.s3, "--s3", env);
+  const s3Url = env("MAINTENANCE_S3_URL");
+  const file = env("MAINTENANCE_STATE_FILE");
+  if (s3Url !== undefined && file !== undefined) {
+    throw new ConfigError(
+      "MAINTENANCE_S3_URL and MAINTENANCE_STATE_FILE are both set; unset one " +
+        "(S3 for many servers, a file for one)",
+    );
+  }
+  if (s3Url !== undefined) {
+    return await s3Store(s3Url, "MAINTENANCE_S3_URL", env);
+  }
+  if (env("MAINTENANCE_S3_ENDPOINT") !== undefined) {
+    throw new ConfigError(
+      "MAINTENANCE_S3_ENDPOINT is set but MAINTENANCE_S3_URL is not; set " +
+        "MAINTENANCE_S3_URL=s3://bucket/key (or pass --s3), or unset the endpoint",
+    );
+  }
+  return fileStore(file ?? DEFAULT_STATE_FILE, "MAINTENANCE_STATE_FILE");
+}
+
+function fileStore(path: string, where: string): StateStore {
   try {
     return new FileStore(path);
   } catch (e) {
+    throw new ConfigError(`${where}: ${(e as Error).message}`);
+  }
+}
+
+async function s3Store(
+  s3Url: string,
+  where: string,
+  env: EnvReader,
+): Promise<StateStore> {
+  const { S3Store, parseS3Url } = await import("../stores/s3.ts");
+  let target: { bucket: string; key: string };
+  try {
+    target = parseS3Url(s3Url);
+  } catch (e) {
+    throw new ConfigError(`${where}: ${(e as Error).message}`);
+  }
+  const endpoint = env("MAINTENANCE_S3_ENDPOINT");
+  if (endpoint !== undefined) {
+    let u: URL | undefined;
+    try {
+      u = new URL(endpoint);
+    } catch {
+      u = undefined;
+    }
+    if (!u || (u.protocol !== "http:" && u.protocol !== "https:")) {
+      throw new ConfigError(
+        `MAINTENANCE_S3_ENDPOINT ${
+          JSON.stringify(endpoint)
+        } is not an http:// or ` +
+          "https:// URL; write e.g. http://127.0.0.1:9000 (MinIO) or " +
+          "https://ACCOUNT_ID.r2.cloudflarestorage.com (R2)",
+      );
+    }
+  }
+  const keyId = env("AWS_ACCESS_KEY_ID");
+  const secret = env("AWS_SECRET_ACCESS_KEY");
+  const token = env("AWS_SESSION_TOKEN");
+  if ((keyId === undefined) !== (secret === undefined)) {
     throw new ConfigError(
-      `${flags.file !== undefined ? "--file" : "MAINTENANCE_STATE_FILE"}: ${
-        (e as Error).message
-      }`,
+      keyId === undefined
+        ? "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not; set both or neither"
+        : "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not; set both or neither",
     );
+  }
+  if (token !== undefined && keyId === undefined) {
+    throw new ConfigError(
+      "AWS_SESSION_TOKEN is set but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are " +
+        "not; a session token goes with both",
+    );
+  }
+  const regionVar = env("AWS_REGION") !== undefined
+    ? "AWS_REGION"
+    : "AWS_DEFAULT_REGION";
+  const region = env(regionVar)?.trim() ||
+    (endpoint !== undefined ? "us-east-1" : undefined);
+  if (region !== undefined && !/^[a-z0-9][a-z0-9-]*[a-z0-9]$/.test(region)) {
+    throw new ConfigError(
+      `${regionVar} ${
+        JSON.stringify(region)
+      } is not a region name; write e.g. eu-west-1` +
+        " (or auto for R2)",
+    );
+  }
+  const timeout = env("MAINTENANCE_S3_TIMEOUT_MS");
+  let timeoutMs: number | undefined;
+  if (timeout !== undefined) {
+    timeoutMs = Number(timeout);
+    if (
+      !/^\d+$/.test(timeout.trim()) || !Number.isInteger(timeoutMs) ||
+      timeoutMs < 1 || timeoutMs > 60_000
+    ) {
+      throw new ConfigError(
+        `MAINTENANCE_S3_TIMEOUT_MS must be a whole number from 1 to 60000 (got ${timeout})`,
+      );
+    }
+  }
+  try {
+    return new S3Store({
+      bucket: target.bucket,
+      key: target.key,
+      endpoint,
+      region,
+      forcePathStyle: endpoint !== undefined ? true : undefined,
+      credentials: keyId !== undefined && secret !== undefined
+        ? { accessKeyId: keyId, secretAccessKey: secret, sessionToken: token }
+        : undefined,
+      timeoutMs,
+    });
+  } catch (e) {
+    throw new ConfigError(`${where}: ${(e as Error).message}`);
   }
 }
 
@@ -183,4 +239,239 @@ export function intFromEnv(
     );
   }
   return n;
+}
+
+/** The default cache key, as the seed's MAINTENANCE_MODE_CACHE_KEY. */
+const DEFAULT_CACHE_KEY = "maintenance_mode_state";
+
+/**
+ * Cache settings from the environment, checked but not yet connected.
+ *
+ * @example
+ * ```ts
+ * import type { CacheSettings } from "./env_config.ts";
+ * const settings: CacheSettings = {
+ *   ttlMs: 1000,
+ *   key: "maintenance_mode_state",
+ *   redisUrl: "redis://127.0.0.1:6379",
+ * };
+ * ```
+ */
+export interface CacheSettings {
+  /** `MAINTENANCE_CACHE_TTL_MS`: ms, or `null` for `forever`. Default 1000. */
+  ttlMs: number | null;
+  /** `MAINTENANCE_CACHE_KEY`; default `maintenance_mode_state`. */
+  key: string;
+  /** `MAINTENANCE_REDIS_URL`: a Redis cache shared by every server, when set. */
+  redisUrl: string | undefined;
+}
+
+/**
+ * Reads and checks `MAINTENANCE_CACHE_TTL_MS` (whole ms from 0 to 86400000, or
+ * `forever`), `MAINTENANCE_CACHE_KEY` and `MAINTENANCE_REDIS_URL` (`redis://` or
+ * `rediss://`). Connects to nothing. Throws {@linkcode ConfigError} naming the variable.
+ *
+ * @example
+ * ```ts
+ * import { cacheSettingsFromEnv } from "./env_config.ts";
+ * const { ttlMs, redisUrl } = cacheSettingsFromEnv();
+ * ```
+ */
+export function cacheSettingsFromEnv(
+  env: EnvReader = processEnv,
+): CacheSettings {
+  const rawTtl = env("MAINTENANCE_CACHE_TTL_MS");
+  let ttlMs: number | null = null;
+  if (rawTtl?.trim().toLowerCase() !== "forever") {
+    try {
+      ttlMs = intFromEnv("MAINTENANCE_CACHE_TTL_MS", 1000, 0, 86_400_000, env);
+    } catch (e) {
+      throw new ConfigError(
+        `${(e as Error).message.replace(/ \(got/, ", or forever (got")}`,
+      );
+    }
+  }
+  const key = env("MAINTENANCE_CACHE_KEY") ?? DEFAULT_CACHE_KEY;
+  if (key.trim() !== key || /[\s\p{Cc}]/u.test(key)) {
+    throw new ConfigError(
+      `MAINTENANCE_CACHE_KEY ${
+        JSON.stringify(key)
+      } has spaces or control characters; ` +
+        `use a plain key such as myapp:${DEFAULT_CACHE_KEY}`,
+    );
+  }
+  const redisUrl = env("MAINTENANCE_REDIS_URL");
+  if (redisUrl !== undefined) {
+    let u: URL | undefined;
+    try {
+      u = new URL(redisUrl);
+    } catch {
+      u = undefined;
+    }
+    if (
+      !u || (u.protocol !== "redis:" && u.protocol !== "rediss:") ||
+      u.hostname === ""
+    ) {
+      throw new ConfigError(
+        "MAINTENANCE_REDIS_URL must look like redis://127.0.0.1:6379 " +
+          "(or rediss://user:password@host:6380/0 for TLS)",
+      );
+    }
+  }
+  return { ttlMs, key, redisUrl };
+}
+
+/** `redis://host:port` without credentials, for messages. */
+function redisWhere(url: string): string {
+  const u = new URL(url);
+  return `${u.protocol}//${u.host}`;
+}
+
+/**
+ * Opens a node-redis client, failing (not retrying) when the first connection does not
+ * succeed within `timeoutMs`. A `persistent` client reconnects after a later loss; its
+ * commands fail at once while it is down (no offline queue), which the cache treats as
+ * a miss.
+ */
+async function connectRedis(
+  url: string,
+  persistent: boolean,
+  timeoutMs: number,
+) {
+  const { createClient } = await import("redis");
+  let ready = false;
+  const client = createClient({
+    url,
+    disableOfflineQueue: true,
+    socket: {
+      connectTimeout: timeoutMs,
+      reconnectStrategy: (retries: number, cause: Error): number | Error =>
+        persistent && ready ? Math.min(50 * 2 ** retries, 1000) : cause,
+    },
+  });
+  client.on("error", () => {}); // reported through the cache's onError when a call fails
+  client.on("ready", () => {
+    ready = true;
+  });
+  try {
+    await withTimeout(
+      () => client.connect(),
+      timeoutMs,
+      `connection to ${redisWhere(url)}`,
+    );
+  } catch (e) {
+    client.destroy();
+    throw e;
+  }
+  return client;
+}
+
+/**
+ * A cache made from {@linkcode CacheSettings}: in this process, or in Redis.
+ *
+ * @example
+ * ```ts
+ * import { cacheFromEnv } from "./env_config.ts";
+ * const envCache: { close(): Promise<void> } = await cacheFromEnv();
+ * await envCache.close();
+ * ```
+ */
+export interface EnvCache {
+  /** Pass as `createMaintenance({ cache })`. */
+  cache: CacheOptions;
+  /** Closes the Redis connection, if one was opened. */
+  close(): Promise<void>;
+}
+
+/**
+ * The cache the settings ask for: `{ ttlMs }` in this process, or with
+ * `MAINTENANCE_REDIS_URL` a Redis cache shared by every server (connected here; the
+ * `redis` package is loaded only then). Throws {@linkcode ConfigError} naming
+ * `MAINTENANCE_REDIS_URL` when Redis cannot be reached within `timeoutMs`.
+ *
+ * @example
+ * ```ts
+ * import { createMaintenance } from "../mod.ts";
+ * import { cacheFromEnv, storeFromEnv } from "./env_config.ts";
+ * const { cache } = await cacheFromEnv();
+ * const mm = createMaintenance({ store: await storeFromEnv(), cache });
+ * ```
+ */
+export async function cacheFromEnv(
+  settings: CacheSettings = cacheSettingsFromEnv(),
+  timeoutMs = 2000,
+): Promise<EnvCache> {
+  const { ttlMs, key, redisUrl } = settings;
+  if (redisUrl === undefined) {
+    return { cache: { ttlMs, key }, close: () => Promise.resolve() };
+  }
+  let client: Awaited<ReturnType<typeof connectRedis>>;
+  try {
+    client = await connectRedis(redisUrl, true, timeoutMs);
+  } catch (e) {
+    throw new ConfigError(
+      `MAINTENANCE_REDIS_URL: cannot connect to ${redisWhere(redisUrl)}: ${
+        (e as Error).message
+      }; check the URL and that Redis is running`,
+    );
+  }
+  return {
+    cache: { ttlMs, key, store: redisCache(client) },
+    close: async () => {
+      if (client.isOpen) await client.close().catch(() => client.destroy());
+    },
+  };
+}
+
+/**
+ * After a write outside a running app (the CLI), deletes the shared cache key in the
+ * Redis of `MAINTENANCE_REDIS_URL`, so every server reads the new state from the store at
+ * its next request instead of when the key expires. Deletes it a second time
+ * `againAfterMs` later (default 1250: an app's store read is bounded by its `timeoutMs`,
+ * default 1000), because a server whose store read began just before the write puts the
+ * old state back into the cache when that read ends. Does nothing without Redis; returns
+ * whether the key was deleted. Throws an `Error` saying that the state was written but
+ * the key was not deleted, and what to do.
+ *
+ * @example
+ * ```ts
+ * import { cacheSettingsFromEnv, invalidateSharedCache } from "./env_config.ts";
+ * const settings = cacheSettingsFromEnv(); // before the write: bad settings change nothing
+ * // ... store.write(...) ...
+ * await invalidateSharedCache(settings);
+ * ```
+ */
+export async function invalidateSharedCache(
+  settings: CacheSettings,
+  options: { timeoutMs?: number; againAfterMs?: number } = {},
+): Promise<boolean> {
+  const { timeoutMs = 2000, againAfterMs = 1250 } = options;
+  const { redisUrl, key } = settings;
+  if (redisUrl === undefined) return false;
+  try {
+    const client = await connectRedis(redisUrl, false, timeoutMs);
+    try {
+      await withTimeout(() => client.del(key), timeoutMs, `DEL ${key}`);
+      if (againAfterMs > 0) {
+        await new Promise((resolve) => setTimeout(resolve, againAfterMs));
+        await withTimeout(() => client.del(key), timeoutMs, `DEL ${key}`);
+      }
+    } finally {
+      await client.close().catch(() => client.destroy());
+    }
+    return true;
+  } catch (e) {
+    const when = settings.ttlMs === null
+      ? "never expires (MAINTENANCE_CACHE_TTL_MS is forever)"
+      : `expires, after MAINTENANCE_CACHE_TTL_MS (${settings.ttlMs} ms, at least 1 s)`;
+    throw new Error(
+      `the state was written, but the Redis cache key "${key}" at ${
+        redisWhere(redisUrl)
+      } (MAINTENANCE_REDIS_URL) could not be deleted: ${
+        (e as Error).message
+      }; servers that share that cache see the change only when the key ${when}; ` +
+        `run the command again, or delete the key: redis-cli DEL ${key}`,
+      { cause: e },
+    );
+  }
 }

@@ -4,8 +4,15 @@
  *
  * @module
  */
+import type { Hono } from "hono";
 import { FileStore } from "../stores/file.ts";
 import type { StateStore } from "../stores/types.ts";
+import { type AdminRoutesOptions, createAdminRoutes } from "./admin.ts";
+import {
+  type BypassCookie,
+  type BypassOptions,
+  createBypassCookie,
+} from "./bypass.ts";
 import { type CacheOptions, StateCache } from "./cache.ts";
 import {
   createMiddleware,
@@ -15,7 +22,7 @@ import {
 } from "./middleware.ts";
 import { isActive } from "./snapshot.ts";
 import { type MaintenanceState, serializeState } from "./state.ts";
-import { buildEnabledState, type EnableOptions } from "./enable.ts";
+import { enabledState, type EnableOptions } from "./enable.ts";
 
 /**
  * Options of {@linkcode createMaintenance}.
@@ -46,6 +53,8 @@ export interface MaintenanceOptions {
   onError?: (error: Error) => void;
   /** Clock, ms since epoch, for tests. Default `Date.now`. */
   now?: () => number;
+  /** The secret bypass cookie: name, lifetime, an optional signing key. */
+  bypass?: BypassOptions;
 }
 
 /**
@@ -77,8 +86,15 @@ export interface Maintenance {
   disable(): Promise<MaintenanceState>;
   /** Writes a whole state (validated); returns it. */
   setState(state: MaintenanceState): Promise<MaintenanceState>;
+  /** The secret bypass (`/<secret>` and its cookie), shared by middleware and guard. */
+  readonly bypass: BypassCookie;
   /** The Hono middleware. */
   middleware(options?: MiddlewareOptions): MaintenanceMiddleware;
+  /**
+   * Admin routes to mount anywhere: `GET /` (state), `POST /on`, `POST /off`.
+   * `authorize` is required.
+   */
+  adminRoutes(options: AdminRoutesOptions): Hono;
 }
 
 const KNOWN = new Set([
@@ -88,6 +104,7 @@ const KNOWN = new Set([
   "fallback",
   "onError",
   "now",
+  "bypass",
 ]);
 
 function defaultOnError(error: Error): void {
@@ -177,6 +194,7 @@ export function createMaintenance(
     throw new TypeError("onError must be a function");
   }
   const now = options.now ?? Date.now;
+  const bypass = createBypassCookie(options.bypass ?? {});
   const cache = new StateCache({
     store,
     cache: cacheOpt,
@@ -197,7 +215,7 @@ export function createMaintenance(
     return written;
   }
 
-  const internals: MiddlewareInternals = { now };
+  const internals: MiddlewareInternals = { now, bypass };
 
   return {
     store,
@@ -208,19 +226,23 @@ export function createMaintenance(
     async getState() {
       return (await cache.get()).state;
     },
-    enable(opts: EnableOptions = {}) {
-      try {
-        return setState(buildEnabledState(opts, now()));
-      } catch (e) {
-        return Promise.reject(e);
-      }
+    async enable(opts: EnableOptions = {}) {
+      return setState(await enabledState(opts, now()));
     },
     disable() {
       return setState({ enabled: false });
     },
     setState,
+    bypass,
     middleware(mwOptions?: MiddlewareOptions) {
       return createMiddleware(cache, mwOptions, internals);
+    },
+    adminRoutes(adminOptions: AdminRoutesOptions) {
+      return createAdminRoutes({
+        snapshot: () => cache.get(),
+        setState,
+        now,
+      }, adminOptions);
     },
   };
 }
@@ -240,7 +262,8 @@ export function createMaintenance(
 export function maintenance(
   options: MaintenanceOptions & MiddlewareOptions = {},
 ): MaintenanceMiddleware {
-  const { store, cache, timeoutMs, fallback, onError, now, ...mw } = options;
+  const { store, cache, timeoutMs, fallback, onError, now, bypass, ...mw } =
+    options;
   const ctl: MaintenanceOptions = {};
   if (store !== undefined) ctl.store = store;
   if (cache !== undefined) ctl.cache = cache;
@@ -248,5 +271,6 @@ export function maintenance(
   if (fallback !== undefined) ctl.fallback = fallback;
   if (onError !== undefined) ctl.onError = onError;
   if (now !== undefined) ctl.now = now;
+  if (bypass !== undefined) ctl.bypass = bypass;
   return createMaintenance(ctl).middleware(mw);
 }

@@ -4,6 +4,7 @@
  * @module
  */
 import type { Context, MiddlewareHandler } from "hono";
+import { type BypassCookie, createBypassCookie } from "./bypass.ts";
 import type { StateCache } from "./cache.ts";
 import { clientIp, connectionIp } from "./client_ip.ts";
 import { decide, type DecisionRules } from "./decide.ts";
@@ -153,6 +154,17 @@ function checkOptions(
       throw new TypeError(`${k} must be a function`);
     }
   }
+  if (
+    options.ignoreTests !== undefined &&
+    typeof options.ignoreTests !== "boolean"
+  ) {
+    throw new TypeError("ignoreTests must be true or false");
+  }
+  if (options.redirectTo !== undefined && options.render !== undefined) {
+    throw new TypeError(
+      "give redirectTo or render, not both: a redirect has no page to render",
+    );
+  }
   const tp = options.trustedProxies;
   if (tp !== undefined && (!Number.isInteger(tp) || tp < 0 || tp > 10)) {
     throw new RangeError(
@@ -161,10 +173,12 @@ function checkOptions(
   }
 }
 
-/** Extra wiring from the controller: its own routes and clock. */
+/** Extra wiring from the controller: its own routes, the bypass cookie, the clock. */
 export interface MiddlewareInternals {
-  /** Paths of routes the library serves itself (admin, bypass), never blocked. */
+  /** Paths of routes the library serves itself, never blocked. */
   ownPath?: (path: string) => boolean;
+  /** The secret bypass (`/<secret>` and its cookie). Default: default cookie settings. */
+  bypass?: BypassCookie;
   /** Clock, for tests. */
   now?: () => number;
   /** Option names the controller handles on top of these. */
@@ -209,6 +223,7 @@ export function createMiddleware(
   const ignoreRequest = options.ignoreRequest;
   const render = options.render;
   const now = internals.now ?? Date.now;
+  const bypass = internals.bypass ?? createBypassCookie();
 
   async function respond(c: Context): Promise<Response> {
     const t = now();
@@ -226,6 +241,8 @@ export function createMiddleware(
   function info(snap: Snapshot, on: boolean, t: number): InfoWithRespond {
     if (snap !== memoSnap || infos === undefined) {
       memoSnap = snap;
+      // Compute the expected bypass cookie now, so requests rarely wait for it.
+      if (snap.state.bypass !== undefined) bypass.ready(snap);
       const make = (enabled: boolean, scheduled: boolean): InfoWithRespond =>
         Object.freeze({
           enabled,
@@ -247,11 +264,35 @@ export function createMiddleware(
     const snap = cache.peek(t) ?? await cache.get();
     const on = rules.forced ?? isActive(snap, t);
     c.set("maintenance", info(snap, on, t));
-    if (!on) return next();
+    if (!on) {
+      // Scheduled and not started yet: `/<secret>` already hands out the cookie.
+      if (
+        snap.enabled && rules.forced === undefined &&
+        snap.state.bypass !== undefined && t < snap.startsAtMs
+      ) {
+        const visit = bypass.visit(c.req.raw, snap, c.req.path);
+        const res = visit && await visit;
+        if (res) return res;
+      }
+      return next();
+    }
+    // The library's own routes first: `/<secret>` sets the bypass cookie.
+    if (snap.state.bypass !== undefined) {
+      const visit = bypass.visit(c.req.raw, snap, c.req.path);
+      const res = visit && await visit;
+      if (res) return res;
+    }
     let force: boolean | undefined;
     for (const r of c.req.matchedRoutes) {
-      const f = (r.handler as { [FORCE]?: boolean })[FORCE];
+      const f = forceMark(r.handler);
       if (f !== undefined) force = f;
+    }
+    if (force === undefined && snap.state.bypass !== undefined) {
+      const cookie = c.req.raw.headers.get("cookie");
+      if (cookie !== null) {
+        const ok = bypass.check(cookie, snap);
+        if (ok === true || (ok !== false && await ok)) return next();
+      }
     }
     const facts = {
       path: c.req.path,
@@ -267,6 +308,18 @@ export function createMiddleware(
       : undefined;
     return responder.respond(c.req.raw, snap, t, custom);
   };
+}
+
+/**
+ * The `forceMaintenance()` value a matched handler carries, also through the wrapper
+ * Hono puts around the handlers of a sub-app that has its own `onError`.
+ */
+function forceMark(handler: unknown): boolean | undefined {
+  const h = handler as {
+    [FORCE]?: boolean;
+    __COMPOSED_HANDLER?: { [FORCE]?: boolean };
+  };
+  return h[FORCE] ?? h.__COMPOSED_HANDLER?.[FORCE];
 }
 
 /**

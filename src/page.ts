@@ -56,10 +56,39 @@ main{width:100%;max-width:34rem;background:var(--card);border:1px solid var(--li
 h1{font-size:clamp(1.4rem,4.5vw,1.9rem);line-height:1.25;margin:0 0 .75rem}
 p{margin:0 0 .75rem;overflow-wrap:anywhere;white-space:pre-line}
 .until{color:var(--muted);font-size:.95rem;margin:1.25rem 0 0;padding-top:1rem;border-top:1px solid var(--line)}
+time{white-space:nowrap}
 `.trim();
 
 /**
- * Renders the default page for a state. Every piece of the state is escaped.
+ * Shows the end time in the viewer's time zone and locale; the UTC text stays for
+ * browsers without JavaScript (and as the tooltip).
+ */
+const SCRIPT =
+  `(function(){var t=document.querySelector("time[datetime]");if(!t)return;` +
+  `var d=new Date(t.getAttribute("datetime"));if(isNaN(d.getTime()))return;` +
+  `try{var s=d.toLocaleString(undefined,{year:"numeric",month:"short",day:"numeric",` +
+  `hour:"numeric",minute:"2-digit",timeZoneName:"short"});t.title=t.textContent;` +
+  `t.textContent=s;}catch(e){}})();`;
+
+/**
+ * The page's own Content-Security-Policy: nothing may load from anywhere; only this
+ * style and this script (by SHA-256, checked by tests/page_test.ts) may run.
+ */
+const CSP = "default-src 'none'; " +
+  "style-src 'sha256-OSIEYATJjttVhNzpzI12OfhZ87v7aUT6bWZ+dap7iuo='; " +
+  "script-src 'sha256-vxVYxJZVWHsCfQhgPufk/HyluEUsCu7T8CsNMuASPl0='; " +
+  "img-src data:; base-uri 'none'; form-action 'none'";
+
+function utcText(iso: string): string {
+  // 2030-01-01T14:00:00.000Z -> 2030-01-01 14:00 UTC
+  return iso.replace("T", " ").replace(/:\d\d(\.\d+)?Z$/, " UTC");
+}
+
+/**
+ * Renders the default page for a state: one self-contained document (no external
+ * requests, its own CSP forbids them), `noindex`, light and dark, readable from phone
+ * to desktop, with the expected end time when the state has one (in UTC, and in the
+ * viewer's time zone where scripts run). Every piece of the state is escaped.
  *
  * @example
  * ```ts
@@ -81,23 +110,26 @@ export function renderPage(
   let until = "";
   if (state.endsAt) {
     const iso = escapeHtml(state.endsAt);
-    const readable = escapeHtml(
-      state.endsAt.replace("T", " ").replace(/:\d\d(\.\d+)?Z$/, " UTC"),
-    );
-    until =
-      `<p class="until" id="until">Expected back by <time datetime="${iso}">${readable}</time></p>`;
+    until = `<p class="until" id="until">Expected back by ` +
+      `<time datetime="${iso}">${
+        escapeHtml(utcText(state.endsAt))
+      }</time></p>\n` +
+      `<script>${SCRIPT}</script>\n`;
   }
   const refresh = state.refresh
-    ? `<meta http-equiv="refresh" content="${state.refresh}">`
+    ? `<meta http-equiv="refresh" content="${state.refresh}">\n`
     : "";
   return `<!doctype html>
 <html lang="${lang}">
 <head>
 <meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="${CSP}">
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <meta name="robots" content="noindex">
+<meta name="referrer" content="no-referrer">
 <meta name="color-scheme" content="light dark">
 ${refresh}<title>${title}</title>
+<link rel="icon" href="data:,">
 <style>${STYLE}</style>
 </head>
 <body>
@@ -105,8 +137,7 @@ ${refresh}<title>${title}</title>
 <div class="badge">503 &middot; Maintenance</div>
 <h1>${title}</h1>
 <p id="message">${message}</p>
-${until}
-</main>
+${until}</main>
 </body>
 </html>
 `;

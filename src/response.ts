@@ -5,11 +5,21 @@
  *
  * @module
  */
+import { getPath } from "hono/utils/url";
 import type { Snapshot } from "./snapshot.ts";
 import type { MaintenanceState } from "./state.ts";
 import { type PageOptions, renderPage } from "./page.ts";
 
-/** A custom page: HTML text, or a whole Response (headers we need are added if missing). */
+/**
+ * A custom page: HTML text, or a whole Response (headers we need are added if missing).
+ *
+ * @example
+ * ```ts
+ * import type { RenderResult } from "@x/maintenance";
+ * const html: RenderResult = "<h1>Back soon</h1>";
+ * const response: RenderResult = new Response("Back soon", { status: 503 });
+ * ```
+ */
 export type RenderResult = string | Response;
 
 /**
@@ -32,7 +42,17 @@ export interface ResponseOptions {
   page?: PageOptions;
 }
 
-/** A compiled responder: (request, snapshot, now, custom page) → Response. */
+/**
+ * A compiled responder: (request, snapshot, now, custom page) → Response.
+ *
+ * @example
+ * ```ts
+ * import { createResponder, type Responder, toSnapshot } from "@x/maintenance";
+ * const responder: Responder = createResponder({ retryAfter: 600 });
+ * const res = responder.respond(new Request("http://x/"), toSnapshot({ enabled: true }), Date.now());
+ * res.status; // 503
+ * ```
+ */
 export interface Responder {
   /** The redirect target's path when it is on this site, to avoid redirect loops. */
   readonly redirectPath: string | undefined;
@@ -45,9 +65,27 @@ export interface Responder {
   ): Response;
 }
 
-function checkRedirect(
-  target: string,
-): { location: string; path: string | undefined } {
+/** A checked redirect target. */
+interface RedirectTarget {
+  /** The `Location` header value. */
+  location: string;
+  /** For a path on this site: the path as routing will see it when the client follows it. */
+  path: string | undefined;
+  /** For an absolute URL: its origin and routed path, to spot a redirect to itself. */
+  origin: string | undefined;
+  absolutePath: string | undefined;
+}
+
+/**
+ * The path Hono routes a request for `url` by (normalized as a client resolves a
+ * `Location`, then percent-decoded as `c.req.path` is), so the target itself is
+ * recognised however it is spelled.
+ */
+function routedPath(url: URL): string {
+  return getPath(new Request(url.href));
+}
+
+function checkRedirect(target: string): RedirectTarget {
   // deno-lint-ignore no-control-regex
   if (typeof target !== "string" || /[\u0000-\u001f\u007f]/.test(target)) {
     throw new TypeError(
@@ -58,7 +96,27 @@ function checkRedirect(
     target.startsWith("/") && !target.startsWith("//") &&
     !target.startsWith("/\\")
   ) {
-    return { location: target, path: target.split(/[?#]/)[0] };
+    let path: string;
+    let location: string;
+    try {
+      const url = new URL(target, "http://localhost");
+      path = routedPath(url);
+      // Percent-encoded as a browser would send it: a header value must be ASCII
+      // ("/wartung-€" would make every maintenance response fail).
+      location = url.pathname + url.search + url.hash;
+    } catch {
+      throw new TypeError(
+        `redirectTo ${
+          JSON.stringify(target)
+        } is not a valid path; use e.g. "/maintenance"`,
+      );
+    }
+    return {
+      location,
+      path,
+      origin: undefined,
+      absolutePath: undefined,
+    };
   }
   let url: URL;
   try {
@@ -76,7 +134,23 @@ function checkRedirect(
       `redirectTo must use http: or https:, not ${url.protocol} (e.g. "https://status.example.com/")`,
     );
   }
-  return { location: url.href, path: undefined };
+  return {
+    location: url.href,
+    path: undefined,
+    origin: url.origin,
+    absolutePath: routedPath(url),
+  };
+}
+
+/** Whether the request is for the absolute redirect target itself (a loop). */
+function isSelf(req: Request, target: RedirectTarget): boolean {
+  if (target.origin === undefined) return false;
+  try {
+    return new URL(req.url).origin === target.origin &&
+      getPath(req) === target.absolutePath;
+  } catch {
+    return false;
+  }
 }
 
 function checkStatus(status: number): number {
@@ -97,9 +171,25 @@ function checkSeconds(value: number, name: string): number {
   return value;
 }
 
+function checkPage(page: PageOptions | undefined): PageOptions {
+  if (page === undefined) return {};
+  if (page === null || typeof page !== "object" || Array.isArray(page)) {
+    throw new TypeError(
+      'page must be an object such as { title: "Down for maintenance" }',
+    );
+  }
+  for (const k of ["title", "defaultMessage", "lang"] as const) {
+    if (page[k] !== undefined && typeof page[k] !== "string") {
+      throw new TypeError(`page.${k} must be a string`);
+    }
+  }
+  return page;
+}
+
 /** Whether the client prefers JSON over HTML (an `Accept` naming JSON with a higher q). */
 function wantsJson(accept: string | null): boolean {
-  if (accept === null || !accept.includes("json")) return false;
+  // Media types are case-insensitive: "Application/JSON" asks for JSON too.
+  if (accept === null || !/json/i.test(accept)) return false;
   let json = -1;
   let html = -1;
   for (const part of accept.split(",")) {
@@ -179,7 +269,7 @@ export function createResponder(options: ResponseOptions = {}): Responder {
   const redirect = options.redirectTo === undefined
     ? undefined
     : checkRedirect(options.redirectTo);
-  const page = options.page ?? {};
+  const page = checkPage(options.page);
   let memo: Rendered | undefined;
 
   function rendered(snap: Snapshot): Rendered {
@@ -197,7 +287,8 @@ export function createResponder(options: ResponseOptions = {}): Responder {
     redirectPath: redirect?.path,
     respond(req, snap, now, custom) {
       const retry = String(retryAfterSeconds(snap, now, defaultRetry));
-      if (redirect) {
+      // A request for the target itself gets the page, not a redirect loop.
+      if (redirect && !isSelf(req, redirect)) {
         return new Response(null, {
           status: 307,
           headers: {

@@ -12,6 +12,7 @@ import {
   distinctRemoteAddr,
   isIPv4MappedIPv6,
 } from "hono/utils/ipaddr";
+import { getPath } from "hono/utils/url";
 
 /**
  * A path rule: a string matches that path and everything below it (`"/status"` matches
@@ -91,12 +92,13 @@ export function compilePathRules(
   rules: readonly PathRule[] | undefined,
   option = "ignorePaths",
 ): (path: string) => boolean {
-  if (rules === undefined || rules.length === 0) return () => false;
+  if (rules === undefined) return () => false;
   if (!Array.isArray(rules)) {
     throw new TypeError(
       `${option} must be an array of paths or RegExps, such as ["/healthz"]`,
     );
   }
+  if (rules.length === 0) return () => false;
   const exact = new Set<string>();
   const prefixes: string[] = [];
   const regexps: RegExp[] = [];
@@ -104,11 +106,17 @@ export function compilePathRules(
     if (rule instanceof RegExp) {
       regexps.push(checkRegExp(rule, option));
     } else if (
-      typeof rule === "string" && rule.startsWith("/") && isCanonicalPath(rule)
+      typeof rule === "string" && rule.startsWith("/") &&
+      isCanonicalPath(rule) && !/[?#]/.test(rule)
     ) {
-      const base = rule.length > 1 && rule.endsWith("/")
-        ? rule.slice(0, -1)
+      // Spelled as routing sees a request path (`c.req.path`): "/caf%C3%A9" and
+      // "/café" are the same rule.
+      const routed = rule.includes("%") || /[^\x21-\x7e]/.test(rule)
+        ? getPath(new Request(new URL(rule, "http://localhost").href))
         : rule;
+      const base = routed.length > 1 && routed.endsWith("/")
+        ? routed.slice(0, -1)
+        : routed;
       exact.add(base);
       if (base === "/") prefixes.push("/");
       else {
@@ -120,7 +128,7 @@ export function compilePathRules(
         `${option}: ${
           JSON.stringify(String(rule))
         } is not a path; use a path that starts ` +
-          `with "/" and has no "//", "." or ".." segments (e.g. "/healthz"), or a RegExp`,
+          `with "/" and has no "//", "." or ".." segments, "?" or "#" (e.g. "/healthz"), or a RegExp`,
       );
     }
   }
@@ -133,10 +141,23 @@ export function compilePathRules(
   };
 }
 
-interface ParsedIp {
+/**
+ * An address as {@linkcode parseIp} returns it.
+ *
+ * @example
+ * ```ts
+ * import { parseIp } from "@x/maintenance";
+ * const ip = parseIp("::ffff:10.0.0.1"); // ParsedIp | undefined
+ * ip?.v4; // 167772161n
+ * ip?.text; // "10.0.0.1"
+ * ```
+ */
+export interface ParsedIp {
   /** Normalized text: dotted v4, or compressed v6; v4-mapped v6 as v4. */
   text: string;
+  /** The IPv4 address as a 32-bit number; `undefined` for an IPv6 address not IPv4-mapped. */
   v4: bigint | undefined;
+  /** The address as a 128-bit number (IPv4 as its IPv4-mapped IPv6 form). */
   v6: bigint;
 }
 
@@ -198,12 +219,13 @@ export function compileIpRules(
   rules: readonly IpRule[] | undefined,
   option = "ignoreIps",
 ): (ip: string | undefined) => boolean {
-  if (rules === undefined || rules.length === 0) return () => false;
+  if (rules === undefined) return () => false;
   if (!Array.isArray(rules)) {
     throw new TypeError(
       `${option} must be an array, such as ["127.0.0.1", "10.0.0.0/8"]`,
     );
   }
+  if (rules.length === 0) return () => false;
   const exact = new Set<string>();
   const ranges: { v4: boolean; net: bigint; mask: bigint }[] = [];
   const regexps: RegExp[] = [];

@@ -96,6 +96,33 @@ function optionalSeconds(
   return v;
 }
 
+/**
+ * Milliseconds since the epoch of an ISO-8601 date or date-time (`2030-01-01`,
+ * `2030-01-01T14:00:00Z`, `2030-01-01T14:00:00+02:00`), or `NaN` when the text is not one.
+ * Unlike `Date.parse` alone it refuses other spellings (`1`, `2030/01/01`, which runtimes
+ * read differently) and days that do not exist: `Date.parse("2030-02-30")` rolls over to
+ * March 2.
+ *
+ * @example
+ * ```ts
+ * import { parseInstant } from "./state.ts";
+ * parseInstant("2030-01-01T14:00:00Z"); // 1893506400000
+ * parseInstant("2030-02-30T00:00:00Z"); // NaN
+ * ```
+ */
+export function parseInstant(text: string): number {
+  if (typeof text !== "string") return NaN;
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:$|[T ])/.exec(text);
+  if (!m) return NaN;
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  // Day 0 of the next month is the last day of this one.
+  const days = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > days) return NaN;
+  return Date.parse(text);
+}
+
 function optionalInstant(
   obj: Record<string, unknown>,
   ...keys: string[]
@@ -103,10 +130,13 @@ function optionalInstant(
   for (const key of keys) {
     const v = obj[key];
     if (v === undefined || v === null) continue;
-    if (typeof v !== "string" || Number.isNaN(Date.parse(v))) {
-      throw new StateParseError(`"${key}" must be an ISO-8601 date`);
+    const ms = typeof v === "string" ? parseInstant(v) : NaN;
+    if (Number.isNaN(ms)) {
+      throw new StateParseError(
+        `"${key}" must be an ISO-8601 date such as 2030-01-01T14:00:00Z`,
+      );
     }
-    return new Date(v).toISOString();
+    return new Date(ms).toISOString();
   }
   return undefined;
 }
@@ -170,7 +200,9 @@ export function parseState(text: string | null): MaintenanceState {
 }
 
 /**
- * Serializes a state for a store (JSON, one line, with a trailing newline).
+ * Serializes a state for a store (JSON, one line, with a trailing newline). Throws
+ * `TypeError` on a state that {@linkcode parseState} would reject, so nothing ever
+ * writes a state that every reader then reports as corrupt.
  *
  * @example
  * ```ts
@@ -179,6 +211,14 @@ export function parseState(text: string | null): MaintenanceState {
  * ```
  */
 export function serializeState(state: MaintenanceState): string {
+  if (
+    state === null || typeof state !== "object" ||
+    typeof state.enabled !== "boolean"
+  ) {
+    throw new TypeError(
+      "a maintenance state is an object with enabled: true or false",
+    );
+  }
   const out: MaintenanceState = { enabled: state.enabled };
   if (state.message !== undefined) out.message = state.message;
   if (state.retryAfter !== undefined) out.retryAfter = state.retryAfter;
@@ -187,7 +227,17 @@ export function serializeState(state: MaintenanceState): string {
   if (state.refresh !== undefined) out.refresh = state.refresh;
   if (state.bypass !== undefined) out.bypass = state.bypass;
   out.updatedAt = state.updatedAt ?? new Date().toISOString();
-  return JSON.stringify(out) + "\n";
+  const text = JSON.stringify(out) + "\n";
+  try {
+    parseState(text);
+  } catch (e) {
+    const detail = (e as Error).message.replace(
+      /^maintenance state is corrupt: /,
+      "",
+    );
+    throw new TypeError(`invalid maintenance state: ${detail}`);
+  }
+  return text;
 }
 
 /**

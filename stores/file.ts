@@ -29,6 +29,10 @@ function basename(path: string): string {
   return path.slice(i + 1);
 }
 
+function codeError(code: string): Error {
+  return Object.assign(new Error(code), { code });
+}
+
 function errorCode(e: unknown): string {
   const err = e as { code?: unknown; name?: unknown };
   if (typeof err?.code === "string") return err.code;
@@ -53,21 +57,28 @@ function explain(path: string, op: "read" | "write", e: unknown): StoreError {
   let fix: string;
   switch (code) {
     case "ENOENT":
-      fix = `directory ${dirname(path)} does not exist; create it, or choose another path ` +
+      fix =
+        `directory ${
+          dirname(path)
+        } does not exist; create it, or choose another path ` +
         "(--file PATH or MAINTENANCE_STATE_FILE)";
       break;
     case "EACCES":
     case "EPERM":
       fix = op === "read"
         ? "permission denied; let this user read the file (chmod/chown), or choose another path"
-        : `permission denied; let this user write to ${dirname(path)} (chmod/chown), ` +
+        : `permission denied; let this user write to ${
+          dirname(path)
+        } (chmod/chown), ` +
           "or choose another path (--file PATH or MAINTENANCE_STATE_FILE)";
       break;
     case "EISDIR":
       fix = "it is a directory; remove it or point the store at a file path";
       break;
     case "ENOTDIR":
-      fix = `a part of ${dirname(path)} is a file, not a directory; choose another path`;
+      fix = `a part of ${
+        dirname(path)
+      } is a file, not a directory; choose another path`;
       break;
     case "EROFS":
       fix = "the file system is read-only; choose a writable path";
@@ -78,6 +89,20 @@ function explain(path: string, op: "read" | "write", e: unknown): StoreError {
     case "TIMEOUT":
       fix = "the read was cancelled or timed out";
       break;
+    case "EFBIG":
+      fix =
+        `it is larger than ${
+          MAX_STATE_BYTES / 1024
+        } KiB, so it is not a maintenance ` +
+        "state (a state is one short line); point the store at the right file, or " +
+        "replace it with `maintenance on` / `maintenance off`";
+      break;
+    case "EMPTY":
+      fix =
+        "the file is empty, which is not a state (did a write by another tool stop " +
+        "half-way? `echo 1 > file` empties the file first); write it with " +
+        "`maintenance on` / `maintenance off`, or put 0 or 1 in it";
+      break;
     default:
       fix = String((e as Error)?.message ?? e);
   }
@@ -85,6 +110,9 @@ function explain(path: string, op: "read" | "write", e: unknown): StoreError {
 }
 
 let counter = 0;
+
+/** The largest state file read, in bytes (as `parseState` accepts at most 64 KiB). */
+const MAX_STATE_BYTES = 65_536;
 
 /**
  * Keeps the state in one local file. Reads of a missing file mean off; writes go to a
@@ -104,31 +132,61 @@ export class FileStore implements StateStore {
   /** The path, for messages. */
   readonly description: string;
   #fs: FsAdapter;
+  /** The tail of this store's writes, which run one at a time. */
+  #queue: Promise<void> = Promise.resolve();
 
   /** A store for the file at `path` (default `maintenance_mode_state.txt`). */
   constructor(path: string = DEFAULT_STATE_FILE, fs: FsAdapter = detectFs()) {
     if (typeof path !== "string" || path.trim() === "") {
-      throw new TypeError("FileStore needs a file path, such as 'maintenance_mode_state.txt'");
+      throw new TypeError(
+        "FileStore needs a file path, such as 'maintenance_mode_state.txt'",
+      );
     }
     if (path.endsWith("/") || path.endsWith("\\")) {
-      throw new TypeError(`FileStore path "${path}" ends with a slash; give a file path`);
+      throw new TypeError(
+        `FileStore path "${path}" ends with a slash; give a file path`,
+      );
     }
     this.path = path;
     this.description = path;
     this.#fs = fs;
   }
 
-  /** The file's text, or `null` when the file does not exist. */
+  /**
+   * The file's text, or `null` when the file does not exist. Rejects with a
+   * {@linkcode StoreError} when the file cannot be read, is a directory, is larger than
+   * 64 KiB (only that much is read), or is empty (a state is never empty; an empty file
+   * is most likely a write by another tool caught half-way).
+   */
   async read(signal?: AbortSignal): Promise<string | null> {
+    let text: string | null;
     try {
-      return await this.#fs.readText(this.path, signal);
+      text = await this.#fs.readText(this.path, signal, MAX_STATE_BYTES);
     } catch (e) {
       throw explain(this.path, "read", e);
     }
+    if (text !== null && text.length > MAX_STATE_BYTES) {
+      // An adapter that does not bound its reads.
+      throw explain(this.path, "read", codeError("EFBIG"));
+    }
+    if (text !== null && text.trim() === "") {
+      throw explain(this.path, "read", codeError("EMPTY"));
+    }
+    return text;
   }
 
-  /** Replaces the file's text atomically (temp file + rename). */
-  async write(text: string): Promise<void> {
+  /**
+   * Replaces the file's text atomically (temp file + rename). Writes through one store
+   * land in the order they were made, so the last one called is the one that stays.
+   */
+  write(text: string): Promise<void> {
+    const done = this.#queue.then(() => this.#write(text));
+    // The next write waits for this one, whether it succeeds or fails.
+    this.#queue = done.catch(() => {});
+    return done;
+  }
+
+  async #write(text: string): Promise<void> {
     const tmp = `${dirname(this.path)}/.${basename(this.path)}.${
       (globalThis as { process?: { pid?: number } }).process?.pid ?? 0
     }-${Date.now().toString(36)}-${(counter++).toString(36)}-${

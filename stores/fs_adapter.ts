@@ -9,8 +9,16 @@ import * as nodeFs from "node:fs/promises";
 export interface FsAdapter {
   /** Which runtime's API this adapter uses. */
   readonly runtime: "deno" | "bun" | "node";
-  /** The file's text, or `null` when it does not exist. */
-  readText(path: string, signal?: AbortSignal): Promise<string | null>;
+  /**
+   * The file's text, or `null` when it does not exist. With `maxBytes`, reads at most
+   * that many bytes plus one and rejects with code `EFBIG` when there are more (a huge or
+   * endless file is never read whole), and with `EISDIR` for a directory.
+   */
+  readText(
+    path: string,
+    signal?: AbortSignal,
+    maxBytes?: number,
+  ): Promise<string | null>;
   /** Writes `text` to a new file `path` and flushes it to disk. */
   writeNew(path: string, text: string): Promise<void>;
   /** Renames `from` to `to`, replacing `to` atomically. */
@@ -19,9 +27,24 @@ export interface FsAdapter {
   remove(path: string): Promise<void>;
 }
 
+/** An open file, as `Deno.open` returns it. */
+interface DenoFile {
+  read(buffer: Uint8Array): Promise<number | null>;
+  stat(): Promise<{ isDirectory: boolean; size: number }>;
+  close(): void;
+}
+
 interface DenoFs {
-  readTextFile(path: string, options?: { signal?: AbortSignal }): Promise<string>;
-  writeTextFile(path: string, data: string, options?: { createNew?: boolean }): Promise<void>;
+  readTextFile(
+    path: string,
+    options?: { signal?: AbortSignal },
+  ): Promise<string>;
+  open(path: string, options: { read: true }): Promise<DenoFile>;
+  writeTextFile(
+    path: string,
+    data: string,
+    options?: { createNew?: boolean },
+  ): Promise<void>;
   rename(from: string, to: string): Promise<void>;
   remove(path: string): Promise<void>;
   errors: { NotFound: new (...args: never[]) => Error };
@@ -35,12 +58,69 @@ function isNotFound(e: unknown): boolean {
   return (e as { code?: string })?.code === "ENOENT";
 }
 
+function codeError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * Reads an open file up to `maxBytes` + 1 bytes: `read` fills the buffer from the current
+ * position and resolves the count, 0 or null at the end. Rejects with `EISDIR` for a
+ * directory and `EFBIG` past `maxBytes`, so a 10 MB (or endless) file costs one small
+ * buffer, not its whole size.
+ */
+async function readBounded(
+  stat: () => Promise<{ isDirectory: boolean; size: number }>,
+  read: (buffer: Uint8Array) => Promise<number | null>,
+  maxBytes: number,
+  signal: AbortSignal | undefined,
+): Promise<string> {
+  const info = await stat();
+  if (info.isDirectory) throw codeError("EISDIR", "is a directory");
+  const tooLarge = () =>
+    codeError("EFBIG", `larger than ${maxBytes} bytes (the limit for a state)`);
+  if (info.size > maxBytes) throw tooLarge();
+  // Regular files report their size; pipes and devices report 0 and are read in steps.
+  let buffer = new Uint8Array(
+    Math.min(maxBytes + 1, Math.max(info.size + 1, 1024)),
+  );
+  let length = 0;
+  for (;;) {
+    signal?.throwIfAborted();
+    if (length === buffer.length) {
+      if (length > maxBytes) throw tooLarge();
+      const bigger = new Uint8Array(Math.min(maxBytes + 1, buffer.length * 4));
+      bigger.set(buffer);
+      buffer = bigger;
+    }
+    const n = await read(buffer.subarray(length));
+    if (n === null || n === 0) break;
+    length += n;
+  }
+  if (length > maxBytes) throw tooLarge();
+  return decoder.decode(buffer.subarray(0, length));
+}
+
 function denoAdapter(deno: DenoFs): FsAdapter {
   return {
     runtime: "deno",
-    async readText(path, signal) {
+    async readText(path, signal, maxBytes) {
       try {
-        return await deno.readTextFile(path, { signal });
+        if (maxBytes === undefined) {
+          return await deno.readTextFile(path, { signal });
+        }
+        const file = await deno.open(path, { read: true });
+        try {
+          return await readBounded(
+            () => file.stat(),
+            (buffer) => file.read(buffer),
+            maxBytes,
+            signal,
+          );
+        } finally {
+          file.close();
+        }
       } catch (e) {
         if (e instanceof deno.errors.NotFound) return null;
         throw e;
@@ -70,8 +150,25 @@ function denoAdapter(deno: DenoFs): FsAdapter {
 function nodeAdapter(runtime: "node" | "bun", bun?: BunFs): FsAdapter {
   return {
     runtime,
-    async readText(path, signal) {
+    async readText(path, signal, maxBytes) {
       try {
+        if (maxBytes !== undefined) {
+          const handle = await nodeFs.open(path, "r");
+          try {
+            return await readBounded(
+              async () => {
+                const st = await handle.stat();
+                return { isDirectory: st.isDirectory(), size: st.size };
+              },
+              async (buffer) =>
+                (await handle.read(buffer, 0, buffer.length, null)).bytesRead,
+              maxBytes,
+              signal,
+            );
+          } finally {
+            await handle.close();
+          }
+        }
         if (bun) {
           // Bun.file().text() is Bun's fastest read; a missing file rejects with ENOENT.
           return await bun.file(path).text();
@@ -115,7 +212,11 @@ function nodeAdapter(runtime: "node" | "bun", bun?: BunFs): FsAdapter {
  */
 export function detectFs(): FsAdapter {
   const g = globalThis as { Deno?: DenoFs; Bun?: BunFs };
-  if (g.Deno && typeof g.Deno.readTextFile === "function") return denoAdapter(g.Deno);
-  if (g.Bun && typeof g.Bun.file === "function") return nodeAdapter("bun", g.Bun);
+  if (g.Deno && typeof g.Deno.readTextFile === "function") {
+    return denoAdapter(g.Deno);
+  }
+  if (g.Bun && typeof g.Bun.file === "function") {
+    return nodeAdapter("bun", g.Bun);
+  }
   return nodeAdapter("node");
 }

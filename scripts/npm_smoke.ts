@@ -1,0 +1,616 @@
+/**
+ * `deno task test:npm`: builds the npm package (scripts/build_npm.ts) and uses the
+ * tarball as a user would, in fresh temporary projects: one installed with npm and run
+ * by Node, one installed with `bun add` and run by Bun. In each:
+ *
+ * - the `maintenance` bin (`npx maintenance`, `bunx --bun maintenance`) runs `on`,
+ *   `status --json` and `off` on a state file before Hono or the AWS SDK is installed
+ *   (so the CLI loads neither), and on an S3 object in a real s3rver once the SDK is;
+ * - `import "@x/maintenance"` with the project's Hono, before the AWS SDK is installed:
+ *   a request through `app.fetch` gets 503 while on and 200 when off, and the state file
+ *   the bin wrote switches the app on;
+ * - `import "@x/maintenance/s3"` reads the object the bin wrote (503), and
+ *   `@x/maintenance/cli`'s `runCli` reads it too;
+ * - in the npm project, `tsc --noEmit` (`module: NodeNext`, strict, no `skipLibCheck`)
+ *   type-checks a consumer file against the published `.d.ts`.
+ *
+ * hono and @aws-sdk/client-s3 come from the npm registry at the versions in this repo's
+ * node_modules (so npm's cache usually has them). Prints the runtimes' versions, one
+ * line per check and `N passed, N failed` last; exits 1 when any check failed.
+ *
+ * Usage: deno task test:npm [--keep] [--node-only | --bun-only] [--no-build]
+ *
+ * @module
+ */
+import { spawnSync } from "node:child_process";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import {
+  S3RVER_CREDENTIALS,
+  type S3rverHandle,
+  startS3rver,
+} from "./test_servers.ts";
+
+const root = resolve(fileURLToPath(new URL("..", import.meta.url)));
+const args = process.argv.slice(2);
+const keep = args.includes("--keep");
+const nodeOnly = args.includes("--node-only");
+const bunOnly = args.includes("--bun-only");
+const COMMAND_TIMEOUT_MS = 180_000;
+
+let passed = 0;
+let failed = 0;
+
+function check(name: string, ok: boolean, detail = ""): boolean {
+  if (ok) passed++;
+  else failed++;
+  console.log(`${ok ? "ok" : "FAIL"} - ${name}`);
+  if (!ok && detail.trim() !== "") {
+    console.log(detail.trim().split("\n").map((l) => `    ${l}`).join("\n"));
+  }
+  return ok;
+}
+
+interface Ran {
+  code: number;
+  out: string;
+  err: string;
+}
+
+/** The environment of the commands: this one, less what would change the CLI or tests. */
+function baseEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined) continue;
+    if (
+      /^(MAINTENANCE_|AWS_|NODE_ENV$|NODE_TEST_CONTEXT$|NODE_OPTIONS$)/.test(k)
+    ) {
+      continue;
+    }
+    env[k] = v;
+  }
+  return { ...env, NO_COLOR: "1", ...extra };
+}
+
+function sh(
+  cmd: string,
+  argv: string[],
+  cwd: string,
+  env: Record<string, string> = baseEnv(),
+): Ran {
+  const t0 = Date.now();
+  const r = spawnSync(cmd, argv, {
+    cwd,
+    env,
+    encoding: "utf8",
+    timeout: COMMAND_TIMEOUT_MS,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const err = r.error
+    ? `${r.stderr ?? ""}\n${cmd}: ${r.error.message}`
+    : (r.stderr ?? "");
+  const took = (Date.now() - t0) / 1000;
+  if (took > 3) {
+    console.log(
+      `  (${took.toFixed(1)} s: ${cmd} ${argv.slice(0, 3).join(" ")})`,
+    );
+  }
+  return { code: r.status ?? 1, out: r.stdout ?? "", err };
+}
+
+function show(r: Ran): string {
+  return `exit ${r.code}\n${r.out}\n${r.err}`.trim();
+}
+
+function version(cmd: string, argv: string[]): string | undefined {
+  const r = sh(cmd, argv, root);
+  return r.code === 0 ? r.out.trim().split("\n")[0] : undefined;
+}
+
+/** The version installed in this repo's node_modules, else the range in package.json. */
+function pinned(name: string): string {
+  const installed = join(root, "node_modules", name, "package.json");
+  if (existsSync(installed)) {
+    return (JSON.parse(readFileSync(installed, "utf8")) as { version: string })
+      .version;
+  }
+  const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+    dependencies?: Record<string, string>;
+    devDependencies?: Record<string, string>;
+  };
+  const range = pkg.dependencies?.[name] ?? pkg.devDependencies?.[name];
+  if (range === undefined) {
+    throw new Error(`package.json lists no ${name}; add it to devDependencies`);
+  }
+  return range;
+}
+
+/** Runs a consumer script and counts its `ok - ` / `not ok - ` lines as checks. */
+function consumer(
+  label: string,
+  runtime: string[],
+  script: string,
+  argv: string[],
+  cwd: string,
+  env: Record<string, string>,
+): void {
+  const r = sh(runtime[0], [...runtime.slice(1), script, ...argv], cwd, env);
+  let seen = 0;
+  for (const line of r.out.split("\n")) {
+    const m = /^(ok|not ok) - (.*)$/.exec(line);
+    if (m) {
+      seen++;
+      const [name, detail] = m[2].split(" :: ");
+      check(`${label}: ${name}`, m[1] === "ok", detail ?? "");
+    } else if (line.startsWith("# ")) console.log(`  ${line}`);
+  }
+  if (r.code !== 0 || seen === 0) {
+    check(`${label}: ${script} exits 0 after its checks`, false, show(r));
+  }
+}
+
+/**
+ * Checks the bin: `on` (with a message), `status --json`, `off`, `status --json`,
+ * on the store that `where` names (`--file x` or `--s3 s3://…`).
+ */
+function binRound(
+  label: string,
+  bin: string[],
+  cwd: string,
+  where: string[],
+  env: Record<string, string>,
+): void {
+  const run = (a: string[]) => sh(bin[0], [...bin.slice(1), ...a], cwd, env);
+  const on = run(["on", ...where, "--message", "Back <soon>"]);
+  check(
+    `${label}: \`maintenance on ${where.join(" ")}\` exits 0 and says ON`,
+    on.code === 0 && /\bON\b/.test(on.out),
+    show(on),
+  );
+  const status = (expected: boolean) => {
+    const r = run(["status", "--json", ...where]);
+    let enabled: unknown;
+    try {
+      enabled = (JSON.parse(r.out) as { enabled: unknown }).enabled;
+    } catch {
+      enabled = undefined;
+    }
+    check(
+      `${label}: \`maintenance status --json\` says enabled: ${expected}`,
+      r.code === 0 && enabled === expected,
+      show(r),
+    );
+  };
+  status(true);
+  const off = run(["off", ...where]);
+  check(
+    `${label}: \`maintenance off\` exits 0 and says OFF`,
+    off.code === 0 && /\bOFF\b/.test(off.out),
+    show(off),
+  );
+  status(false);
+  // Leave the state on for the consumer scripts that read it.
+  const again = run(["on", ...where, "--message", "Back <soon>"]);
+  check(
+    `${label}: \`maintenance on\` again exits 0`,
+    again.code === 0,
+    show(again),
+  );
+  const usage = run(["frobnicate"]);
+  check(
+    `${label}: an unknown command exits 2 with the usage`,
+    usage.code === 2 && /Usage: maintenance/.test(usage.err),
+    show(usage),
+  );
+}
+
+// The consumer scripts are plain JS, run as they are by Node and by Bun.
+const CHECK_JS = `
+import process from "node:process";
+export function check(name, ok, detail = "") {
+  const d = ok || !detail ? "" : " :: " + String(detail).replace(/\\n/g, " | ");
+  console.log((ok ? "ok - " : "not ok - ") + name + d);
+}
+export function runtime() {
+  return globalThis.Bun ? "bun " + globalThis.Bun.version : "node " + process.versions.node;
+}
+export function ensure(promise, name) {
+  return promise.catch((e) => {
+    check(name + " ran to the end", false, e && e.stack ? e.stack : e);
+    process.exitCode = 1;
+  });
+}
+`;
+
+const CORE_JS = `
+// import "@x/maintenance" with Hono (no AWS SDK installed): 503 on, 200 off, and the
+// state file the bin wrote switches a FileStore app on.
+import process from "node:process";
+import { Hono } from "hono";
+import { check, ensure, runtime } from "./check.mjs";
+
+async function main() {
+  const [stateFile] = process.argv.slice(2);
+  console.log("# " + runtime());
+  const lib = await import("@x/maintenance");
+  check('import "@x/maintenance"', typeof lib.createMaintenance === "function");
+  const mm = lib.createMaintenance({ store: new lib.MemoryStore() });
+  const app = new Hono();
+  app.get("/healthz", (c) => c.text("ok"));
+  app.use(mm.middleware());
+  app.get("/", (c) => c.text("hello"));
+  const get = (path, accept = "text/html") =>
+    app.fetch(new Request("http://localhost" + path, { headers: { accept } }));
+
+  let res = await get("/");
+  check("200 before enable()", res.status === 200 && (await res.text()) === "hello", res.status);
+  await mm.enable({ message: "Back <soon>", retryAfter: 120 });
+  res = await get("/");
+  const body = await res.text();
+  check("503 while on", res.status === 503, res.status);
+  check("Retry-After: 120", res.headers.get("retry-after") === "120", res.headers.get("retry-after"));
+  check("the page escapes the message", body.includes("Back &lt;soon&gt;") && !body.includes("<soon>"), body.slice(0, 300));
+  res = await get("/", "application/json");
+  check("JSON 503 for Accept: application/json", res.status === 503 && /json/.test(res.headers.get("content-type") ?? ""), res.headers.get("content-type"));
+  res = await get("/healthz");
+  check("a route registered before the middleware passes", res.status === 200, res.status);
+  await mm.disable();
+  res = await get("/");
+  check("200 after disable()", res.status === 200 && (await res.text()) === "hello", res.status);
+
+  const fileMm = lib.createMaintenance({ store: new lib.FileStore(stateFile) });
+  const fileApp = new Hono();
+  fileApp.use(fileMm.middleware());
+  fileApp.get("/", (c) => c.text("hello"));
+  res = await fileApp.fetch(new Request("http://localhost/", { headers: { accept: "text/html" } }));
+  const fileBody = await res.text();
+  check("the state file the bin wrote gives 503 with its message", res.status === 503 && fileBody.includes("Back &lt;soon&gt;"), res.status);
+}
+await ensure(main(), "core.mjs");
+`;
+
+const S3_JS = `
+// import "@x/maintenance/s3": the object the bin wrote in s3rver switches the app on;
+// runCli from "@x/maintenance/cli" reads it too.
+import process from "node:process";
+import { Hono } from "hono";
+import { check, ensure, runtime } from "./check.mjs";
+
+async function main() {
+  const [url] = process.argv.slice(2);
+  console.log("# " + runtime());
+  const { createMaintenance } = await import("@x/maintenance");
+  const s3 = await import("@x/maintenance/s3");
+  check('import "@x/maintenance/s3"', typeof s3.S3Store === "function" && typeof s3.parseS3Url === "function");
+  const { bucket, key } = s3.parseS3Url(url);
+  const store = new s3.S3Store({
+    bucket,
+    key,
+    endpoint: process.env.MAINTENANCE_S3_ENDPOINT,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: {
+      accessKeyId: process.env.AWS_ACCESS_KEY_ID,
+      secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY,
+    },
+  });
+  try {
+    const mm = createMaintenance({ store });
+    const app = new Hono();
+    app.use(mm.middleware());
+    app.get("/", (c) => c.text("hello"));
+    const res = await app.fetch(new Request("http://localhost/", { headers: { accept: "text/html" } }));
+    const body = await res.text();
+    check("the S3 object the bin wrote gives 503 with its message", res.status === 503 && body.includes("Back &lt;soon&gt;"), res.status + " " + body.slice(0, 200));
+  } finally {
+    store.client.destroy();
+  }
+  const cli = await import("@x/maintenance/cli");
+  const lines = [];
+  const code = await cli.runCli(["status", "--json", "--s3", url], { out: (l) => lines.push(l), err: (l) => lines.push(l) });
+  let enabled;
+  try { enabled = JSON.parse(lines[0]).enabled; } catch { enabled = undefined; }
+  check('runCli(["status", "--json", "--s3", ...]) from "@x/maintenance/cli"', code === 0 && enabled === true, code + " " + lines.join(" | "));
+}
+await ensure(main(), "s3.mjs");
+`;
+
+const CONSUMER_TS = `
+// Type-checked by tsc against the published .d.ts (module NodeNext); never run.
+import { Hono } from "hono";
+import {
+  createMaintenance,
+  FileStore,
+  type Maintenance,
+  maintenance,
+  type MaintenanceState,
+  type MaintenanceVariables,
+  MemoryStore,
+  type StateStore,
+} from "@x/maintenance";
+import { parseS3Url, S3Store } from "@x/maintenance/s3";
+import { runCli } from "@x/maintenance/cli";
+
+const store: StateStore = new FileStore("maintenance_mode_state.txt");
+const mm: Maintenance = createMaintenance({ store });
+const app = new Hono<{ Variables: MaintenanceVariables }>();
+app.get("/healthz", (c) => c.text("ok"));
+app.use(mm.middleware({ ignorePaths: ["/status", /^\\/static\\//] }));
+app.use(maintenance({ store: new MemoryStore() }));
+app.get("/", (c) => c.text(c.get("maintenance").enabled ? "on" : "off"));
+
+export async function toggle(): Promise<boolean> {
+  const written: MaintenanceState = await mm.enable({ message: "Back soon", retryAfter: 60 });
+  await mm.disable();
+  return written.enabled && (await mm.isEnabled());
+}
+
+const target: { bucket: string; key: string } = parseS3Url("s3://bucket/key");
+export const s3Store: StateStore = new S3Store({ ...target, region: "us-east-1" });
+export const exitCode: Promise<number> = runCli(["status", "--json"]);
+
+export async function wrong(): Promise<void> {
+  // @ts-expect-error retryAfter is a number of seconds: the types are not any
+  await mm.enable({ retryAfter: "soon" });
+}
+export default app;
+`;
+
+const TSCONFIG = {
+  compilerOptions: {
+    module: "NodeNext",
+    moduleResolution: "NodeNext",
+    target: "ES2022",
+    lib: ["ES2022", "DOM"],
+    types: ["node"],
+    strict: true,
+    noEmit: true,
+    skipLibCheck: false,
+    verbatimModuleSyntax: true,
+  },
+  files: ["consumer.ts"],
+};
+
+function newProject(dir: string, name: string): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, "package.json"),
+    JSON.stringify({ name, private: true, type: "module" }, null, 2) + "\n",
+  );
+  writeFileSync(join(dir, "check.mjs"), CHECK_JS);
+  writeFileSync(join(dir, "core.mjs"), CORE_JS);
+  writeFileSync(join(dir, "s3.mjs"), S3_JS);
+}
+
+function installed(dir: string, name: string): boolean {
+  return existsSync(join(dir, "node_modules", name, "package.json"));
+}
+
+interface Setup {
+  tarball: string;
+  hono: string;
+  awsSdk: string;
+  nodeTypes: string;
+  s3: S3rverHandle;
+}
+
+function s3Env(s3: S3rverHandle): Record<string, string> {
+  return baseEnv({
+    MAINTENANCE_S3_ENDPOINT: s3.endpoint,
+    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    AWS_REGION: "us-east-1",
+  });
+}
+
+function npmProject(dir: string, setup: Setup): void {
+  newProject(dir, "smoke-npm");
+  const npm = (a: string[]) =>
+    sh("npm", [
+      ...a,
+      "--no-audit",
+      "--no-fund",
+      "--prefer-offline",
+      "--loglevel=error",
+    ], dir);
+  // The package alone: npm 7+ installs peers, --legacy-peer-deps keeps them out.
+  let r = npm(["install", setup.tarball, "--legacy-peer-deps"]);
+  if (!check("npm: npm install <tarball> (no peers)", r.code === 0, show(r))) {
+    return;
+  }
+  check(
+    "npm: the package brings no dependency (no hono, no AWS SDK installed)",
+    !installed(dir, "hono") && !installed(dir, "@aws-sdk/client-s3"),
+  );
+  const state = join(dir, "state.txt");
+  binRound(
+    "npm: npx maintenance, no Hono/AWS SDK",
+    ["npx", "--no", "maintenance"],
+    dir,
+    [
+      "--file",
+      state,
+    ],
+    baseEnv(),
+  );
+
+  r = npm(["install", `hono@${setup.hono}`]);
+  if (!check(`npm: npm install hono@${setup.hono}`, r.code === 0, show(r))) {
+    return;
+  }
+  consumer("node, no AWS SDK", ["node"], "core.mjs", [state], dir, baseEnv());
+
+  // @types/node for tsc below: the AWS SDK's own types need it.
+  const more = [
+    `@aws-sdk/client-s3@${setup.awsSdk}`,
+    `@types/node@${setup.nodeTypes}`,
+  ];
+  r = npm(["install", ...more]);
+  if (!check(`npm: npm install ${more.join(" ")}`, r.code === 0, show(r))) {
+    return;
+  }
+  const url = `s3://${setup.s3.bucket}/npm/state.json`;
+  const env = s3Env(setup.s3);
+  binRound("npm: npx maintenance --s3", ["npx", "--no", "maintenance"], dir, [
+    "--s3",
+    url,
+  ], env);
+  consumer("node", ["node"], "s3.mjs", [url], dir, env);
+
+  // Types: tsc from this repo's devDependencies, against the installed package.
+  writeFileSync(join(dir, "consumer.ts"), CONSUMER_TS);
+  writeFileSync(join(dir, "tsconfig.json"), JSON.stringify(TSCONFIG, null, 2));
+  const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
+  r = sh("node", [tsc, "-p", "tsconfig.json"], dir);
+  check(
+    "tsc --noEmit (module NodeNext, strict, no skipLibCheck) on a consumer of the .d.ts",
+    r.code === 0,
+    show(r),
+  );
+}
+
+function bunProject(dir: string, setup: Setup): void {
+  newProject(dir, "smoke-bun");
+  // bun add installs the package and its required peer (hono) from the registry.
+  let r = sh("bun", ["add", setup.tarball], dir);
+  if (!check("bun: bun add <tarball>", r.code === 0, show(r))) return;
+  check(
+    "bun: bun add brings the peer hono and not the optional AWS SDK",
+    installed(dir, "hono") && !installed(dir, "@aws-sdk/client-s3"),
+  );
+  const state = join(dir, "state.txt");
+  binRound(
+    "bun: bunx --bun maintenance, no AWS SDK",
+    [
+      "bunx",
+      "--bun",
+      "maintenance",
+    ],
+    dir,
+    ["--file", state],
+    baseEnv(),
+  );
+  consumer("bun, no AWS SDK", ["bun"], "core.mjs", [state], dir, baseEnv());
+
+  r = sh("bun", [
+    "add",
+    `hono@${setup.hono}`,
+    `@aws-sdk/client-s3@${setup.awsSdk}`,
+  ], dir);
+  if (
+    !check(
+      `bun: bun add hono@${setup.hono} @aws-sdk/client-s3@${setup.awsSdk}`,
+      r.code === 0,
+      show(r),
+    )
+  ) return;
+  const url = `s3://${setup.s3.bucket}/bun/state.json`;
+  const env = s3Env(setup.s3);
+  binRound(
+    "bun: bunx --bun maintenance --s3",
+    ["bunx", "--bun", "maintenance"],
+    dir,
+    [
+      "--s3",
+      url,
+    ],
+    env,
+  );
+  consumer("bun", ["bun"], "s3.mjs", [url], dir, env);
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  // node_modules (hono, typescript, s3rver) on a fresh machine.
+  const setupRun = sh(
+    "deno",
+    ["run", "-A", "scripts/setup.ts", "--demo"],
+    root,
+  );
+  if (!check("setup (node_modules)", setupRun.code === 0, show(setupRun))) {
+    return;
+  }
+
+  if (!args.includes("--no-build")) {
+    const build = sh("deno", ["run", "-A", "scripts/build_npm.ts"], root);
+    console.log(build.out.trim());
+    if (build.err.trim() !== "") console.error(build.err.trim());
+    if (
+      !check(
+        "deno task build:npm (pack, package.json, checks)",
+        build.code === 0,
+      )
+    ) {
+      return;
+    }
+  }
+  const summary = JSON.parse(
+    readFileSync(join(root, "dist", "build.json"), "utf8"),
+  ) as { tarball: string };
+  const tarball = join(root, summary.tarball);
+
+  const versions = {
+    node: version("node", ["--version"]),
+    npm: version("npm", ["--version"]),
+    bun: version("bun", ["--version"]),
+    deno: version("deno", ["--version"]),
+    tsc: version("node", [
+      join(root, "node_modules", "typescript", "bin", "tsc"),
+      "--version",
+    ]),
+  };
+  console.log(
+    `\nruntimes: ${
+      Object.entries(versions).map(([k, v]) => `${k} ${v ?? "missing"}`).join(
+        ", ",
+      )
+    }`,
+  );
+
+  const work = mkdtempSync(join(tmpdir(), "x-maintenance-npm-smoke-"));
+  const s3 = await startS3rver({ bucket: "smoke" });
+  const setup: Setup = {
+    tarball,
+    hono: pinned("hono"),
+    awsSdk: pinned("@aws-sdk/client-s3"),
+    nodeTypes: pinned("@types/node"),
+    s3,
+  };
+  try {
+    if (!bunOnly) {
+      if (
+        check("node and npm are installed", !!versions.node && !!versions.npm)
+      ) {
+        npmProject(join(work, "npm"), setup);
+      }
+    }
+    if (!nodeOnly) {
+      if (check("bun is installed", !!versions.bun)) {
+        bunProject(join(work, "bun"), setup);
+      }
+    }
+  } finally {
+    await s3.stop();
+    if (keep) console.log(`kept ${work}`);
+    else rmSync(work, { recursive: true, force: true });
+  }
+  console.log(`\ntook ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+try {
+  await main();
+} catch (e) {
+  check("npm_smoke.ts ran to the end", false, (e as Error).stack ?? String(e));
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 && passed > 0 ? 0 : 1);

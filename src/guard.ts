@@ -1,0 +1,361 @@
+/**
+ * The fetch-level guard: wraps a whole fetch handler (`app.fetch`) and answers with the
+ * maintenance response before Hono routes the request, as Laravel checks before the
+ * framework boots. It applies the rules that need no Hono context (paths, client IPs,
+ * the bypass cookie, tests) through the same pure `decide()` as the middleware.
+ *
+ * When maintenance is off and the cached state is fresh, a request costs a clock read,
+ * a comparison and one call: nothing is allocated, nothing awaited.
+ *
+ * @module
+ */
+import { getPath } from "hono/utils/url";
+import { type BypassCookie, createBypassCookie } from "./bypass.ts";
+import type { StateCache } from "./cache.ts";
+import { clientIp, connectionIp } from "./client_ip.ts";
+import { decide, type DecisionRules } from "./decide.ts";
+import {
+  createResponder,
+  type RenderResult,
+  type ResponseOptions,
+} from "./response.ts";
+import {
+  compileIpRules,
+  compilePathRules,
+  type IpRule,
+  type PathRule,
+} from "./rules.ts";
+import { isActive, type Snapshot } from "./snapshot.ts";
+import type { MaintenanceState } from "./state.ts";
+import { isTestRun } from "./test_env.ts";
+
+/**
+ * A fetch handler as `Deno.serve`, `Bun.serve` and `export default { fetch }` call it:
+ * the request, then whatever the runtime passes (Deno's `info`, Bun's `server`, a
+ * Workers `env` and `ctx`). Hono's `app.fetch` is one.
+ *
+ * @example
+ * ```ts
+ * import type { FetchHandler } from "@x/maintenance";
+ * const hello: FetchHandler = () => new Response("hello");
+ * ```
+ */
+export type FetchHandler = (
+  req: Request,
+  ...rest: never[]
+) => Response | Promise<Response>;
+
+/**
+ * What the guard returns: a fetch handler for `Deno.serve`, `Bun.serve` or
+ * `export default { fetch }`.
+ *
+ * @example
+ * ```ts
+ * import type { GuardedFetch } from "@x/maintenance";
+ * const serve = (fetch: GuardedFetch) => Deno.serve(fetch);
+ * ```
+ */
+export type GuardedFetch = (
+  req: Request,
+  ...rest: unknown[]
+) => Response | Promise<Response>;
+
+/**
+ * Options of the guard (`mm.guard(app.fetch, options)`): the middleware's options that
+ * need no Hono context. Functions take the `Request` and the runtime's second fetch
+ * argument (`info` under Deno, the `server` under Bun) instead of a Hono `Context`.
+ *
+ * The guard runs before routing, so it knows no routes: list in `ignorePaths` what must
+ * stay reachable while maintenance is on (health checks, status pages).
+ *
+ * @example
+ * ```ts
+ * import type { GuardOptions } from "@x/maintenance";
+ * const options: GuardOptions = {
+ *   ignorePaths: ["/healthz", /^\/static\//],
+ *   ignoreIps: ["10.0.0.0/8"],
+ *   retryAfter: 600,
+ * };
+ * ```
+ */
+export interface GuardOptions extends ResponseOptions {
+  /** MAINTENANCE_MODE: `true`/`false` forces on/off; undefined (default) reads the store. */
+  enabled?: boolean;
+  /** Exempt paths (strings match a path and below; RegExps), as Hono's routing sees the path. */
+  ignorePaths?: PathRule[];
+  /** Exempt client IPs, CIDR ranges (v4/v6), RegExps. */
+  ignoreIps?: IpRule[];
+  /**
+   * The client IP for `ignoreIps`, from the request and the runtime's second fetch
+   * argument. Default: the connection's peer address (see `trustedProxies`).
+   */
+  getClientIp?: (req: Request, info: unknown) => string | undefined;
+  /**
+   * How many reverse proxies in front of the app append to `X-Forwarded-For`.
+   * Default 0: the header is ignored, since any client can send it.
+   */
+  trustedProxies?: number;
+  /** Let this request through when it returns true (asked only when it would be blocked). */
+  ignoreRequest?: (
+    req: Request,
+    info: unknown,
+  ) => boolean | Promise<boolean>;
+  /** MAINTENANCE_MODE_IGNORE_TESTS: never block while running tests (see `isTestRun`). */
+  ignoreTests?: boolean;
+  /** Your own page (HTML text or a Response) instead of the default one. */
+  render?: (
+    req: Request,
+    state: MaintenanceState,
+  ) => RenderResult | Promise<RenderResult>;
+}
+
+/** Extra wiring from the controller: its own routes, the bypass cookie, the clock. */
+export interface GuardInternals {
+  /** Paths of routes the library serves itself (admin, bypass): never blocked. */
+  ownPath?: (path: string) => boolean;
+  /** The secret bypass (`/<secret>` and its cookie), shared with the middleware. Default: default cookie settings. */
+  bypass?: BypassCookie;
+  /** Clock, for tests. */
+  now?: () => number;
+  /** Option names the controller handles on top of these. */
+  extraOptions?: readonly string[];
+}
+
+const KNOWN = new Set([
+  "enabled",
+  "ignorePaths",
+  "ignoreIps",
+  "getClientIp",
+  "trustedProxies",
+  "ignoreRequest",
+  "ignoreTests",
+  "render",
+  "status",
+  "retryAfter",
+  "redirectTo",
+  "page",
+]);
+
+function checkOptions(options: GuardOptions, extra: readonly string[]): void {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError("guard options must be an object, such as {}");
+  }
+  for (const k of Object.keys(options)) {
+    if (!KNOWN.has(k) && !extra.includes(k)) {
+      throw new TypeError(
+        `unknown guard option "${k}"; known options: ${[...KNOWN].join(", ")}`,
+      );
+    }
+  }
+  if (options.enabled !== undefined && typeof options.enabled !== "boolean") {
+    throw new TypeError(
+      "enabled must be true, false or left out (read the store)",
+    );
+  }
+  for (const k of ["getClientIp", "ignoreRequest", "render"] as const) {
+    if (options[k] !== undefined && typeof options[k] !== "function") {
+      throw new TypeError(`${k} must be a function`);
+    }
+  }
+  const tp = options.trustedProxies;
+  if (tp !== undefined && (!Number.isInteger(tp) || tp < 0 || tp > 10)) {
+    throw new RangeError(
+      "trustedProxies must be a whole number from 0 (default) to 10",
+    );
+  }
+}
+
+/**
+ * Wraps a fetch handler with the maintenance check. Use `mm.guard(app.fetch, options)`
+ * rather than this. Options are validated here, once.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import { createGuard, MemoryStore, StateCache } from "@x/maintenance";
+ * const cache = new StateCache({
+ *   store: new MemoryStore(), cache: { ttlMs: 1000 }, timeoutMs: 1000,
+ *   fallback: { enabled: false }, onError: console.error, now: Date.now,
+ * });
+ * const app = new Hono();
+ * app.get("/", (c) => c.text("hello"));
+ * Deno.serve(createGuard(cache, app.fetch, { ignorePaths: ["/healthz"] }));
+ * ```
+ */
+export function createGuard(
+  cache: StateCache,
+  fetch: FetchHandler,
+  options: GuardOptions = {},
+  internals: GuardInternals = {},
+): GuardedFetch {
+  if (typeof fetch !== "function") {
+    throw new TypeError(
+      "the guard wraps a fetch handler: pass app.fetch, e.g. mm.guard(app.fetch)",
+    );
+  }
+  checkOptions(options, internals.extraOptions ?? []);
+  // Called with exactly the arguments the runtime gave (request, info/server/env, ctx).
+  const inner = fetch as unknown as (
+    req: Request,
+    a: unknown,
+    b?: unknown,
+  ) => Response | Promise<Response>;
+  const responder = createResponder(options);
+  const rules: DecisionRules = {
+    forced: options.enabled,
+    ownPath: internals.ownPath ?? (() => false),
+    skipForTests: options.ignoreTests === true && isTestRun(),
+    ip: compileIpRules(options.ignoreIps),
+    path: compilePathRules(options.ignorePaths),
+    redirectPath: responder.redirectPath,
+  };
+  const forced = options.enabled;
+  const needsIp = options.ignoreIps !== undefined &&
+    options.ignoreIps.length > 0;
+  const trusted = options.trustedProxies ?? 0;
+  const getIp = options.getClientIp ??
+    ((req: Request, info: unknown) =>
+      clientIp(req, connectionIp(req, info), trusted));
+  const ignoreRequest = options.ignoreRequest;
+  const render = options.redirectTo === undefined ? options.render : undefined;
+  const bypass = internals.bypass ?? createBypassCookie();
+  const now = internals.now ?? Date.now;
+
+  if (forced === false) {
+    // Forced off: the guard is the handler itself, at no cost.
+    return function guarded(req, a, b) {
+      return inner(req, a, b);
+    };
+  }
+
+  function block(
+    req: Request,
+    snap: Snapshot,
+    t: number,
+  ): Response | Promise<Response> {
+    if (render === undefined) return responder.respond(req, snap, t);
+    const custom = render(req, snap.state);
+    return custom instanceof Promise
+      ? custom.then((r) => responder.respond(req, snap, t, r))
+      : responder.respond(req, snap, t, custom);
+  }
+
+  // The bypass cookie's expected value is computed once per state, ahead of need.
+  let readySnap: Snapshot | undefined;
+
+  /** The rules of `decide()`, then `ignoreRequest`. */
+  function rulesThen(
+    req: Request,
+    a: unknown,
+    b: unknown,
+    snap: Snapshot,
+    t: number,
+    path: string,
+  ): Response | Promise<Response> {
+    const facts = { path, ip: needsIp ? getIp(req, a) : undefined };
+    if (decide(rules, snap, t, facts) === "pass") return inner(req, a, b);
+    if (ignoreRequest !== undefined) {
+      const ok = ignoreRequest(req, a);
+      if (ok instanceof Promise) {
+        return ok.then((yes) => yes ? inner(req, a, b) : block(req, snap, t));
+      }
+      if (ok) return inner(req, a, b);
+    }
+    return block(req, snap, t);
+  }
+
+  /** A valid bypass cookie passes; else the rules. */
+  function cookieThen(
+    req: Request,
+    a: unknown,
+    b: unknown,
+    snap: Snapshot,
+    t: number,
+    path: string,
+  ): Response | Promise<Response> {
+    const cookie = req.headers.get("cookie");
+    if (cookie === null) return rulesThen(req, a, b, snap, t, path);
+    const ok = bypass.check(cookie, snap);
+    if (ok === true) return inner(req, a, b);
+    if (ok === false) return rulesThen(req, a, b, snap, t, path);
+    return ok.then((yes) =>
+      yes ? inner(req, a, b) : rulesThen(req, a, b, snap, t, path)
+    );
+  }
+
+  /** Maintenance in force (`on`) or scheduled: `/<secret>`, the cookie, the rules. */
+  function check(
+    req: Request,
+    a: unknown,
+    b: unknown,
+    snap: Snapshot,
+    t: number,
+    on: boolean,
+  ): Response | Promise<Response> {
+    const path = getPath(req);
+    if (snap.state.bypass === undefined) {
+      return on ? rulesThen(req, a, b, snap, t, path) : inner(req, a, b);
+    }
+    if (snap !== readySnap) {
+      readySnap = snap;
+      bypass.ready(snap);
+    }
+    // `/<secret>` hands out the cookie, also before a scheduled window starts.
+    const visit = bypass.visit(req, snap, path);
+    if (visit !== undefined) {
+      return visit.then((res) =>
+        res ??
+          (on ? cookieThen(req, a, b, snap, t, path) : inner(req, a, b))
+      );
+    }
+    return on ? cookieThen(req, a, b, snap, t, path) : inner(req, a, b);
+  }
+
+  function decideAt(
+    req: Request,
+    a: unknown,
+    b: unknown,
+    snap: Snapshot,
+    t: number,
+  ): Response | Promise<Response> {
+    const on = forced ?? isActive(snap, t);
+    if (on) return check(req, a, b, snap, t, true);
+    // Scheduled and not started yet: only `/<secret>` is answered.
+    if (
+      snap.enabled && forced === undefined &&
+      snap.state.bypass !== undefined && t < snap.startsAtMs
+    ) return check(req, a, b, snap, t, false);
+    return inner(req, a, b);
+  }
+
+  /** Not fresh, or maintenance on: read the clock (and the store if need be). */
+  function slow(
+    req: Request,
+    a: unknown,
+    b: unknown,
+    hot: Snapshot | undefined,
+  ): Response | Promise<Response> {
+    const t = now();
+    const snap = hot ?? cache.peek(t);
+    if (snap !== undefined) return decideAt(req, a, b, snap, t);
+    // Stale or never read: the cache bounds the read by its timeout and serves the
+    // last known state while the store fails, so this never stalls past timeoutMs.
+    const got = cache.get();
+    return got instanceof Promise
+      ? got.then((s) => decideAt(req, a, b, s, now()))
+      : decideAt(req, a, b, got, t);
+  }
+
+  if (forced === true) {
+    return function guarded(req, a, b) {
+      return slow(req, a, b, undefined);
+    };
+  }
+  return function guarded(req, a, b) {
+    // The hot path: a fresh state that is off, known without reading the clock.
+    const hot = cache.hot();
+    if (hot === undefined || hot.enabled) return slow(req, a, b, hot);
+    // As many arguments as the runtime passed (Hono's fetch takes rest parameters).
+    return b === undefined ? inner(req, a) : inner(req, a, b);
+  };
+}

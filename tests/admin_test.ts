@@ -1,0 +1,665 @@
+/**
+ * Admin routes: `GET /` state, `POST /on` (JSON or form), `POST /off`; refused without
+ * `authorize` at construction, 401 when it says no, 403 for cross-site posts, 405 for
+ * `GET /on`; none of the refusals writes anything; they keep working while maintenance
+ * is on. Over a real HTTP server on 127.0.0.1, and the demo as a real child process.
+ */
+import { after, before, beforeEach, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { readFile, writeFile } from "node:fs/promises";
+import { type Context, Hono } from "hono";
+import {
+  bearerToken,
+  createMaintenance,
+  type Maintenance,
+  MemoryStore,
+  parseState,
+  verifySecret,
+} from "../mod.ts";
+import {
+  cleanEnv,
+  currentRuntime,
+  makeTempDir,
+  removeDir,
+  type RunningProcess,
+  runProcess,
+  scriptCommand,
+  serveFetch,
+  startProcess,
+  type TestServer,
+} from "./helpers.ts";
+
+const TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+
+/** A MemoryStore that counts writes, to show that refusals change nothing. */
+class CountingStore extends MemoryStore {
+  writes = 0;
+  override write(text: string): Promise<void> {
+    this.writes++;
+    return super.write(text);
+  }
+}
+
+interface Site {
+  mm: Maintenance;
+  store: CountingStore;
+  server: TestServer;
+  url: string;
+}
+
+/**
+ * The usual layout: middleware first, admin routes mounted after it (so they must get
+ * through the middleware while maintenance is on), then the app.
+ */
+async function startSite(
+  options: { origins?: string[]; mount?: string } = {},
+): Promise<Site> {
+  const store = new CountingStore();
+  const mm = createMaintenance({ store, cache: { ttlMs: 60_000 } });
+  const app = new Hono();
+  app.use(mm.middleware());
+  app.route(
+    options.mount ?? "/maintenance-mode",
+    mm.adminRoutes({
+      authorize: bearerToken(TOKEN),
+      ...(options.origins ? { origins: options.origins } : {}),
+    }),
+  );
+  app.all("*", (c) => c.text("app"));
+  const server = await serveFetch(app.fetch);
+  return { mm, store, server, url: server.url };
+}
+
+async function call(
+  site: Site,
+  method: string,
+  path: string,
+  init: { headers?: Record<string, string>; body?: BodyInit } = {},
+): Promise<
+  { status: number; headers: Headers; json: Record<string, unknown> }
+> {
+  const res = await fetch(`${site.url}/maintenance-mode${path}`, {
+    method,
+    headers: init.headers,
+    body: init.body,
+    redirect: "manual",
+  });
+  const text = await res.text();
+  let json: Record<string, unknown> = {};
+  try {
+    json = text ? JSON.parse(text) : {};
+  } catch {
+    json = { text };
+  }
+  return { status: res.status, headers: res.headers, json };
+}
+
+function postJson(
+  site: Site,
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = AUTH,
+) {
+  return call(site, "POST", path, {
+    headers: { ...headers, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+}
+
+async function siteStatus(site: Site): Promise<number> {
+  const res = await fetch(`${site.url}/`);
+  await res.body?.cancel();
+  return res.status;
+}
+
+describe("adminRoutes: construction", () => {
+  const mm = createMaintenance({ store: new MemoryStore() });
+
+  it("refuses to build without authorize, and says why", () => {
+    for (
+      const bad of [undefined, {}, { authorize: true }, { authorize: "yes" }]
+    ) {
+      assert.throws(() => mm.adminRoutes(bad as never), (e: Error) => {
+        assert.ok(e instanceof TypeError);
+        assert.match(e.message, /authorize/);
+        return true;
+      });
+    }
+    assert.throws(
+      () => mm.adminRoutes({} as never),
+      /anyone could switch maintenance mode on or off/,
+    );
+  });
+
+  it("refuses unknown options and origins that are not origins", () => {
+    const authorize = () => true;
+    assert.throws(
+      () => mm.adminRoutes({ authorize, authorise: 1 } as never),
+      /unknown adminRoutes option "authorise"/,
+    );
+    for (
+      const bad of [
+        "example.com",
+        "https://example.com/",
+        "https://example.com/path",
+        "ftp://example.com",
+      ]
+    ) {
+      assert.throws(
+        () => mm.adminRoutes({ authorize, origins: [bad] }),
+        /is not an origin/,
+        bad,
+      );
+    }
+    assert.throws(
+      () => mm.adminRoutes({ authorize, origins: "https://x.com" as never }),
+      /must be an array/,
+    );
+  });
+
+  it("bearerToken refuses a missing, short or odd token", () => {
+    assert.throws(
+      () => bearerToken(undefined as never),
+      /is the environment variable set/,
+    );
+    assert.throws(() => bearerToken(""), TypeError);
+    assert.throws(() => bearerToken("short-token"), /at least 16 characters/);
+    assert.throws(
+      () => bearerToken("has spaces in the token"),
+      /may only contain/,
+    );
+  });
+});
+
+describe("admin routes over HTTP", () => {
+  let site: Site;
+  before(async () => {
+    site = await startSite();
+  });
+  after(async () => {
+    await site?.server.stop();
+  });
+  beforeEach(async () => {
+    await site.mm.disable();
+    site.store.writes = 0;
+  });
+
+  it("GET / with the token: the state as JSON, no-store, no hash", async () => {
+    await site.mm.enable({ message: "Back soon", secret: "s".repeat(20) });
+    site.store.writes = 0;
+    const r = await call(site, "GET", "", { headers: AUTH });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get("cache-control"), "no-store");
+    assert.match(r.headers.get("content-type")!, /application\/json/);
+    assert.equal(r.json.enabled, true);
+    assert.equal(r.json.scheduled, false);
+    assert.equal(r.json.bypass, true);
+    const state = r.json.state as Record<string, unknown>;
+    assert.equal(state.message, "Back soon");
+    assert.equal(state.bypass, undefined, "the hash is not shown");
+    assert.ok(
+      !JSON.stringify(r.json).includes((await site.mm.getState()).bypass!),
+    );
+  });
+
+  it("no token, a wrong one, another scheme: 401, and nothing changes", async () => {
+    const attempts: Record<string, string>[] = [
+      {},
+      { authorization: `Bearer ${TOKEN.slice(0, -1)}1` },
+      { authorization: `Bearer ${TOKEN}x` },
+      { authorization: `Bearer ${TOKEN.slice(0, 8)}` },
+      { authorization: `Basic ${btoa(`admin:${TOKEN}`)}` },
+      { authorization: TOKEN },
+      { authorization: `Bearer  ` },
+    ];
+    for (const headers of attempts) {
+      for (
+        const [method, path] of [["GET", ""], ["POST", "/on"], [
+          "POST",
+          "/off",
+        ]]
+      ) {
+        const r = await call(site, method, path, {
+          headers: { ...headers, "content-type": "application/json" },
+          body: method === "POST" ? '{"message":"x"}' : undefined,
+        });
+        assert.equal(
+          r.status,
+          401,
+          `${method} ${path} ${JSON.stringify(headers)}`,
+        );
+        assert.equal(r.json.error, "unauthorized");
+        assert.match(r.headers.get("www-authenticate")!, /^Bearer/);
+        assert.equal(r.json.state, undefined, "no state for strangers");
+      }
+    }
+    assert.equal(site.store.writes, 0);
+    assert.equal(await site.mm.isEnabled(), false);
+  });
+
+  it("the token's scheme is case-insensitive", async () => {
+    const r = await call(site, "GET", "", {
+      headers: { authorization: `bearer ${TOKEN}` },
+    });
+    assert.equal(r.status, 200);
+  });
+
+  it("POST /on (JSON): message, retryAfter, until; the site is then down, admin still up", async () => {
+    const until = new Date(Date.now() + 3_600_000).toISOString();
+    const r = await postJson(site, "/on", {
+      message: "Back at 14:00",
+      retryAfter: 600,
+      until,
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal(r.json.enabled, true);
+    const state = r.json.state as Record<string, unknown>;
+    assert.equal(state.message, "Back at 14:00");
+    assert.equal(state.retryAfter, 600);
+    assert.equal(state.endsAt, until);
+    assert.equal(site.store.writes, 1);
+    assert.equal(await siteStatus(site), 503);
+    // Admin routes keep working while maintenance is on.
+    const status = await call(site, "GET", "", { headers: AUTH });
+    assert.equal(status.status, 200);
+    assert.equal(status.json.enabled, true);
+    const off = await call(site, "POST", "/off", { headers: AUTH });
+    assert.equal(off.status, 200);
+    assert.equal(off.json.enabled, false);
+    assert.equal(await siteStatus(site), 200);
+  });
+
+  it("POST /on as a form from this site (urlencoded and multipart)", async () => {
+    const origin = site.url;
+    const r = await call(site, "POST", "/on", {
+      headers: {
+        ...AUTH,
+        origin,
+        "content-type": "application/x-www-form-urlencoded",
+      },
+      body: new URLSearchParams({
+        message: "From a form",
+        retryAfter: "120",
+        until: "",
+      }).toString(),
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal((r.json.state as { message: string }).message, "From a form");
+    assert.equal((r.json.state as { retryAfter: number }).retryAfter, 120);
+    assert.equal((r.json.state as { endsAt?: string }).endsAt, undefined);
+
+    const form = new FormData();
+    form.set("message", "Multipart");
+    form.set("refresh", "30");
+    const m = await call(site, "POST", "/on", {
+      headers: { ...AUTH, origin },
+      body: form,
+    });
+    assert.equal(m.status, 200, JSON.stringify(m.json));
+    assert.equal((m.json.state as { refresh: number }).refresh, 30);
+  });
+
+  it("POST /on with secret / withSecret: the secret is hashed, a generated one shown once", async () => {
+    const given = await postJson(site, "/on", {
+      secret: "given-secret-0123456789",
+    });
+    assert.equal(given.status, 200);
+    assert.equal(given.json.bypass, true);
+    assert.equal(given.json.secret, undefined, "a given secret is not echoed");
+    const stored = (await site.mm.getState()).bypass!;
+    assert.equal(await verifySecret("given-secret-0123456789", stored), true);
+
+    const gen = await postJson(site, "/on", { withSecret: true });
+    assert.equal(gen.status, 200);
+    const secret = gen.json.secret as string;
+    assert.match(secret, /^[A-Za-z0-9_-]{32}$/);
+    const text = (await site.store.read())!;
+    assert.ok(!text.includes(secret));
+    const status = await call(site, "GET", "", { headers: AUTH });
+    assert.equal(status.json.secret, undefined, "shown once, by POST /on only");
+    // The generated secret opens the site.
+    const visit = await fetch(`${site.url}/${secret}`, { redirect: "manual" });
+    await visit.body?.cancel();
+    assert.equal(visit.status, 302);
+  });
+
+  it("a curl-style POST with no body and no Origin works (POST /on, POST /off)", async () => {
+    const on = await call(site, "POST", "/on", { headers: AUTH });
+    assert.equal(on.status, 200);
+    assert.equal(on.json.enabled, true);
+    const off = await call(site, "POST", "/off", { headers: AUTH });
+    assert.equal(off.status, 200);
+    assert.equal(site.store.writes, 2);
+  });
+
+  it("bad input: 400 saying what to change, and nothing written", async () => {
+    const past = new Date(Date.now() - 60_000).toISOString();
+    const future = new Date(Date.now() + 60_000).toISOString();
+    const later = new Date(Date.now() + 120_000).toISOString();
+    const cases: [unknown, RegExp][] = [
+      [{ retryAfter: "abc" }, /retryAfter must be a whole number/],
+      [{ retryAfter: -5 }, /retryAfter must be a whole number of seconds/],
+      [{ retryAfter: 1.5 }, /retryAfter/],
+      [{ until: past }, /until .* is in the past/],
+      [{ until: "tomorrow" }, /until must be an ISO-8601/],
+      [{ until: "2030-02-30T00:00:00Z" }, /until must be an ISO-8601/],
+      [{ from: later, until: future }, /from .* must be before until/],
+      [{ message: 42 }, /message must be a string/],
+      [{ message: "bell\u0007" }, /control characters/],
+      [{ message: "x".repeat(2001) }, /at most 2000/],
+      [{ secret: "short" }, /16 to 128 characters/],
+      [
+        { secret: "s".repeat(20), withSecret: true },
+        /either secret or withSecret/,
+      ],
+      [{ withSecret: "maybe" }, /withSecret must be true or false/],
+      [{ mesage: "typo" }, /unknown field "mesage"; known fields: message/],
+      [["message"], /must be an object/],
+    ];
+    for (const [body, re] of cases) {
+      const r = await postJson(site, "/on", body);
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.equal(r.json.error, "bad_request");
+      assert.match(String(r.json.message), re, JSON.stringify(body));
+    }
+    const broken = await call(site, "POST", "/on", {
+      headers: { ...AUTH, "content-type": "application/json" },
+      body: "{oops",
+    });
+    assert.equal(broken.status, 400);
+    assert.match(String(broken.json.message), /not valid JSON/);
+    const xml = await call(site, "POST", "/on", {
+      headers: { ...AUTH, "content-type": "application/xml" },
+      body: "<on/>",
+    });
+    assert.equal(xml.status, 415);
+    const huge = await postJson(site, "/on", { message: "x".repeat(20_000) });
+    assert.equal(huge.status, 413);
+    assert.equal(site.store.writes, 0);
+    assert.equal(await site.mm.isEnabled(), false);
+  });
+
+  it("GET /on, GET /off and other methods: 405, nothing changes", async () => {
+    for (
+      const [method, path, allow] of [
+        ["GET", "/on", "POST"],
+        ["GET", "/off", "POST"],
+        ["HEAD", "/on", "POST"],
+        ["PUT", "/on", "POST"],
+        ["DELETE", "/off", "POST"],
+        ["POST", "", "GET, HEAD"],
+        ["DELETE", "", "GET, HEAD"],
+      ]
+    ) {
+      const r = await call(site, method, path, { headers: AUTH });
+      assert.equal(r.status, 405, `${method} ${path}`);
+      assert.equal(r.headers.get("allow"), allow);
+    }
+    // Unauthenticated GET /on is a 401, not a state change either.
+    assert.equal((await call(site, "GET", "/on")).status, 401);
+    assert.equal(site.store.writes, 0);
+    assert.equal(await site.mm.isEnabled(), false);
+  });
+
+  it("cross-site posts are refused with 403, even with a valid token, and change nothing", async () => {
+    const evil = "https://evil.example";
+    const attempts: Record<string, string>[] = [
+      // a cross-site HTML form
+      { origin: evil, "content-type": "application/x-www-form-urlencoded" },
+      { origin: evil, "content-type": "text/plain" },
+      { origin: evil, "content-type": "multipart/form-data; boundary=x" },
+      // JSON from another origin (would need a permissive CORS setup to be sent)
+      { origin: evil, "content-type": "application/json" },
+      { origin: "null", "content-type": "application/x-www-form-urlencoded" },
+      // the browser says cross-site (or same-site) without an Origin
+      {
+        "sec-fetch-site": "cross-site",
+        "content-type": "application/x-www-form-urlencoded",
+      },
+      { "sec-fetch-site": "same-site", "content-type": "application/json" },
+      // a form without any Origin (old browsers): refused, as hono/csrf does
+      { "content-type": "application/x-www-form-urlencoded" },
+      { "content-type": "text/plain" },
+    ];
+    for (const headers of attempts) {
+      for (const path of ["/on", "/off"]) {
+        const r = await call(site, "POST", path, {
+          headers: { ...AUTH, ...headers },
+          body: headers["content-type"]?.includes("json")
+            ? "{}"
+            : "message=pwned",
+        });
+        assert.equal(r.status, 403, `${path} ${JSON.stringify(headers)}`);
+        assert.equal(r.json.error, "forbidden");
+      }
+    }
+    assert.equal(site.store.writes, 0);
+    assert.equal(await site.mm.isEnabled(), false);
+  });
+
+  it("same-origin by Sec-Fetch-Site passes, whatever Origin a proxy leaves", async () => {
+    const r = await call(site, "POST", "/on", {
+      headers: {
+        ...AUTH,
+        origin: "https://public.example",
+        "sec-fetch-site": "same-origin",
+        "content-type": "application/x-www-form-urlencoded",
+      },
+      body: "message=ok",
+    });
+    assert.equal(r.status, 200);
+  });
+});
+
+describe("admin routes: options and wiring", () => {
+  it("origins: lets a configured origin post forms (behind a proxy)", async () => {
+    const site = await startSite({ origins: ["https://public.example"] });
+    try {
+      const r = await call(site, "POST", "/on", {
+        headers: {
+          ...AUTH,
+          origin: "https://public.example",
+          "content-type": "application/x-www-form-urlencoded",
+        },
+        body: "message=proxied",
+      });
+      assert.equal(r.status, 200);
+      const other = await call(site, "POST", "/off", {
+        headers: {
+          ...AUTH,
+          origin: "https://other.example",
+          "content-type": "application/x-www-form-urlencoded",
+        },
+      });
+      assert.equal(other.status, 403);
+      assert.equal(await site.mm.isEnabled(), true);
+    } finally {
+      await site.server.stop();
+    }
+  });
+
+  it("authorize gets the Context; only `true` lets in (async too)", async () => {
+    const store = new CountingStore();
+    const mm = createMaintenance({ store });
+    const seen: string[] = [];
+    const app = new Hono();
+    app.use(mm.middleware());
+    let answer: unknown = true;
+    app.route(
+      "/admin",
+      mm.adminRoutes({
+        authorize: async (c: Context) => {
+          seen.push(c.req.header("x-user") ?? "");
+          await Promise.resolve();
+          return answer as boolean;
+        },
+      }),
+    );
+    const ask = async () =>
+      (await app.fetch(
+        new Request("http://l/admin/on", {
+          method: "POST",
+          headers: { "x-user": "ada" },
+        }),
+      )).status;
+    assert.equal(await ask(), 200);
+    assert.deepEqual(seen, ["ada"]);
+    for (const no of [false, "yes", 1, {}, undefined]) {
+      answer = no;
+      assert.equal(await ask(), 401, JSON.stringify(no));
+    }
+    assert.equal(store.writes, 1);
+  });
+
+  it("mounted anywhere, before or after the middleware, with its own onError: reachable while on", async () => {
+    const mm = createMaintenance({ store: new MemoryStore() });
+    await mm.enable({ message: "down" });
+    const admin = mm.adminRoutes({ authorize: bearerToken(TOKEN) });
+    admin.onError((e, c) => c.text(String(e), 500)); // Hono then wraps each handler
+    const app = new Hono();
+    app.use(mm.middleware());
+    app.route("/ops/maintenance", admin);
+    app.all("*", (c) => c.text("app"));
+    const res = await app.fetch(
+      new Request("http://l/ops/maintenance", { headers: AUTH }),
+    );
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).enabled, true);
+    assert.equal((await app.fetch(new Request("http://l/"))).status, 503);
+    // Paths under the mount that are not admin routes stay in maintenance.
+    assert.equal(
+      (await app.fetch(
+        new Request("http://l/ops/maintenance/nope", { headers: AUTH }),
+      )).status,
+      503,
+    );
+  });
+
+  it("a store that fails on write: 503 with the reason (fault injected: a real store cannot be made to fail on cue)", async () => {
+    const store = new MemoryStore();
+    store.write = () => Promise.reject(new Error("disk on fire"));
+    const mm = createMaintenance({ store });
+    const app = new Hono();
+    app.route("/m", mm.adminRoutes({ authorize: () => true }));
+    const res = await app.fetch(
+      new Request("http://l/m/on", { method: "POST" }),
+    );
+    assert.equal(res.status, 503);
+    const body = await res.json();
+    assert.equal(body.error, "store_failed");
+    assert.match(body.message, /disk on fire/);
+  });
+});
+
+describe("demo: admin routes at /maintenance-mode by MAINTENANCE_ADMIN_TOKEN", () => {
+  const runtime = currentRuntime();
+  let dir: string;
+  let demo: RunningProcess | undefined;
+
+  before(async () => {
+    dir = await makeTempDir();
+  });
+  after(async () => {
+    await demo?.stop();
+    await removeDir(dir);
+  });
+
+  async function startDemo(env: Record<string, string>): Promise<string> {
+    const [cmd, args] = scriptCommand(runtime, "scripts/demo.ts");
+    demo = startProcess(cmd, args, {
+      env: cleanEnv({
+        PORT: "0",
+        MAINTENANCE_STATE_FILE: `${dir}/state.txt`,
+        ...env,
+      }),
+    });
+    const m = await demo.waitFor(
+      /listening on (http:\/\/[^\s]+?)\/?\s/,
+      60_000,
+    );
+    return m[1];
+  }
+
+  it(`with the token (${runtime}): bearer-only admin routes that work while on`, async () => {
+    await writeFile(`${dir}/state.txt`, "0");
+    const base = await startDemo({ MAINTENANCE_ADMIN_TOKEN: TOKEN });
+    try {
+      const get = async (
+        path: string,
+        headers: Record<string, string> = {},
+      ) => {
+        const res = await fetch(`${base}${path}`, { headers });
+        await res.body?.cancel();
+        return res.status;
+      };
+      assert.equal(await get("/maintenance-mode"), 401);
+      assert.equal(
+        await get("/maintenance-mode", { authorization: "Bearer nope" }),
+        401,
+      );
+      const on = await fetch(`${base}/maintenance-mode/on`, {
+        method: "POST",
+        headers: { ...AUTH, "content-type": "application/json" },
+        body: JSON.stringify({ message: "demo down", withSecret: true }),
+      });
+      assert.equal(on.status, 200);
+      const { secret } = await on.json();
+      assert.equal(await get("/"), 503);
+      assert.equal(await get("/maintenance-mode", AUTH), 200);
+      assert.equal(
+        parseState(await readFile(`${dir}/state.txt`, "utf8")).message,
+        "demo down",
+      );
+      // The bypass works in the demo, and its page says so.
+      const v = await fetch(`${base}/${secret}`, { redirect: "manual" });
+      await v.body?.cancel();
+      const cookie = v.headers.get("set-cookie")!.split(";")[0];
+      const page = await fetch(`${base}/`, { headers: { cookie } });
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /through the secret bypass/);
+      const off = await fetch(`${base}/maintenance-mode/off`, {
+        method: "POST",
+        headers: AUTH,
+      });
+      await off.body?.cancel();
+      assert.equal(off.status, 200);
+      assert.equal(await get("/"), 200);
+    } finally {
+      await demo?.stop();
+      demo = undefined;
+    }
+  });
+
+  it(`without the token (${runtime}): not mounted, 404`, async () => {
+    await writeFile(`${dir}/state.txt`, "0");
+    const base = await startDemo({});
+    try {
+      for (const [method, path] of [["GET", ""], ["POST", "/on"]]) {
+        const res = await fetch(`${base}/maintenance-mode${path}`, {
+          method,
+          headers: AUTH,
+        });
+        await res.body?.cancel();
+        assert.equal(res.status, 404, `${method} ${path}`);
+      }
+    } finally {
+      await demo?.stop();
+      demo = undefined;
+    }
+  });
+
+  it(`a token too short (${runtime}): exits 2 naming the variable`, async () => {
+    const [cmd, args] = scriptCommand(runtime, "scripts/demo.ts");
+    const r = await runProcess(cmd, args, {
+      env: cleanEnv({
+        PORT: "0",
+        MAINTENANCE_STATE_FILE: `${dir}/state.txt`,
+        MAINTENANCE_ADMIN_TOKEN: "short",
+      }),
+      timeoutMs: 60_000,
+    });
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /MAINTENANCE_ADMIN_TOKEN: .*at least 16 characters/);
+  });
+});

@@ -1,0 +1,492 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Hono } from "hono";
+import {
+  createMaintenance,
+  MemoryStore,
+  type StateStore,
+  TimeoutError,
+} from "../mod.ts";
+
+/**
+ * A fake clock: tests move time by hand, so TTLs are exact on a noisy machine.
+ */
+function clock(start = Date.parse("2030-01-01T00:00:00Z")) {
+  let t = start;
+  return {
+    now: () => t,
+    advance(ms: number) {
+      t += ms;
+    },
+  };
+}
+
+/**
+ * FAULT INJECTOR (no real store can be told to do these on cue): a MemoryStore behind a
+ * switch that makes reads fail, return corrupt text, or hang forever (never resolve,
+ * ignoring the abort signal). Counts every read it is asked for.
+ */
+class FaultyStore implements StateStore {
+  readonly description = "faulty test store";
+  mode: "ok" | "fail" | "corrupt" | "hang" = "ok";
+  reads = 0;
+  inner: MemoryStore;
+  constructor(initial: string | null = null) {
+    this.inner = new MemoryStore(initial);
+  }
+  read(): Promise<string | null> {
+    this.reads++;
+    switch (this.mode) {
+      case "fail":
+        return Promise.reject(new Error("injected store failure"));
+      case "corrupt":
+        return Promise.resolve("{not a state");
+      case "hang":
+        return new Promise(() => {});
+      default:
+        return this.inner.read();
+    }
+  }
+  write(text: string): Promise<void> {
+    return this.inner.write(text);
+  }
+}
+
+/** Lets pending promise callbacks (a background refresh) run. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+describe("createMaintenance controller", () => {
+  it("isEnabled / getState / enable / disable", async () => {
+    const store = new MemoryStore();
+    const mm = createMaintenance({ store });
+    assert.equal(await mm.isEnabled(), false);
+    assert.deepEqual(await mm.getState(), { enabled: false });
+    const written = await mm.enable({
+      message: "Back at 14:00",
+      retryAfter: 600,
+    });
+    assert.equal(written.enabled, true);
+    assert.equal(written.message, "Back at 14:00");
+    assert.ok(written.updatedAt);
+    assert.equal(await mm.isEnabled(), true);
+    const state = await mm.getState();
+    assert.equal(state.message, "Back at 14:00");
+    assert.equal(state.retryAfter, 600);
+    // What the store holds is the JSON state, readable by any other process.
+    const raw = JSON.parse((await store.read())!);
+    assert.equal(raw.enabled, true);
+    assert.equal(raw.message, "Back at 14:00");
+    await mm.disable();
+    assert.equal(await mm.isEnabled(), false);
+    assert.equal(JSON.parse((await store.read())!).enabled, false);
+  });
+
+  it("a scheduled window is not enabled before it starts, nor after it ends", async () => {
+    const c = clock();
+    const mm = createMaintenance({ store: new MemoryStore(), now: c.now });
+    await mm.enable({
+      startsAt: new Date(c.now() + 60_000),
+      endsAt: new Date(c.now() + 120_000),
+    });
+    assert.equal(await mm.isEnabled(), false);
+    c.advance(60_000);
+    assert.equal(await mm.isEnabled(), true);
+    c.advance(60_000);
+    assert.equal(await mm.isEnabled(), false);
+  });
+
+  it("enable() validates before anything is written", async () => {
+    const c = clock();
+    const store = new MemoryStore('{"enabled":false}');
+    const mm = createMaintenance({ store, now: c.now });
+    const past = new Date(c.now() - 1000).toISOString();
+    const future = new Date(c.now() + 60_000).toISOString();
+    const bad: [unknown, typeof TypeError | typeof RangeError, RegExp][] = [
+      [{ endsAt: past }, RangeError, /endsAt .* is in the past/],
+      [
+        { startsAt: future, endsAt: future },
+        RangeError,
+        /must be before endsAt/,
+      ],
+      [
+        { endsAt: "tomorrow" },
+        TypeError,
+        /endsAt must be a Date or an ISO-8601/,
+      ],
+      [{ startsAt: 12 }, TypeError, /startsAt must be a Date/],
+      [{ message: 5 }, TypeError, /message must be a string/],
+      [{ message: "x".repeat(2001) }, RangeError, /at most 2000/],
+      [{ message: "bell\u0007" }, TypeError, /control characters/],
+      [{ retryAfter: -1 }, RangeError, /retryAfter must be a whole number/],
+      [{ retryAfter: 1.5 }, RangeError, /retryAfter/],
+      [{ refresh: "10" }, RangeError, /refresh/],
+      [null, TypeError, /options object/],
+    ];
+    for (const [opts, type, message] of bad) {
+      await assert.rejects(
+        mm.enable(opts as never),
+        (e: Error) => {
+          assert.ok(e instanceof type, `${JSON.stringify(opts)}: ${e.name}`);
+          assert.match(e.message, message);
+          return true;
+        },
+      );
+    }
+    assert.equal(await store.read(), '{"enabled":false}');
+    assert.equal(await mm.isEnabled(), false);
+  });
+
+  it("setState() refuses a state readers would reject, before writing", async () => {
+    const store = new MemoryStore("1");
+    const mm = createMaintenance({ store });
+    for (
+      const bad of [
+        { enabled: "yes" },
+        { enabled: true, retryAfter: -1 },
+        { enabled: true, endsAt: "tomorrow" },
+        { enabled: true, message: "x".repeat(2001) },
+        { enabled: true, bypass: "plain-secret" },
+      ]
+    ) {
+      await assert.rejects(
+        mm.setState(bad as never),
+        (e: Error) =>
+          e instanceof TypeError && /maintenance state/.test(e.message),
+        JSON.stringify(bad).slice(0, 60),
+      );
+    }
+    assert.equal(await store.read(), "1");
+    assert.equal(await mm.isEnabled(), true);
+  });
+
+  it("createMaintenance validates its options", () => {
+    const bad: [unknown, typeof TypeError | typeof RangeError, RegExp][] = [
+      ["x", TypeError, /options object/],
+      [
+        { stor: new MemoryStore() },
+        TypeError,
+        /unknown createMaintenance option "stor"/,
+      ],
+      [{ store: {} }, TypeError, /store must have read\(\) and write\(\)/],
+      [{ timeoutMs: 0 }, RangeError, /timeoutMs/],
+      [{ timeoutMs: Infinity }, RangeError, /timeoutMs/],
+      [{ cache: "yes" }, TypeError, /cache must be an object/],
+      [{ cache: { ttlMs: -1 } }, RangeError, /ttlMs/],
+      [{ cache: { key: "" } }, TypeError, /cache\.key/],
+      [{ cache: { store: {} } }, TypeError, /cache\.store must have get\(\)/],
+      [{ fallback: "on" }, TypeError, /fallback must be true/],
+      [{ onError: "log" }, TypeError, /onError must be a function/],
+    ];
+    for (const [opts, type, message] of bad) {
+      assert.throws(
+        () => createMaintenance(opts as never),
+        (e: Error) => {
+          assert.ok(e instanceof type, `${JSON.stringify(opts)}: ${e.name}`);
+          assert.match(e.message, message);
+          return true;
+        },
+      );
+    }
+  });
+});
+
+describe("read-through cache { ttlMs }", () => {
+  it("concurrent misses share one store read", async () => {
+    const store = new MemoryStore("1");
+    const mm = createMaintenance({ store, cache: { ttlMs: 1000 } });
+    const all = await Promise.all(
+      Array.from({ length: 100 }, () => mm.isEnabled()),
+    );
+    assert.ok(all.every((v) => v === true));
+    assert.equal(store.reads, 1);
+  });
+
+  it("concurrent requests through the middleware share one store read", async () => {
+    const store = new MemoryStore("1");
+    const mm = createMaintenance({ store, cache: { ttlMs: 60_000 } });
+    const app = new Hono();
+    app.use(mm.middleware());
+    app.get("*", (c) => c.text("ok"));
+    const statuses = await Promise.all(
+      Array.from(
+        { length: 50 },
+        async () => (await app.fetch(new Request("http://localhost/"))).status,
+      ),
+    );
+    assert.ok(statuses.every((s) => s === 503), String(statuses));
+    assert.equal(store.reads, 1);
+  });
+
+  it("serves from memory within the TTL and reads again after it", async () => {
+    const c = clock();
+    const store = new MemoryStore("0");
+    const mm = createMaintenance({ store, cache: { ttlMs: 500 }, now: c.now });
+    assert.equal(await mm.isEnabled(), false);
+    await store.write("1"); // another process switches it on
+    c.advance(499);
+    assert.equal(await mm.isEnabled(), false);
+    assert.equal(store.reads, 1);
+    c.advance(1);
+    assert.equal(await mm.isEnabled(), true);
+    assert.equal(store.reads, 2);
+  });
+
+  it("with the real clock, through the middleware: cached within the TTL, re-read after", async () => {
+    const store = new MemoryStore("0");
+    const mm = createMaintenance({ store, cache: { ttlMs: 300 } });
+    const app = new Hono();
+    app.use(mm.middleware());
+    app.get("*", (c) => c.text("ok"));
+    const status = async () =>
+      (await app.fetch(new Request("http://localhost/"))).status;
+    const t0 = performance.now();
+    assert.equal(await status(), 200);
+    await store.write("1"); // another process switches it on
+    const early = await status();
+    if (performance.now() - t0 < 250) {
+      assert.equal(early, 200, "served from the cache within the TTL");
+      assert.equal(store.reads, 1);
+    }
+    let seen = 0;
+    while ((seen = await status()) !== 503 && performance.now() - t0 < 5000) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const ms = performance.now() - t0;
+    assert.equal(seen, 503);
+    assert.ok(ms <= 300 + 250, `seen after ${Math.round(ms)} ms`);
+    assert.ok(store.reads <= 4, `${store.reads} reads`);
+  });
+
+  it("a write through the controller is seen at once, without a read", async () => {
+    const c = clock();
+    const store = new MemoryStore("0");
+    const mm = createMaintenance({
+      store,
+      cache: { ttlMs: 60_000 },
+      now: c.now,
+    });
+    assert.equal(await mm.isEnabled(), false);
+    await mm.enable();
+    assert.equal(await mm.isEnabled(), true);
+    await mm.disable();
+    assert.equal(await mm.isEnabled(), false);
+    assert.equal(store.reads, 1);
+  });
+
+  it("a read that began before a write cannot bring the old state back", async () => {
+    let release!: (text: string | null) => void;
+    const store: StateStore & { text: string | null } = {
+      text: "0",
+      read: () => new Promise((resolve) => (release = resolve)),
+      write(t) {
+        this.text = t;
+        return Promise.resolve();
+      },
+    };
+    const mm = createMaintenance({ store, cache: { ttlMs: 60_000 } });
+    const pending = mm.isEnabled(); // the read is in flight
+    await mm.enable();
+    release("0"); // the stale read completes after the write
+    await pending;
+    assert.equal(await mm.isEnabled(), true);
+  });
+
+  it("cache: false reads the store on every check", async () => {
+    const store = new MemoryStore("0");
+    const mm = createMaintenance({ store, cache: false });
+    for (let i = 0; i < 5; i++) await mm.isEnabled();
+    assert.equal(store.reads, 5);
+    await store.write("1");
+    assert.equal(await mm.isEnabled(), true);
+  });
+
+  it("ttlMs: null caches forever (only this process's writes are seen)", async () => {
+    const c = clock();
+    const store = new MemoryStore("0");
+    const mm = createMaintenance({ store, cache: { ttlMs: null }, now: c.now });
+    assert.equal(await mm.isEnabled(), false);
+    await store.write("1");
+    c.advance(365 * 86_400_000);
+    assert.equal(await mm.isEnabled(), false);
+    assert.equal(store.reads, 1);
+    await mm.enable();
+    assert.equal(await mm.isEnabled(), true);
+  });
+});
+
+describe("a failing store never fails a request", () => {
+  it("keeps the last good state; onError once per failure streak, again after recovery", async () => {
+    const c = clock();
+    const store = new FaultyStore("1");
+    const errors: Error[] = [];
+    const mm = createMaintenance({
+      store,
+      cache: { ttlMs: 100 },
+      now: c.now,
+      onError: (e) => errors.push(e),
+    });
+    assert.equal(await mm.isEnabled(), true);
+
+    store.mode = "fail";
+    for (let i = 0; i < 20; i++) {
+      c.advance(300); // past the TTL and the retry pause, again and again
+      assert.equal(await mm.isEnabled(), true, `check ${i}`);
+      await settle();
+    }
+    assert.equal(errors.length, 1, errors.map((e) => e.message).join("; "));
+    assert.match(errors[0].message, /injected store failure/);
+    assert.ok(store.reads > 2, "it kept retrying in the background");
+
+    // Recovery: the new state is picked up, and nothing more is reported.
+    store.mode = "ok";
+    await store.inner.write("0");
+    for (let i = 0; i < 5 && (await mm.isEnabled()); i++) {
+      c.advance(1100);
+      await settle();
+    }
+    assert.equal(await mm.isEnabled(), false);
+    assert.equal(errors.length, 1);
+
+    // A new failure streak is reported again, once.
+    store.mode = "fail";
+    for (let i = 0; i < 10; i++) {
+      c.advance(300);
+      assert.equal(await mm.isEnabled(), false);
+      await settle();
+    }
+    assert.equal(errors.length, 2);
+  });
+
+  it("corrupt text keeps the last good state and is reported", async () => {
+    const c = clock();
+    const store = new FaultyStore('{"enabled":true,"message":"kept"}');
+    const errors: Error[] = [];
+    const mm = createMaintenance({
+      store,
+      cache: { ttlMs: 100 },
+      now: c.now,
+      onError: (e) => errors.push(e),
+    });
+    assert.equal((await mm.getState()).message, "kept");
+    store.mode = "corrupt";
+    for (let i = 0; i < 5; i++) {
+      c.advance(1500);
+      assert.equal((await mm.getState()).message, "kept");
+      await settle();
+    }
+    assert.equal(errors.length, 1);
+    assert.match(errors[0].message, /corrupt/);
+  });
+
+  for (const fallback of [false, true]) {
+    it(`with no good state yet, serves fallback: ${fallback}`, async () => {
+      for (const mode of ["fail", "corrupt"] as const) {
+        const store = new FaultyStore("1");
+        store.mode = mode;
+        const errors: Error[] = [];
+        const mm = createMaintenance({
+          store,
+          fallback,
+          onError: (e) => errors.push(e),
+        });
+        assert.equal(await mm.isEnabled(), fallback, mode);
+        assert.equal(await mm.isEnabled(), fallback, mode);
+        assert.equal(errors.length, 1, mode);
+      }
+    });
+  }
+
+  it("requests keep flowing through the middleware while the store fails", async () => {
+    const store = new FaultyStore("1");
+    const errors: Error[] = [];
+    const mm = createMaintenance({
+      store,
+      cache: { ttlMs: 0 },
+      onError: (e) => errors.push(e),
+    });
+    const app = new Hono();
+    app.use(mm.middleware());
+    app.get("*", (c) => c.text("ok"));
+    assert.equal(
+      (await app.fetch(new Request("http://localhost/"))).status,
+      503,
+    );
+    store.mode = "fail";
+    for (let i = 0; i < 20; i++) {
+      const res = await app.fetch(new Request("http://localhost/"));
+      assert.equal(res.status, 503);
+    }
+    assert.equal(errors.length, 1);
+  });
+
+  it("an onError that throws does not break a request", async () => {
+    const store = new FaultyStore();
+    store.mode = "fail";
+    const mm = createMaintenance({
+      store,
+      onError: () => {
+        throw new Error("logger down");
+      },
+    });
+    assert.equal(await mm.isEnabled(), false);
+  });
+
+  it("a hanging store is bounded by timeoutMs", async () => {
+    // FAULT INJECTOR: a read that never resolves and ignores its abort signal.
+    const store = new FaultyStore("1");
+    store.mode = "hang";
+    const errors: Error[] = [];
+    const mm = createMaintenance({
+      store,
+      timeoutMs: 100,
+      fallback: true,
+      onError: (e) => errors.push(e),
+    });
+    const t0 = performance.now();
+    assert.equal(await mm.isEnabled(), true); // the fallback
+    const ms = performance.now() - t0;
+    assert.ok(ms >= 90 && ms < 2000, `took ${ms} ms`);
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0] instanceof TimeoutError, errors[0].name);
+    assert.match(errors[0].message, /faulty test store.*within \d+ ms/);
+
+    // Later checks do not wait on the hanging store at all.
+    const t1 = performance.now();
+    for (let i = 0; i < 10; i++) await mm.isEnabled();
+    // Waiting on the store would cost >= 100 ms per check, 1 s for ten.
+    const waited = performance.now() - t1;
+    assert.ok(waited < 500, `ten checks took ${waited} ms`);
+    assert.equal(errors.length, 1);
+  });
+
+  it("a store that hangs after a good read keeps serving the good state at once", async () => {
+    const c = clock();
+    const store = new FaultyStore('{"enabled":true,"message":"good"}');
+    const errors: Error[] = [];
+    const mm = createMaintenance({
+      store,
+      timeoutMs: 100,
+      cache: { ttlMs: 100 },
+      now: c.now,
+      onError: (e) => errors.push(e),
+    });
+    assert.equal((await mm.getState()).message, "good");
+    store.mode = "hang";
+    c.advance(200);
+    // The first check after the TTL waits for the timeout at most...
+    assert.equal((await mm.getState()).message, "good");
+    assert.equal(errors.length, 1);
+    // ...later ones not at all.
+    const t = performance.now();
+    for (let i = 0; i < 10; i++) {
+      c.advance(2000);
+      assert.equal((await mm.getState()).message, "good");
+    }
+    // Waiting on the store would cost >= 100 ms per check, 1 s for ten.
+    const waited = performance.now() - t;
+    assert.ok(waited < 500, `ten checks took ${waited} ms`);
+    assert.equal(errors.length, 1);
+  });
+});

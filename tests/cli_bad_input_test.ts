@@ -1,0 +1,372 @@
+/**
+ * Bad input to the CLI: every case exits 2 (usage: stderr names the argument and shows
+ * the usage) or 1 (the store failed: stderr names the store and the fix), and the state
+ * file is left byte for byte as it was. Most cases call `runCli` in process (fast); the
+ * ones that need environment variables, and a few to prove the real exit status, run
+ * `main.ts` as a child process under the runtime running the tests.
+ */
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import {
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { runCli } from "../main.ts";
+import { serializeState } from "../mod.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
+const dir = mkdtempSync(join(tmpdir(), "maintenance-cli-bad-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const STATE = serializeState({
+  enabled: true,
+  message: "untouched",
+  updatedAt: "2026-01-01T00:00:00.000Z",
+});
+const file = join(dir, "state.txt");
+writeFileSync(file, STATE);
+const aFile = join(dir, "plain");
+writeFileSync(aFile, "x");
+
+function snapshot(): string {
+  return readFileSync(file, "utf8") + `@${statSync(file).mtimeMs}`;
+}
+
+async function cli(args: string[]): Promise<{ code: number; err: string }> {
+  const err: string[] = [];
+  const code = await runCli(args, { out: () => {}, err: (l) => err.push(l) });
+  return { code, err: err.join("\n") };
+}
+
+/** Each case: arguments, the exit code, and what stderr must say. */
+const CASES: { args: string[]; code: 1 | 2; says: RegExp }[] = [
+  { args: [], code: 2, says: /missing command: on, off or status/ },
+  {
+    args: ["restart"],
+    code: 2,
+    says: /unknown command "restart"; use on, off or status/,
+  },
+  { args: ["ON"], code: 2, says: /unknown command "ON"/ },
+  { args: ["on", "--mesage", "x"], code: 2, says: /Unknown option '--mesage'/ },
+  { args: ["on", "-x"], code: 2, says: /Unknown option '-x'/ },
+  { args: ["on", "--message"], code: 2, says: /--message.*argument missing/ },
+  {
+    args: ["on", "--retry-after"],
+    code: 2,
+    says: /--retry-after.*argument missing/,
+  },
+  {
+    args: ["on", "--retry-after", "ten"],
+    code: 2,
+    says: /--retry-after must be a whole number of seconds.*"ten"/,
+  },
+  {
+    args: ["on", "--retry-after", "1.5"],
+    code: 2,
+    says: /--retry-after must be a whole number/,
+  },
+  { args: ["on", "--retry-after", "-5"], code: 2, says: /--retry-after/ },
+  {
+    args: ["on", "--retry-after", "1e3"],
+    code: 2,
+    says: /--retry-after must be a whole number/,
+  },
+  {
+    args: ["on", "--retry-after", ""],
+    code: 2,
+    says: /--retry-after must be a whole number/,
+  },
+  {
+    args: ["on", "--retry-after", "99999999999"],
+    code: 2,
+    says: /0 to 31536000/,
+  },
+  {
+    args: ["on", "--refresh", "0x10"],
+    code: 2,
+    says: /--refresh must be a whole number/,
+  },
+  {
+    args: ["on", "--until", "tomorrow"],
+    code: 2,
+    says: /--until must be an ISO-8601 date.*2030-01-01T14:00:00Z/,
+  },
+  {
+    args: ["on", "--until", ""],
+    code: 2,
+    says: /--until must be an ISO-8601 date/,
+  },
+  {
+    args: ["on", "--until", "2030-13-01T00:00:00Z"],
+    code: 2,
+    says: /--until must be an ISO-8601 date/,
+  },
+  {
+    args: ["on", "--until", "2030-01-01T25:00:00Z"],
+    code: 2,
+    says: /--until must be an ISO-8601 date/,
+  },
+  {
+    args: ["on", "--until", "2030-02-30T00:00:00Z"],
+    code: 2,
+    says: /--until must be an ISO-8601 date/, // Date.parse alone: March 2
+  },
+  {
+    args: ["on", "--until", "2020-01-01T00:00:00Z"],
+    code: 2,
+    says: /--until .*in the past/,
+  },
+  {
+    args: [
+      "on",
+      "--from",
+      "2030-01-02T00:00:00Z",
+      "--until",
+      "2030-01-01T00:00:00Z",
+    ],
+    code: 2,
+    says: /--from .*must be before/,
+  },
+  {
+    args: ["on", "--message", "x".repeat(2001)],
+    code: 2,
+    says: /message must be at most 2000 characters/,
+  },
+  {
+    args: ["on", "--message", "bell\u0007"],
+    code: 2,
+    says: /message must not contain control characters/,
+  },
+  {
+    args: ["on", "--secret", "short"],
+    code: 2,
+    says: /--secret must be 16 to 128 characters/,
+  },
+  {
+    args: ["on", "--secret", "has spaces in it, sixteen+"],
+    code: 2,
+    says: /--secret may only contain/,
+  },
+  {
+    args: ["on", "--secret", "a".repeat(20), "--with-secret"],
+    code: 2,
+    says: /either --secret or --with-secret/,
+  },
+  {
+    args: ["status", "extra"],
+    code: 2,
+    says: /unexpected argument "extra" after "status"/,
+  },
+  {
+    args: ["off", "--message", "x"],
+    code: 2,
+    says: /--message only goes with "on"/,
+  },
+  { args: ["on", "--json"], code: 2, says: /--json only goes with "status"/ },
+  { args: ["on", "--file", ""], code: 2, says: /--file needs a path/ },
+  {
+    args: ["status", "--file", "x", "--s3", "s3://bucket/key"],
+    code: 2,
+    says: /either --file or --s3/,
+  },
+  {
+    args: ["status", "--s3", "http://bucket/key"],
+    code: 2,
+    says: /--s3: .*must start with s3:\/\//,
+  },
+  {
+    args: ["status", "--s3", "s3://"],
+    code: 2,
+    says: /--s3: .*bucket name is missing/,
+  },
+  {
+    args: ["status", "--s3", "s3://ab/key"],
+    code: 2,
+    says: /--s3: .*not a valid bucket name/,
+  },
+  {
+    args: ["status", "--s3", "s3://bucket//key"],
+    code: 2,
+    says: /--s3: .*key starts with "\/"/,
+  },
+  {
+    args: ["status", "--s3", "s3://my bucket/key"],
+    code: 2,
+    says: /--s3: .*not a valid bucket name/,
+  },
+  {
+    args: ["on", "--file", join(dir, "no", "such", "dir", "state.txt")],
+    code: 1,
+    says: /does not exist; create it, or choose another path/,
+  },
+  {
+    args: ["on", "--file", join(aFile, "state.txt")],
+    code: 1,
+    says: /is a file, not a directory/,
+  },
+];
+
+describe("CLI bad input (in process)", () => {
+  for (const c of CASES) {
+    const name = `${
+      c.args.join(" ").slice(0, 80) || "(no arguments)"
+    } → exit ${c.code}`;
+    it(name, async () => {
+      const args = c.args.some((a) => a === "--file" || a === "--s3")
+        ? c.args
+        : ["--file", file, ...c.args]; // first, so a flag last misses its value
+      const before = snapshot();
+      const r = await cli(args);
+      assert.equal(r.code, c.code, r.err);
+      assert.match(r.err, c.says);
+      if (c.code === 2) assert.match(r.err, /Usage: maintenance <command>/);
+      else {assert.doesNotMatch(
+          r.err,
+          /Usage:/,
+          "a store error is not a usage error",
+        );}
+      assert.equal(snapshot(), before, "the state file is untouched");
+      assert.deepEqual(readdirSync(dir).sort(), ["plain", "state.txt"]);
+    });
+  }
+});
+
+/** The CLI as a child process, with only the environment given (plus PATH/HOME). */
+function runMain(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stderr: string }> {
+  const [cmd, argv] = "Bun" in globalThis
+    ? [process.execPath, [`${ROOT}/main.ts`, ...args]]
+    : [process.execPath, [
+      "run",
+      "-A",
+      "--no-lock",
+      "--config",
+      `${ROOT}/deno.json`,
+      `${ROOT}/main.ts`,
+      ...args,
+    ]];
+  const base: Record<string, string> = {};
+  for (const k of ["PATH", "HOME", "DENO_DIR", "TMPDIR"]) {
+    if (process.env[k]) base[k] = process.env[k]!;
+  }
+  return new Promise((resolve) => {
+    const child = spawn(cmd, argv, {
+      cwd: dir,
+      env: { ...base, ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr?.on("data", (d: Uint8Array | string) => stderr += String(d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    });
+  });
+}
+
+describe("CLI bad input (child process, real exit status)", () => {
+  const S3 = ["status", "--s3", "s3://bucket/state.txt"];
+  const PROC: {
+    args: string[];
+    env?: Record<string, string>;
+    code: 1 | 2;
+    says: RegExp;
+  }[] = [
+    {
+      args: ["restart", "--file", file],
+      code: 2,
+      says: /unknown command "restart"/,
+    },
+    {
+      args: ["on", "--until", "yesterday", "--file", file],
+      code: 2,
+      says: /--until must be an ISO-8601 date/,
+    },
+    {
+      args: S3,
+      env: { MAINTENANCE_S3_ENDPOINT: "ftp://127.0.0.1:1" },
+      code: 2,
+      says:
+        /MAINTENANCE_S3_ENDPOINT "ftp:\/\/127\.0\.0\.1:1" is not an http:\/\/ or https:\/\/ URL; write e\.g\./,
+    },
+    {
+      args: S3,
+      env: { MAINTENANCE_S3_ENDPOINT: "not a url" },
+      code: 2,
+      says:
+        /MAINTENANCE_S3_ENDPOINT "not a url" is not an http:\/\/ or https:\/\/ URL/,
+    },
+    {
+      args: S3,
+      env: {
+        MAINTENANCE_S3_ENDPOINT: "http://127.0.0.1:1",
+        MAINTENANCE_S3_TIMEOUT_MS: "soon",
+      },
+      code: 2,
+      says: /MAINTENANCE_S3_TIMEOUT_MS must be a whole number/,
+    },
+    {
+      args: S3,
+      env: {
+        MAINTENANCE_S3_ENDPOINT: "http://127.0.0.1:1",
+        AWS_ACCESS_KEY_ID: "AKIA",
+      },
+      code: 2,
+      says: /AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not/,
+    },
+    {
+      args: ["status"],
+      env: { MAINTENANCE_S3_URL: "https://bucket/key" },
+      code: 2,
+      says: /MAINTENANCE_S3_URL: .*must start with s3:\/\//,
+    },
+    {
+      // Nothing listens on port 1: the store fails, which is exit 1, not usage.
+      args: S3,
+      env: {
+        MAINTENANCE_S3_ENDPOINT: "http://127.0.0.1:1",
+        AWS_ACCESS_KEY_ID: "S3RVER",
+        AWS_SECRET_ACCESS_KEY: "S3RVER",
+        MAINTENANCE_S3_TIMEOUT_MS: "3000",
+      },
+      code: 1,
+      says: /s3:\/\/bucket\/state\.txt.*(cannot connect|did not answer)/,
+    },
+    {
+      args: ["on", "--s3", "s3://bucket/state.txt"],
+      env: {
+        MAINTENANCE_S3_ENDPOINT: "http://127.0.0.1:1",
+        AWS_ACCESS_KEY_ID: "S3RVER",
+        AWS_SECRET_ACCESS_KEY: "S3RVER",
+        MAINTENANCE_S3_TIMEOUT_MS: "3000",
+      },
+      code: 1,
+      says: /cannot write maintenance state s3:\/\/bucket\/state\.txt/,
+    },
+  ];
+  for (const c of PROC) {
+    const env = Object.entries(c.env ?? {}).map(([k, v]) => `${k}=${v}`).join(
+      " ",
+    );
+    it(`${env} ${c.args.join(" ")} → exit ${c.code}`.trim(), async () => {
+      const before = snapshot();
+      const r = await runMain(c.args, c.env);
+      assert.equal(r.code, c.code, r.stderr);
+      assert.match(r.stderr, c.says);
+      assert.equal(snapshot(), before, "the state file is untouched");
+      assert.deepEqual(readdirSync(dir).sort(), ["plain", "state.txt"]);
+    });
+  }
+});

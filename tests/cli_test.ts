@@ -1,0 +1,331 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import {
+  cleanEnv,
+  makeTempDir,
+  type ProcessResult,
+  removeDir,
+  runProcess,
+  type Runtime,
+  RUNTIMES,
+  scriptCommand,
+} from "./helpers.ts";
+
+let dir: string;
+before(async () => {
+  dir = await makeTempDir("maintenance-cli-");
+});
+after(() => removeDir(dir));
+
+let n = 0;
+async function freshDir(): Promise<string> {
+  const d = `${dir}/case-${n++}`;
+  await mkdir(d);
+  return d;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const FUTURE = "2099-01-01T14:00:00Z";
+
+/** Runs the CLI as a subprocess of `runtime`, with a clean environment plus `env`. */
+function runCli(
+  runtime: Runtime,
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<ProcessResult> {
+  const [cmd, argv] = scriptCommand(runtime, "main.ts", args);
+  return runProcess(cmd, argv, {
+    cwd: opts.cwd,
+    env: cleanEnv(opts.env),
+    timeoutMs: 30_000,
+  });
+}
+
+for (const runtime of RUNTIMES) {
+  const label = runtime === "deno" ? "deno run -A main.ts" : "bun main.ts";
+  const cli = (
+    args: string[],
+    opts: { cwd?: string; env?: Record<string, string> } = {},
+  ) => runCli(runtime, args, opts);
+
+  describe(`CLI: ${label}`, () => {
+    it("--help and -h print usage and exit 0", async () => {
+      for (const flag of ["--help", "-h"]) {
+        const r = await cli([flag]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /^Usage: maintenance <command>/);
+        assert.match(r.stdout, /on\s+switch maintenance mode on/);
+        assert.match(
+          r.stdout,
+          /Exit codes: 0 done, 1 the store failed, 2 usage error/,
+        );
+        assert.equal(r.stderr, "");
+      }
+    });
+
+    it("status of a missing file is OFF, and creates nothing", async () => {
+      const d = await freshDir();
+      const r = await cli(["status", "--file", `${d}/state.txt`]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trim(), "maintenance mode is OFF");
+      assert.deepEqual(await readdir(d), []);
+    });
+
+    it("on / status / status --json / off, with --file", async () => {
+      const d = await freshDir();
+      const file = `${d}/state.txt`;
+      const on = await cli([
+        "on",
+        "--file",
+        file,
+        "-m",
+        "Back at 14:00",
+        "--retry-after",
+        "600",
+        "--until",
+        FUTURE,
+      ]);
+      assert.equal(on.code, 0, on.stderr);
+      assert.match(on.stdout, /maintenance mode is ON/);
+      assert.ok(on.stdout.includes(file), on.stdout);
+      const stored = JSON.parse(await readFile(file, "utf8"));
+      assert.equal(stored.enabled, true);
+      assert.equal(stored.message, "Back at 14:00");
+      assert.equal(stored.retryAfter, 600);
+      assert.equal(stored.endsAt, "2099-01-01T14:00:00.000Z");
+
+      const status = await cli(["status", "--file", file]);
+      assert.equal(status.code, 0, status.stderr);
+      assert.equal(
+        status.stdout.trim(),
+        'maintenance mode is ON; until 2099-01-01T14:00:00.000Z; message: "Back at 14:00"',
+      );
+
+      const json = await cli(["status", "--json", "--file", file]);
+      assert.equal(json.code, 0, json.stderr);
+      const parsed = JSON.parse(json.stdout);
+      assert.equal(parsed.enabled, true);
+      assert.equal(parsed.state.message, "Back at 14:00");
+      assert.equal(parsed.store, file);
+
+      const off = await cli(["off", "--file", file]);
+      assert.equal(off.code, 0, off.stderr);
+      assert.match(off.stdout, /maintenance mode is OFF/);
+      assert.equal(JSON.parse(await readFile(file, "utf8")).enabled, false);
+      const json2 = JSON.parse(
+        (await cli(["status", "--json", "--file", file])).stdout,
+      );
+      assert.equal(json2.enabled, false);
+    });
+
+    it("a scheduled window reads as OFF, scheduled", async () => {
+      const d = await freshDir();
+      const file = `${d}/state.txt`;
+      const r = await cli([
+        "on",
+        "--file",
+        file,
+        "--from",
+        "2098-01-01T00:00:00Z",
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const s = await cli(["status", "--file", file]);
+      assert.match(s.stdout, /OFF; scheduled from 2098-01-01T00:00:00\.000Z/);
+      const j = JSON.parse(
+        (await cli(["status", "--json", "--file", file])).stdout,
+      );
+      assert.equal(j.enabled, false);
+      assert.equal(j.state.enabled, true);
+    });
+
+    it("MAINTENANCE_STATE_FILE picks the file; --file wins over it", async () => {
+      const d = await freshDir();
+      const envFile = `${d}/from-env.txt`;
+      const env = { MAINTENANCE_STATE_FILE: envFile };
+      const r = await cli(["on"], { env, cwd: d });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(await readFile(envFile, "utf8")).enabled, true);
+      const flagFile = `${d}/from-flag.txt`;
+      const r2 = await cli(["off", "--file", flagFile], { env, cwd: d });
+      assert.equal(r2.code, 0, r2.stderr);
+      assert.equal(JSON.parse(await readFile(flagFile, "utf8")).enabled, false);
+      assert.equal(JSON.parse(await readFile(envFile, "utf8")).enabled, true);
+      assert.deepEqual((await readdir(d)).sort(), [
+        "from-env.txt",
+        "from-flag.txt",
+      ]);
+    });
+
+    it("without --file or the variable: maintenance_mode_state.txt in the working directory", async () => {
+      const d = await freshDir();
+      const r = await cli(["on"], { cwd: d });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(await readdir(d), ["maintenance_mode_state.txt"]);
+      const s = await cli(["status"], { cwd: d });
+      assert.equal(s.stdout.trim(), "maintenance mode is ON");
+    });
+
+    describe("usage errors: exit 2, stderr names the argument and shows usage, state untouched", () => {
+      const cases: [string, string[], RegExp][] = [
+        ["no command", [], /missing command: on, off or status/],
+        ["unknown command", ["toggle"], /unknown command "toggle"/],
+        [
+          "extra argument",
+          ["on", "now"],
+          /unexpected argument "now" after "on"/,
+        ],
+        ["unknown flag", ["on", "--bogus"], /--bogus/],
+        ["flag without its value", ["on", "--message"], /--message/],
+        [
+          "non-numeric --retry-after",
+          ["on", "--retry-after", "soon"],
+          /--retry-after must be a whole number.*"soon"/,
+        ],
+        [
+          "negative --retry-after",
+          ["on", "--retry-after=-5"],
+          /--retry-after must be a whole number/,
+        ],
+        [
+          "fractional --refresh",
+          ["on", "--refresh", "1.5"],
+          /--refresh must be a whole number/,
+        ],
+        [
+          "--until not a date",
+          ["on", "--until", "tomorrow"],
+          /--until must be an ISO-8601 date.*"tomorrow"/,
+        ],
+        [
+          "--until in the past",
+          ["on", "--until", "2001-01-01T00:00:00Z"],
+          /--until 2001-01-01T00:00:00\.000Z is in the past/,
+        ],
+        ["--from after --until", [
+          "on",
+          "--from",
+          "2099-02-01T00:00:00Z",
+          "--until",
+          FUTURE,
+        ], /--from 2099-02-01T00:00:00\.000Z must be before/],
+        [
+          "--message with status",
+          ["status", "--message", "x"],
+          /--message only goes with "on"/,
+        ],
+        [
+          "--json with off",
+          ["off", "--json"],
+          /--json only goes with "status"/,
+        ],
+        ["empty --file", ["on", "--file", " "], /--file needs a path/],
+      ];
+      for (const [name, args, message] of cases) {
+        it(name, async () => {
+          const d = await freshDir();
+          const file = `${d}/state.txt`;
+          const before = '{"enabled":false,"message":"untouched"}\n';
+          await writeFile(file, before);
+          // An empty --file must not fall back to the env file either.
+          const r = await cli(args, {
+            env: { MAINTENANCE_STATE_FILE: file },
+            cwd: d,
+          });
+          assert.equal(r.code, 2, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+          assert.match(r.stderr, /^error: /);
+          assert.match(r.stderr, message);
+          assert.match(r.stderr, /Usage: maintenance <command>/);
+          assert.equal(r.stdout, "");
+          assert.equal(await readFile(file, "utf8"), before);
+          assert.deepEqual(await readdir(d), ["state.txt"]);
+        });
+      }
+    });
+
+    describe("store failures: exit 1, stderr says why", () => {
+      it("a path under a regular file (ENOTDIR)", async () => {
+        const d = await freshDir();
+        await writeFile(`${d}/plain`, "x");
+        const file = `${d}/plain/state.txt`;
+        for (const cmd of ["on", "off", "status"]) {
+          const r = await cli([cmd, "--file", file]);
+          assert.equal(r.code, 1, `${cmd}: exit ${r.code}\n${r.stderr}`);
+          assert.ok(r.stderr.includes(file), r.stderr);
+          assert.match(
+            r.stderr,
+            /is a file, not a directory; choose another path/,
+          );
+          assert.doesNotMatch(r.stderr, /Usage:/);
+        }
+        assert.equal(await readFile(`${d}/plain`, "utf8"), "x");
+      });
+
+      it("a missing directory on write (ENOENT)", async () => {
+        const d = await freshDir();
+        const file = `${d}/nope/state.txt`;
+        const r = await cli(["on", "--file", file]);
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(r.stderr, /nope does not exist; create it/);
+        assert.equal(await exists(`${d}/nope`), false);
+      });
+
+      it("a directory in place of the file (EISDIR)", async () => {
+        const d = await freshDir();
+        await mkdir(`${d}/state.txt`);
+        const r = await cli(["status", "--file", `${d}/state.txt`]);
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(r.stderr, /is a directory/);
+      });
+
+      it("a corrupt state file: status says so and how to fix it, the file is kept", async () => {
+        const d = await freshDir();
+        const file = `${d}/state.txt`;
+        await writeFile(file, "{garbage");
+        for (const args of [["status"], ["status", "--json"]]) {
+          const r = await cli([...args, "--file", file]);
+          assert.equal(r.code, 1, r.stderr);
+          assert.ok(r.stderr.includes(file), r.stderr);
+          assert.match(r.stderr, /corrupt/);
+          assert.match(r.stderr, /run `maintenance on` or `maintenance off`/);
+          assert.equal(r.stdout, "");
+        }
+        assert.equal(await readFile(file, "utf8"), "{garbage");
+        // and `off` repairs it
+        const off = await cli(["off", "--file", file]);
+        assert.equal(off.code, 0, off.stderr);
+        assert.equal((await cli(["status", "--file", file])).code, 0);
+      });
+    });
+  });
+}
+
+describe("CLI across runtimes", () => {
+  it("a state written by deno is read by bun and the other way round", async () => {
+    const d = await freshDir();
+    const file = `${d}/state.txt`;
+    const run = (runtime: Runtime, args: string[]) => {
+      const [cmd, argv] = scriptCommand(runtime, "main.ts", [
+        ...args,
+        "--file",
+        file,
+      ]);
+      return runProcess(cmd, argv);
+    };
+    assert.equal((await run("deno", ["on", "-m", "from deno"])).code, 0);
+    const a = JSON.parse((await run("bun", ["status", "--json"])).stdout);
+    assert.equal(a.enabled, true);
+    assert.equal(a.state.message, "from deno");
+    assert.equal((await run("bun", ["off"])).code, 0);
+    const b = JSON.parse((await run("deno", ["status", "--json"])).stdout);
+    assert.equal(b.enabled, false);
+  });
+});

@@ -1,0 +1,293 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import {
+  createMaintenance,
+  DEFAULT_STATE_FILE,
+  FileStore,
+  parseState,
+  serializeState,
+  StoreError,
+} from "../mod.ts";
+import {
+  currentRuntime,
+  isRoot,
+  makeTempDir,
+  removeDir,
+  ROOT,
+  runProcess,
+  scriptCommand,
+  startProcess,
+} from "./helpers.ts";
+
+let dir: string;
+before(async () => {
+  dir = await makeTempDir("maintenance-file-store-");
+});
+after(() => removeDir(dir));
+
+let n = 0;
+/** A fresh subdirectory of the test's temp dir. */
+async function freshDir(): Promise<string> {
+  const d = `${dir}/case-${n++}`;
+  await mkdir(d);
+  return d;
+}
+
+describe("FileStore on a real directory", () => {
+  it("reads a missing file as null (off)", async () => {
+    const d = await freshDir();
+    const store = new FileStore(`${d}/state.txt`);
+    assert.equal(await store.read(), null);
+    assert.equal(
+      await createMaintenance({ store }).isEnabled(),
+      false,
+    );
+  });
+
+  it("reads a path under a missing directory as null too", async () => {
+    const store = new FileStore(`${dir}/no-such-dir/state.txt`);
+    assert.equal(await store.read(), null);
+  });
+
+  it("writes and reads back", async () => {
+    const d = await freshDir();
+    const store = new FileStore(`${d}/state.txt`);
+    const text = serializeState({ enabled: true, message: "Zurück ☕ <b>" });
+    await store.write(text);
+    assert.equal(await store.read(), text);
+    assert.equal(await readFile(`${d}/state.txt`, "utf8"), text);
+    await store.write("0");
+    assert.equal(await store.read(), "0");
+  });
+
+  it("reads the Django file format written by someone else", async () => {
+    const d = await freshDir();
+    await writeFile(`${d}/state.txt`, "1\n");
+    const mm = createMaintenance({ store: new FileStore(`${d}/state.txt`) });
+    assert.equal(await mm.isEnabled(), true);
+  });
+
+  it("leaves no temp files behind", async () => {
+    const d = await freshDir();
+    const store = new FileStore(`${d}/state.txt`);
+    for (let i = 0; i < 20; i++) {
+      await store.write(`{"enabled":${i % 2 === 0}}`);
+    }
+    assert.deepEqual(await readdir(d), ["state.txt"]);
+  });
+
+  it("leaves no temp file behind when the rename fails", async () => {
+    const d = await freshDir();
+    await mkdir(`${d}/state.txt`); // a directory where the file should be
+    await writeFile(`${d}/state.txt/keep`, "x"); // not empty: rename cannot replace it
+    const store = new FileStore(`${d}/state.txt`);
+    await assert.rejects(store.write("1"), StoreError);
+    assert.deepEqual(await readdir(d), ["state.txt"]);
+  });
+
+  it("defaults to maintenance_mode_state.txt", () => {
+    assert.equal(DEFAULT_STATE_FILE, "maintenance_mode_state.txt");
+    assert.equal(new FileStore().path, "maintenance_mode_state.txt");
+  });
+
+  it("rejects an empty path or one ending in a slash", () => {
+    assert.throws(() => new FileStore(""), TypeError);
+    assert.throws(() => new FileStore("  "), TypeError);
+    assert.throws(() => new FileStore("state/"), /ends with a slash/);
+  });
+});
+
+describe("FileStore errors name the path and the fix", () => {
+  it("write into a missing directory: ENOENT, create it", async () => {
+    const path = `${dir}/missing-dir/state.txt`;
+    await assert.rejects(
+      new FileStore(path).write("1"),
+      (e: Error) => {
+        assert.ok(e instanceof StoreError, e.name);
+        assert.equal(e.code, "ENOENT");
+        assert.ok(e.message.includes(path), e.message);
+        assert.match(e.message, /missing-dir does not exist; create it/);
+        assert.match(e.message, /--file PATH or MAINTENANCE_STATE_FILE/);
+        return true;
+      },
+    );
+  });
+
+  it("a directory where the file should be: EISDIR (read and write)", async () => {
+    const d = await freshDir();
+    const path = `${d}/state.txt`;
+    await mkdir(path);
+    const store = new FileStore(path);
+    for (const op of [() => store.read(), () => store.write("1")]) {
+      await assert.rejects(op(), (e: Error) => {
+        assert.ok(e instanceof StoreError, e.name);
+        assert.equal(e.code, "EISDIR");
+        assert.ok(e.message.includes(path), e.message);
+        assert.match(e.message, /is a directory; remove it or point the store/);
+        return true;
+      });
+    }
+  });
+
+  it("a path under a regular file: ENOTDIR (read and write)", async () => {
+    const d = await freshDir();
+    await writeFile(`${d}/plain`, "x");
+    const path = `${d}/plain/state.txt`;
+    const store = new FileStore(path);
+    for (
+      const [name, op] of [["read", () => store.read()], [
+        "write",
+        () => store.write("1"),
+      ]] as const
+    ) {
+      await assert.rejects(op(), (e: Error) => {
+        assert.ok(e instanceof StoreError, `${name}: ${e.name}`);
+        assert.equal(e.code, "ENOTDIR", name);
+        assert.ok(e.message.includes(path), e.message);
+        assert.match(
+          e.message,
+          /is a file, not a directory; choose another path/,
+        );
+        return true;
+      });
+    }
+  });
+
+  it(
+    "a directory this user may not write: EACCES, permission denied",
+    {
+      skip: isRoot()
+        ? "running as root, where chmod 000 keeps nobody out"
+        : false,
+    },
+    async () => {
+      const d = await freshDir();
+      await chmod(d, 0o500);
+      try {
+        await assert.rejects(
+          new FileStore(`${d}/state.txt`).write("1"),
+          (e: Error) => {
+            assert.ok(e instanceof StoreError);
+            assert.equal(e.code, "EACCES");
+            assert.match(e.message, /permission denied; let this user write/);
+            return true;
+          },
+        );
+      } finally {
+        await chmod(d, 0o700);
+      }
+    },
+  );
+
+  it("through the controller, enable() rejects with the StoreError", async () => {
+    const d = await freshDir();
+    await writeFile(`${d}/plain`, "x");
+    const mm = createMaintenance({ store: new FileStore(`${d}/plain/s.txt`) });
+    await assert.rejects(mm.enable(), StoreError);
+  });
+});
+
+describe("FileStore under concurrent writers", () => {
+  it("200 concurrent writes in one process: every read parses, the last write stays", async () => {
+    const d = await freshDir();
+    const path = `${d}/state.txt`;
+    const store = new FileStore(path);
+    await store.write(serializeState({ enabled: false, message: "start" }));
+    let stop = false;
+    let reads = 0;
+    const reader = (async () => {
+      const r = new FileStore(path);
+      while (!stop) {
+        const text = await r.read();
+        assert.notEqual(text, null, "the file vanished during a rename");
+        parseState(text); // throws on a torn or empty file
+        reads++;
+      }
+    })();
+    const writes = Array.from(
+      { length: 200 },
+      (_, i) =>
+        store.write(serializeState({ enabled: i % 2 === 0, message: `w${i}` })),
+    );
+    await Promise.all(writes);
+    stop = true;
+    await reader;
+    assert.ok(reads > 0);
+    const final = parseState(await store.read());
+    assert.equal(final.message, "w199");
+    assert.equal(final.enabled, false);
+    assert.deepEqual(await readdir(d), ["state.txt"]);
+  });
+
+  it("4 writer processes and a reader: every read parses, no temp files left", async () => {
+    const d = await freshDir();
+    const path = `${d}/state.txt`;
+    await new FileStore(path).write(serializeState({ enabled: false }));
+    const script = `${d}/writer.ts`;
+    await writeFile(
+      script,
+      `import { FileStore } from "${ROOT}/stores/file.ts";
+const [path, id, count] = process.argv.slice(2);
+const store = new FileStore(path);
+for (let i = 0; i < Number(count); i++) {
+  await store.write(JSON.stringify({ enabled: i % 2 === 0, message: id + ":" + i }) + "\\n");
+}
+console.log("done " + id);
+`,
+    );
+    const runtime = currentRuntime();
+    const COUNT = 60;
+    // Started (not awaited) first, so reading overlaps the writes.
+    const children = [0, 1, 2, 3].map((id) => {
+      const [cmd, args] = scriptCommand(runtime, script, [
+        path,
+        `p${id}`,
+        String(COUNT),
+      ]);
+      return startProcess(cmd, args);
+    });
+    let reads = 0;
+    const seen = new Set<string>();
+    const reader = new FileStore(path);
+    try {
+      const finished = Promise.all(
+        children.map((c) => c.waitFor(/done p\d/, 60_000)),
+      );
+      let over = false;
+      finished.then(() => (over = true), () => (over = true));
+      while (!over) {
+        const text = await reader.read();
+        assert.notEqual(text, null);
+        const s = parseState(text);
+        if (s.message) seen.add(s.message);
+        reads++;
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      await finished;
+    } finally {
+      for (const c of children) await c.stop();
+    }
+    assert.ok(reads > 0);
+    const final = parseState(await reader.read());
+    // Each writer's writes land in order; the file ends with one writer's last write.
+    assert.match(final.message ?? "", new RegExp(`^p[0-3]:${COUNT - 1}$`));
+    assert.deepEqual((await readdir(d)).sort(), ["state.txt", "writer.ts"]);
+  });
+
+  it("a CLI-style process write is seen by a FileStore reader", async () => {
+    const d = await freshDir();
+    const [cmd, args] = scriptCommand(currentRuntime(), "main.ts", [
+      "on",
+      "--file",
+      `${d}/state.txt`,
+      "--message",
+      "from the CLI",
+    ]);
+    const r = await runProcess(cmd, args);
+    assert.equal(r.code, 0, r.stderr);
+    const state = parseState(await new FileStore(`${d}/state.txt`).read());
+    assert.equal(state.enabled, true);
+    assert.equal(state.message, "from the CLI");
+  });
+});

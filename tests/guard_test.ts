@@ -1,0 +1,524 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Hono } from "hono";
+import {
+  connectionIp,
+  createMaintenance,
+  type EnableOptions,
+  isTestRun,
+  type Maintenance,
+  MemoryStore,
+  serializeState,
+  StateCache,
+} from "../mod.ts";
+import {
+  createGuard,
+  type GuardedFetch,
+  type GuardInternals,
+  type GuardOptions,
+} from "../src/guard.ts";
+import { S3Store } from "../stores/s3.ts";
+import {
+  type CountingProxy,
+  S3RVER_CREDENTIALS,
+  type S3rverHandle,
+  startCountingProxy,
+  startS3rver,
+} from "../scripts/test_servers.ts";
+import { serveFetch, sleep, type TestServer } from "./helpers.ts";
+
+/** What the inner fetch saw, for checking that the guard passed it everything. */
+interface Seen {
+  calls: number;
+  args: unknown[];
+}
+
+/**
+ * A controller over a MemoryStore (switched on with `state`, or left off), and its
+ * guard around a real Hono app that answers 200 `app <path>` on every path and records
+ * the arguments it was called with.
+ */
+async function setup(
+  options: GuardOptions = {},
+  state: EnableOptions | false = {},
+  internals: GuardInternals = {},
+): Promise<{ guard: GuardedFetch; mm: Maintenance; seen: Seen }> {
+  const mm = createMaintenance({
+    store: new MemoryStore(),
+    cache: { ttlMs: 60_000 },
+  });
+  if (state !== false) await mm.enable(state);
+  const seen: Seen = { calls: 0, args: [] };
+  const app = new Hono();
+  app.all("*", (c) => c.text(`app ${c.req.path}`));
+  const inner = (req: Request, ...rest: unknown[]) => {
+    seen.calls++;
+    seen.args = rest;
+    return app.fetch(req);
+  };
+  const guard = createGuard(mm.cache, inner, options, {
+    bypass: mm.bypass,
+    ...internals,
+  });
+  return { guard, mm, seen };
+}
+
+async function call(
+  guard: GuardedFetch,
+  path: string,
+  init?: RequestInit,
+  ...rest: unknown[]
+): Promise<Response> {
+  return await guard(new Request(`http://localhost${path}`, init), ...rest);
+}
+
+async function statusOf(
+  guard: GuardedFetch,
+  path: string,
+  init?: RequestInit,
+): Promise<number> {
+  const res = await call(guard, path, init);
+  await res.body?.cancel();
+  return res.status;
+}
+
+describe("guard: state", () => {
+  it("passes through to the inner fetch when off, with every argument", async () => {
+    const { guard, seen } = await setup({}, false);
+    const res = await call(guard, "/x", undefined, "env", "ctx");
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), "app /x");
+    assert.equal(seen.calls, 1);
+    assert.deepEqual(seen.args, ["env", "ctx"]);
+  });
+  it("follows the store: off, on, off", async () => {
+    const { guard, mm, seen } = await setup({}, false);
+    assert.equal(await statusOf(guard, "/"), 200);
+    await mm.enable();
+    assert.equal(await statusOf(guard, "/"), 503);
+    assert.equal(seen.calls, 1, "a blocked request never reaches the app");
+    await mm.disable();
+    assert.equal(await statusOf(guard, "/"), 200);
+  });
+  it("enabled: true forces maintenance while the store says off", async () => {
+    const { guard } = await setup({ enabled: true }, false);
+    assert.equal(await statusOf(guard, "/"), 503);
+  });
+  it("enabled: false never blocks while the store says on", async () => {
+    const { guard } = await setup({ enabled: false }, {});
+    assert.equal(await statusOf(guard, "/"), 200);
+  });
+  it("a scheduled window passes until it starts and blocks inside it", async () => {
+    const startsAt = new Date(Date.now() + 60_000);
+    const { guard } = await setup({}, { startsAt });
+    assert.equal(await statusOf(guard, "/"), 200);
+    const t = startsAt.getTime() + 1000;
+    const later = await setup({}, { startsAt }, { now: () => t });
+    assert.equal(await statusOf(later.guard, "/"), 503);
+  });
+});
+
+describe("guard: response", () => {
+  it("answers the default page as HTML, with Retry-After and no-store", async () => {
+    const { guard } = await setup({}, {
+      message: "Back at <14:00>",
+      retryAfter: 600,
+    });
+    const res = await call(guard, "/");
+    assert.equal(res.status, 503);
+    assert.match(res.headers.get("content-type")!, /^text\/html/);
+    assert.equal(res.headers.get("retry-after"), "600");
+    assert.equal(res.headers.get("cache-control"), "no-store");
+    const html = await res.text();
+    assert.ok(html.includes("Back at &lt;14:00&gt;"), "the message is escaped");
+  });
+  it("answers JSON when Accept prefers it", async () => {
+    const { guard } = await setup({}, { message: "Back soon" });
+    const res = await call(guard, "/api", {
+      headers: { accept: "application/json" },
+    });
+    assert.equal(res.status, 503);
+    assert.match(res.headers.get("content-type")!, /^application\/json/);
+    const body = await res.json();
+    assert.equal(body.error, "maintenance");
+    assert.equal(body.message, "Back soon");
+  });
+  it("answers HEAD with the status and headers, without a body", async () => {
+    const { guard } = await setup({}, {});
+    const res = await call(guard, "/", { method: "HEAD" });
+    assert.equal(res.status, 503);
+    assert.ok(res.headers.get("retry-after"));
+    assert.equal(await res.text(), "");
+  });
+  it("status and page options shape the answer", async () => {
+    const { guard } = await setup({
+      status: 502,
+      retryAfter: 42,
+      page: { title: "Be right back" },
+    }, {});
+    const res = await call(guard, "/");
+    assert.equal(res.status, 502);
+    assert.equal(res.headers.get("retry-after"), "42");
+    assert.ok((await res.text()).includes("Be right back"));
+  });
+  it("redirectTo answers 307, and the target itself passes", async () => {
+    const { guard, seen } = await setup({ redirectTo: "/maintenance" }, {});
+    const res = await call(guard, "/shop");
+    assert.equal(res.status, 307);
+    assert.equal(res.headers.get("location"), "/maintenance");
+    assert.equal(await statusOf(guard, "/maintenance"), 200);
+    assert.equal(seen.calls, 1);
+  });
+  it("render gets the Request and the state; its page is served with our headers", async () => {
+    let seenUrl = "";
+    const { guard } = await setup({
+      render: async (req, state) => {
+        await sleep(1);
+        seenUrl = req.url;
+        return `<p>custom: ${state.message}</p>`;
+      },
+    }, { message: "hi" });
+    const res = await call(guard, "/page");
+    assert.equal(res.status, 503);
+    assert.equal(await res.text(), "<p>custom: hi</p>");
+    assert.ok(res.headers.get("retry-after"));
+    assert.equal(seenUrl, "http://localhost/page");
+  });
+});
+
+describe("guard: exemptions", () => {
+  it("ignorePaths: exempt paths and below pass, others are blocked", async () => {
+    const { guard } = await setup({
+      ignorePaths: ["/healthz", /^\/static\//],
+    }, {});
+    assert.equal(await statusOf(guard, "/healthz"), 200);
+    assert.equal(await statusOf(guard, "/healthz/db"), 200);
+    assert.equal(await statusOf(guard, "/static/app.js"), 200);
+    assert.equal(await statusOf(guard, "/healthzx"), 503);
+    assert.equal(await statusOf(guard, "/"), 503);
+  });
+  it("ignorePaths cannot be borrowed with encoded dot segments", async () => {
+    const { guard } = await setup({ ignorePaths: ["/public"] }, {});
+    assert.equal(await statusOf(guard, "/public/%2e%2e/admin"), 503);
+    assert.equal(await statusOf(guard, "/public/%2E%2E/admin"), 503);
+    assert.equal(await statusOf(guard, "/public//admin"), 503);
+  });
+  it("ignoreTests passes every request while tests run", async () => {
+    assert.equal(isTestRun(), true, "this file runs as a test");
+    const { guard } = await setup({ ignoreTests: true }, {});
+    assert.equal(await statusOf(guard, "/"), 200);
+  });
+  it("ignoreRequest gets the Request and the runtime's argument; true passes", async () => {
+    let info: unknown;
+    const { guard } = await setup({
+      ignoreRequest: async (req, i) => {
+        info = i;
+        await sleep(1);
+        return req.headers.get("x-staff") === "yes";
+      },
+    }, {});
+    const staff = await call(
+      guard,
+      "/",
+      { headers: { "x-staff": "yes" } },
+      "I",
+    );
+    assert.equal(staff.status, 200);
+    assert.equal(info, "I");
+    assert.equal(await statusOf(guard, "/"), 503);
+  });
+  it("ownPath (the controller's own routes) passes", async () => {
+    const { guard } = await setup({}, {}, {
+      ownPath: (p) => p.startsWith("/maintenance-mode"),
+    });
+    assert.equal(await statusOf(guard, "/maintenance-mode/on"), 200);
+    assert.equal(await statusOf(guard, "/"), 503);
+  });
+  it("getClientIp gets the Request and the runtime's argument", async () => {
+    const { guard } = await setup({
+      ignoreIps: ["10.1.2.3"],
+      getClientIp: (req, info) =>
+        (info as { ip?: string } | undefined)?.ip ??
+          req.headers.get("x-test-ip") ?? undefined,
+    }, {});
+    assert.equal(
+      (await call(guard, "/", undefined, { ip: "10.1.2.3" })).status,
+      200,
+    );
+    assert.equal(
+      (await call(guard, "/", { headers: { "x-test-ip": "10.1.2.3" } })).status,
+      200,
+    );
+    assert.equal(await statusOf(guard, "/"), 503);
+  });
+});
+
+describe("guard: client IP over a real server", () => {
+  const servers: TestServer[] = [];
+  after(async () => {
+    for (const s of servers) await s.stop();
+  });
+  async function served(options: GuardOptions): Promise<string> {
+    const { guard } = await setup(options, {});
+    const s = await serveFetch(guard);
+    servers.push(s);
+    return s.url;
+  }
+  async function status(url: string, headers?: HeadersInit): Promise<number> {
+    const res = await fetch(url + "/", { headers });
+    await res.body?.cancel();
+    return res.status;
+  }
+
+  it("ignoreIps matches the peer address (Deno info.remoteAddr, Bun requestIP)", async () => {
+    assert.equal(await status(await served({ ignoreIps: ["127.0.0.1"] })), 200);
+    assert.equal(
+      await status(await served({ ignoreIps: ["127.0.0.0/8"] })),
+      200,
+    );
+    assert.equal(
+      await status(await served({ ignoreIps: ["10.0.0.0/8"] })),
+      503,
+    );
+  });
+  it("X-Forwarded-For is ignored unless trustedProxies says how many hops to trust", async () => {
+    const xff = { "x-forwarded-for": "203.0.113.7" };
+    const untrusted = await served({ ignoreIps: ["203.0.113.7"] });
+    assert.equal(await status(untrusted, xff), 503);
+    const trusted = await served({
+      ignoreIps: ["203.0.113.7"],
+      trustedProxies: 1,
+    });
+    assert.equal(await status(trusted, xff), 200);
+    assert.equal(
+      await status(trusted, { "x-forwarded-for": "198.51.100.1" }),
+      503,
+    );
+  });
+  it("passes the runtime's second argument through to the app", async () => {
+    const mm = createMaintenance({ store: new MemoryStore() });
+    let peer: string | undefined;
+    // Deno's info is only readable during the request: read it there.
+    const guard = createGuard(mm.cache, (req: Request, info: unknown) => {
+      peer = connectionIp(req, info);
+      return new Response("app");
+    });
+    const s = await serveFetch(guard);
+    servers.push(s);
+    assert.equal(await status(s.url), 200);
+    assert.equal(
+      peer,
+      "127.0.0.1",
+      "Deno's info or Bun's server reaches the app",
+    );
+  });
+});
+
+describe("guard: bypass cookie", () => {
+  const secret = "guard-test-secret-0123456789";
+  it("/<secret> sets the cookie; the cookie passes; a forged one does not", async () => {
+    const { guard, seen } = await setup({}, { secret });
+    const visit = await call(guard, `/${secret}`);
+    assert.equal(visit.status, 302);
+    const setCookie = visit.headers.get("set-cookie")!;
+    assert.match(setCookie, /^maintenance_bypass=[^;]+;.*HttpOnly/);
+    const cookie = setCookie.split(";")[0];
+    assert.equal(await statusOf(guard, "/", { headers: { cookie } }), 200);
+    assert.equal(seen.calls, 1);
+    assert.equal(
+      await statusOf(guard, "/", {
+        headers: { cookie: "maintenance_bypass=forged" },
+      }),
+      503,
+    );
+    assert.equal(await statusOf(guard, "/wrong-secret-0123456789"), 503);
+  });
+  it("the same cookie works with the middleware of the same controller", async () => {
+    const { guard, mm } = await setup({}, { secret });
+    const cookie = (await call(guard, `/${secret}`)).headers.get("set-cookie")!
+      .split(";")[0];
+    const app = new Hono();
+    app.use(mm.middleware());
+    app.get("/", (c) => c.text("ok"));
+    const res = await app.fetch(
+      new Request("http://localhost/", { headers: { cookie } }),
+    );
+    assert.equal(res.status, 200);
+  });
+});
+
+describe("guard: options", () => {
+  const cache = new StateCache({
+    store: new MemoryStore(),
+    cache: { ttlMs: 1000 },
+    timeoutMs: 1000,
+    fallback: { enabled: false },
+    onError: () => {},
+    now: Date.now,
+  });
+  const ok = () => new Response("ok");
+  it("rejects what is not a fetch handler", () => {
+    assert.throws(
+      () => createGuard(cache, "app" as never),
+      (e: unknown) => e instanceof TypeError && /app\.fetch/.test(e.message),
+    );
+  });
+  it("rejects unknown options, naming the known ones", () => {
+    assert.throws(
+      () => createGuard(cache, ok, { ignorePath: ["/x"] } as GuardOptions),
+      (e: unknown) =>
+        e instanceof TypeError && /"ignorePath"/.test(e.message) &&
+        /ignorePaths/.test(e.message),
+    );
+  });
+  it("rejects wrong types and ranges with a message that says what to change", () => {
+    assert.throws(
+      () => createGuard(cache, ok, { enabled: "yes" as never }),
+      TypeError,
+    );
+    assert.throws(
+      () => createGuard(cache, ok, { trustedProxies: -1 }),
+      RangeError,
+    );
+    assert.throws(
+      () => createGuard(cache, ok, { ignorePaths: ["no-slash"] }),
+      TypeError,
+    );
+    assert.throws(
+      () => createGuard(cache, ok, { ignoreIps: ["10.0.0.0/33"] }),
+      RangeError,
+    );
+    assert.throws(
+      () => createGuard(cache, ok, { render: "x" as never }),
+      /render must be a function/,
+    );
+    assert.throws(
+      () => createGuard(cache, ok, { redirectTo: "javascript:alert(1)" }),
+      TypeError,
+    );
+  });
+});
+
+describe("guard: hot path", () => {
+  it("reads no clock while the cached state is fresh and off", async () => {
+    let clockReads = 0;
+    const { guard } = await setup({}, false, {
+      now: () => {
+        clockReads++;
+        return Date.now();
+      },
+    });
+    assert.equal(await statusOf(guard, "/"), 200); // the first read fills the cache
+    clockReads = 0;
+    for (let i = 0; i < 100; i++) {
+      const r = guard(new Request("http://localhost/"));
+      assert.ok(!(r instanceof Promise), "answered without an await");
+      assert.equal(r.status, 200);
+    }
+    assert.equal(clockReads, 0);
+  });
+  it("sees another process's write once the TTL is up, without a clock read per request", async () => {
+    const store = new MemoryStore();
+    const writer = createMaintenance({ store, cache: false });
+    const reader = createMaintenance({ store, cache: { ttlMs: 100 } });
+    const guard = createGuard(reader.cache, () => new Response("app"));
+    assert.equal((await guard(new Request("http://localhost/"))).status, 200);
+    await writer.enable();
+    assert.equal(
+      (await guard(new Request("http://localhost/"))).status,
+      200,
+      "still the cached state",
+    );
+    await sleep(250);
+    assert.equal((await guard(new Request("http://localhost/"))).status, 503);
+  });
+  it("a test clock (now option) is honoured: no timer-based freshness", async () => {
+    let t = Date.parse("2030-01-01T00:00:00Z");
+    const store = new MemoryStore();
+    const mm = createMaintenance({
+      store,
+      cache: { ttlMs: 1000 },
+      now: () => t,
+    });
+    const guard = createGuard(mm.cache, () => new Response("app"), {}, {
+      now: () => t,
+    });
+    assert.equal((await guard(new Request("http://localhost/"))).status, 200);
+    await store.write(serializeState({ enabled: true }));
+    t += 500;
+    assert.equal((await guard(new Request("http://localhost/"))).status, 200);
+    t += 600;
+    assert.equal((await guard(new Request("http://localhost/"))).status, 503);
+  });
+});
+
+describe("guard: a store that hangs", () => {
+  let s3: S3rverHandle | undefined;
+  let proxy: CountingProxy | undefined;
+  const stores: S3Store[] = [];
+  before(async () => {
+    s3 = await startS3rver({ bucket: "guard" });
+    proxy = await startCountingProxy(s3.endpoint);
+  });
+  after(async () => {
+    for (const s of stores) s.client.destroy();
+    await proxy?.stop();
+    await s3?.stop();
+  });
+  function store(key: string): S3Store {
+    const s = new S3Store({
+      bucket: "guard",
+      key,
+      endpoint: proxy!.url,
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: S3RVER_CREDENTIALS,
+      timeoutMs: 5000,
+    });
+    stores.push(s);
+    return s;
+  }
+
+  it("bounds the first request by timeoutMs and serves the fallback", async () => {
+    // The counting proxy holds every request for 5 s (a fault s3rver cannot make).
+    proxy!.mode = "hang";
+    const errors: Error[] = [];
+    const mm = createMaintenance({
+      store: store("first.txt"),
+      timeoutMs: 300,
+      onError: (e) => errors.push(e),
+    });
+    const guard = createGuard(mm.cache, () => new Response("app"));
+    const t0 = Date.now();
+    const res = await guard(new Request("http://localhost/"));
+    const ms = Date.now() - t0;
+    proxy!.mode = "pass";
+    assert.equal(res.status, 200, "fallback: off");
+    assert.ok(ms >= 250 && ms < 2500, `answered in ${ms} ms`);
+    assert.equal(errors.length, 1);
+  });
+  it("keeps serving the last known state at once while the store hangs", async () => {
+    proxy!.mode = "pass";
+    const s = store("known.txt");
+    await s.write(serializeState({ enabled: true }));
+    const mm = createMaintenance({
+      store: s,
+      cache: { ttlMs: 50 },
+      timeoutMs: 300,
+      onError: () => {},
+    });
+    const guard = createGuard(mm.cache, () => new Response("app"));
+    assert.equal((await guard(new Request("http://localhost/"))).status, 503);
+    proxy!.mode = "hang";
+    await sleep(100); // the cached state is stale now
+    const t0 = Date.now();
+    for (let i = 0; i < 5; i++) {
+      const res = await guard(new Request("http://localhost/"));
+      assert.equal(res.status, 503, "the last known state: on");
+      await res.body?.cancel();
+    }
+    const ms = Date.now() - t0;
+    proxy!.mode = "pass";
+    assert.ok(ms < 2500, `5 requests took ${ms} ms`);
+  });
+});

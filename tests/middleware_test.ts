@@ -1,0 +1,735 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { connect } from "node:net";
+import { writeFile } from "node:fs/promises";
+import { Hono } from "hono";
+import {
+  createMaintenance,
+  type EnableOptions,
+  forceMaintenance,
+  isTestRun,
+  maintenance,
+  type MaintenanceInfo,
+  type MaintenanceVariables,
+  MemoryStore,
+  type MiddlewareOptions,
+} from "../mod.ts";
+import {
+  cleanEnv,
+  makeTempDir,
+  removeDir,
+  ROOT,
+  runProcess,
+  RUNTIMES,
+  scriptCommand,
+  serveFetch,
+  type TestServer,
+} from "./helpers.ts";
+
+type App = Hono<{ Variables: MaintenanceVariables }>;
+
+/**
+ * A real Hono app: `/healthz` registered before the middleware, then the middleware,
+ * then a catch-all route that answers 200 with the path it saw. The state lives in a
+ * MemoryStore switched on (with `state`) or left off (`state: false`).
+ */
+async function setup(
+  options: MiddlewareOptions = {},
+  state: EnableOptions | false = {},
+): Promise<{ app: App; mm: ReturnType<typeof createMaintenance> }> {
+  const mm = createMaintenance({
+    store: new MemoryStore(),
+    cache: { ttlMs: 60_000 },
+  });
+  if (state !== false) await mm.enable(state);
+  const app: App = new Hono();
+  app.get("/healthz", (c) => c.text("ok"));
+  app.use(mm.middleware(options));
+  app.all("*", (c) => c.text(`app ${c.req.path}`));
+  return { app, mm };
+}
+
+async function statusOf(
+  app: { fetch(req: Request): Response | Promise<Response> },
+  path: string,
+  init?: RequestInit,
+): Promise<number> {
+  const res = await app.fetch(new Request(`http://localhost${path}`, init));
+  await res.body?.cancel();
+  return res.status;
+}
+
+describe("middleware option enabled", () => {
+  it("undefined follows the store", async () => {
+    const { app, mm } = await setup({}, false);
+    assert.equal(await statusOf(app, "/"), 200);
+    await mm.enable();
+    assert.equal(await statusOf(app, "/"), 503);
+    await mm.disable();
+    assert.equal(await statusOf(app, "/"), 200);
+  });
+  it("true forces maintenance on while the store says off", async () => {
+    const { app } = await setup({ enabled: true }, false);
+    assert.equal(await statusOf(app, "/"), 503);
+  });
+  it("false forces it off while the store says on", async () => {
+    const { app } = await setup({ enabled: false }, {});
+    assert.equal(await statusOf(app, "/"), 200);
+  });
+});
+
+describe("routes registered before the middleware", () => {
+  it("stay reachable while maintenance is on; later routes do not", async () => {
+    const { app } = await setup();
+    const res = await app.fetch(new Request("http://localhost/healthz"));
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), "ok");
+    assert.equal(await statusOf(app, "/other"), 503);
+  });
+});
+
+describe("middleware option ignorePaths", () => {
+  const ignorePaths = ["/status", /^\/static\/.*\.css$/];
+
+  it("a string exempts that path and below; a RegExp what it matches", async () => {
+    const { app } = await setup({ ignorePaths });
+    for (const p of ["/status", "/status/", "/status/db", "/static/site.css"]) {
+      const res = await app.fetch(new Request(`http://localhost${p}`));
+      assert.equal(res.status, 200, p);
+      assert.equal(await res.text(), `app ${p}`);
+    }
+    for (const p of ["/", "/statusx", "/static/site.js", "/x/status"]) {
+      assert.equal(await statusOf(app, p), 503, p);
+    }
+  });
+
+  it("percent-encoded and unicode spellings of an exempt path are exempt", async () => {
+    const { app } = await setup({ ignorePaths: ["/café"] });
+    assert.equal(await statusOf(app, "/caf%C3%A9/menu"), 200);
+    assert.equal(await statusOf(app, "/café"), 200);
+    assert.equal(await statusOf(app, "/cafe"), 503);
+  });
+
+  it("non-canonical spellings and other case are never exempt", async () => {
+    const { app } = await setup({ ignorePaths });
+    for (
+      const p of [
+        "/status/../x", // the URL parser makes this /x
+        "/status/%2e%2e/x", // and this
+        "//status",
+        "//status/db",
+        "/status//db",
+        "/status%2f..%2fx",
+        "/status/..%2fx",
+        "/STATUS",
+        "/Status/db",
+        "/static/../static/site.css/..%2f..%2fadmin",
+      ]
+    ) {
+      assert.equal(await statusOf(app, p), 503, p);
+    }
+  });
+
+  describe("over a real loopback server, raw request targets", () => {
+    let server: TestServer;
+    before(async () => {
+      const { app } = await setup({ ignorePaths });
+      server = await serveFetch(app.fetch);
+    });
+    after(() => server?.stop());
+
+    /** Sends a request line byte for byte (no client-side normalization). */
+    function rawStatus(target: string): Promise<number> {
+      const { port, hostname } = new URL(server.url);
+      return new Promise((resolve, reject) => {
+        const socket = connect(Number(port), hostname);
+        let data = "";
+        socket.setEncoding("utf8");
+        socket.setTimeout(10_000, () => {
+          socket.destroy();
+          reject(new Error(`no answer for ${target}`));
+        });
+        socket.on("error", reject);
+        socket.on("data", (d: string) => {
+          data += d;
+          const m = data.match(/^HTTP\/1\.[01] (\d{3})/);
+          if (m) {
+            socket.destroy();
+            resolve(Number(m[1]));
+          }
+        });
+        socket.on("end", () => reject(new Error(`closed: ${data}`)));
+        socket.write(
+          `GET ${target} HTTP/1.1\r\nHost: ${hostname}\r\nConnection: close\r\n\r\n`,
+        );
+      });
+    }
+
+    it("exempt targets pass; traversal and doubled slashes do not", async () => {
+      assert.equal(await rawStatus("/status/db"), 200);
+      for (
+        const t of [
+          "/status/../admin",
+          "/status/%2e%2e/admin",
+          "/status/%2E%2E/admin",
+          "//status",
+          "/status%2f..%2fadmin",
+          "/STATUS",
+        ]
+      ) {
+        const s = await rawStatus(t);
+        assert.notEqual(s, 200, `${t} answered ${s}`);
+      }
+    });
+  });
+});
+
+describe("middleware option ignoreIps with getClientIp(c)", () => {
+  const fromHeader = (c: { req: { header(n: string): string | undefined } }) =>
+    c.req.header("x-test-client");
+  const call = (app: App, ip: string) =>
+    statusOf(app, "/", { headers: { "x-test-client": ip } });
+
+  it("v4 and v6 addresses, in any spelling", async () => {
+    const { app } = await setup({
+      ignoreIps: ["192.0.2.7", "2001:db8::7"],
+      getClientIp: fromHeader,
+    });
+    assert.equal(await call(app, "192.0.2.7"), 200);
+    assert.equal(await call(app, "192.0.2.8"), 503);
+    assert.equal(await call(app, "2001:db8::7"), 200);
+    assert.equal(await call(app, "2001:0db8:0:0:0:0:0:7"), 200);
+    assert.equal(await call(app, "2001:db8::8"), 503);
+  });
+  it("v4 and v6 CIDR ranges", async () => {
+    const { app } = await setup({
+      ignoreIps: ["10.0.0.0/8", "2001:db8:1::/48"],
+      getClientIp: fromHeader,
+    });
+    assert.equal(await call(app, "10.20.30.40"), 200);
+    assert.equal(await call(app, "11.0.0.1"), 503);
+    assert.equal(await call(app, "2001:db8:1:ffff::1"), 200);
+    assert.equal(await call(app, "2001:db8:2::1"), 503);
+  });
+  it("an IPv4-mapped v6 client against v4 rules", async () => {
+    const { app } = await setup({
+      ignoreIps: ["10.0.0.1", "172.16.0.0/12"],
+      getClientIp: fromHeader,
+    });
+    assert.equal(await call(app, "::ffff:10.0.0.1"), 200);
+    assert.equal(await call(app, "::ffff:172.31.0.9"), 200);
+    assert.equal(await call(app, "::ffff:10.0.0.2"), 503);
+  });
+  it("RegExp rules", async () => {
+    const { app } = await setup({
+      ignoreIps: [/^192\.168\./],
+      getClientIp: fromHeader,
+    });
+    assert.equal(await call(app, "192.168.9.9"), 200);
+    assert.equal(await call(app, "::ffff:192.168.9.9"), 200);
+    assert.equal(await call(app, "192.169.0.1"), 503);
+  });
+  it("an unknown client address is not exempt", async () => {
+    const { app } = await setup({
+      ignoreIps: ["0.0.0.0/0", "::/0"],
+      getClientIp: () => undefined,
+    });
+    assert.equal(await statusOf(app, "/"), 503);
+  });
+  it("without a server (app.fetch alone) the default client IP is unknown", async () => {
+    const { app } = await setup({ ignoreIps: ["0.0.0.0/0", "::/0"] });
+    assert.equal(await statusOf(app, "/"), 503);
+  });
+});
+
+describe(`default client IP on a real loopback server (${"Bun" in globalThis ? "Bun.serve" : "Deno.serve"})`, () => {
+  const servers: TestServer[] = [];
+  async function serve(options: MiddlewareOptions): Promise<string> {
+    const { app } = await setup(options);
+    const s = await serveFetch(app.fetch);
+    servers.push(s);
+    return s.url;
+  }
+  after(async () => {
+    for (const s of servers) await s.stop();
+  });
+  async function get(
+    url: string,
+    headers: Record<string, string> = {},
+  ): Promise<number> {
+    const res = await fetch(url, { headers });
+    await res.body?.cancel();
+    return res.status;
+  }
+
+  it("the peer address 127.0.0.1 is matched by v4, CIDR and mapped-v6 rules", async () => {
+    assert.equal(await get(await serve({ ignoreIps: ["127.0.0.1"] })), 200);
+    assert.equal(await get(await serve({ ignoreIps: ["127.0.0.0/8"] })), 200);
+    assert.equal(
+      await get(await serve({ ignoreIps: ["::ffff:127.0.0.1"] })),
+      200,
+    );
+    assert.equal(await get(await serve({ ignoreIps: ["10.0.0.0/8"] })), 503);
+  });
+  it("X-Forwarded-For is ignored by default", async () => {
+    const url = await serve({ ignoreIps: ["203.0.113.7"] });
+    assert.equal(await get(url, { "x-forwarded-for": "203.0.113.7" }), 503);
+  });
+  it("X-Forwarded-For is honoured with trustedProxies: 1", async () => {
+    const url = await serve({ ignoreIps: ["203.0.113.7"], trustedProxies: 1 });
+    assert.equal(await get(url, { "x-forwarded-for": "203.0.113.7" }), 200);
+    // The rightmost hop is the one the trusted proxy added; what the client wrote
+    // to the left of it counts for nothing.
+    assert.equal(
+      await get(url, { "x-forwarded-for": "203.0.113.7, 198.51.100.1" }),
+      503,
+    );
+    // No header: the peer (127.0.0.1), which is not exempt here.
+    assert.equal(await get(url), 503);
+  });
+});
+
+describe("middleware option ignoreRequest", () => {
+  it("lets a request through when it returns true (sync)", async () => {
+    const { app } = await setup({
+      ignoreRequest: (c) => c.req.header("x-staff") === "yes",
+    });
+    assert.equal(
+      await statusOf(app, "/", { headers: { "x-staff": "yes" } }),
+      200,
+    );
+    assert.equal(
+      await statusOf(app, "/", { headers: { "x-staff": "no" } }),
+      503,
+    );
+  });
+  it("awaits a promise (async)", async () => {
+    const { app } = await setup({
+      ignoreRequest: async (c) => {
+        await new Promise((r) => setTimeout(r, 5));
+        return c.req.header("x-staff") === "yes";
+      },
+    });
+    assert.equal(
+      await statusOf(app, "/", { headers: { "x-staff": "yes" } }),
+      200,
+    );
+    assert.equal(await statusOf(app, "/"), 503);
+  });
+  it("is not asked when maintenance is off or the path is exempt", async () => {
+    let calls = 0;
+    const { app, mm } = await setup({
+      ignorePaths: ["/status"],
+      ignoreRequest: () => {
+        calls++;
+        return false;
+      },
+    }, false);
+    assert.equal(await statusOf(app, "/"), 200);
+    await mm.enable();
+    assert.equal(await statusOf(app, "/status"), 200);
+    assert.equal(calls, 0);
+    assert.equal(await statusOf(app, "/"), 503);
+    assert.equal(calls, 1);
+  });
+});
+
+describe("middleware option ignoreTests", () => {
+  it(`this run is a test run (${"Bun" in globalThis ? "bun test" : "deno test"})`, () => {
+    assert.equal(isTestRun(), true);
+  });
+  it("true lets every request through under the test runner", async () => {
+    const { app } = await setup({ ignoreTests: true });
+    assert.equal(await statusOf(app, "/"), 200);
+  });
+  it("false (and by default) still blocks", async () => {
+    assert.equal(
+      await statusOf((await setup({ ignoreTests: false })).app, "/"),
+      503,
+    );
+    assert.equal(await statusOf((await setup({})).app, "/"), 503);
+  });
+  for (const runtime of RUNTIMES) {
+    it(`isTestRun() is false in a plain ${runtime} program`, async () => {
+      const dir = await makeTempDir();
+      try {
+        const script = `${dir}/probe.ts`;
+        await writeFile(
+          script,
+          `import { isTestRun } from "${ROOT}/src/test_env.ts";\nconsole.log(JSON.stringify(isTestRun()));\n`,
+        );
+        const [cmd, args] = scriptCommand(runtime, script);
+        const r = await runProcess(cmd, args, { env: cleanEnv() });
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout.trim(), "false");
+      } finally {
+        await removeDir(dir);
+      }
+    });
+  }
+});
+
+describe("middleware options status, retryAfter, render", () => {
+  it("status and retryAfter shape the response", async () => {
+    const { app } = await setup({ status: 500, retryAfter: 42 });
+    const res = await app.fetch(new Request("http://localhost/"));
+    await res.body?.cancel();
+    assert.equal(res.status, 500);
+    assert.equal(res.headers.get("retry-after"), "42");
+  });
+  it("render returning a string: our status and headers around your HTML", async () => {
+    let seen: unknown;
+    const { app } = await setup({
+      render: (_c, state) => {
+        seen = state;
+        return `<h1>Custom: ${state.message}</h1>`;
+      },
+    }, { message: "Back soon" });
+    const res = await app.fetch(new Request("http://localhost/"));
+    assert.equal(res.status, 503);
+    assert.equal(await res.text(), "<h1>Custom: Back soon</h1>");
+    assert.match(res.headers.get("content-type") ?? "", /^text\/html/);
+    assert.equal(res.headers.get("cache-control"), "no-store");
+    assert.equal(res.headers.get("retry-after"), "300");
+    assert.equal((seen as { message: string }).message, "Back soon");
+  });
+  it("render returning a Response (async): its status and headers win, ours are added", async () => {
+    const { app } = await setup({
+      render: async (c, state) => {
+        await Promise.resolve();
+        return c.json({ down: true, message: state.message }, 503, {
+          "retry-after": "5",
+          "x-custom": "1",
+        });
+      },
+    }, { message: "m" });
+    const res = await app.fetch(new Request("http://localhost/"));
+    assert.equal(res.status, 503);
+    assert.deepEqual(await res.json(), { down: true, message: "m" });
+    assert.equal(res.headers.get("retry-after"), "5");
+    assert.equal(res.headers.get("x-custom"), "1");
+    assert.equal(res.headers.get("cache-control"), "no-store");
+  });
+  it("render is not called for requests that pass", async () => {
+    let calls = 0;
+    const { app } = await setup({
+      ignorePaths: ["/status"],
+      render: () => {
+        calls++;
+        return "down";
+      },
+    });
+    assert.equal(await statusOf(app, "/status"), 200);
+    assert.equal(calls, 0);
+  });
+});
+
+describe("middleware option redirectTo", () => {
+  it("answers 307 with Location, no-store and Retry-After", async () => {
+    const { app } = await setup({ redirectTo: "/down" });
+    const res = await app.fetch(new Request("http://localhost/page"));
+    assert.equal(res.status, 307);
+    assert.equal(res.headers.get("location"), "/down");
+    assert.equal(res.headers.get("cache-control"), "no-store");
+    assert.equal(res.headers.get("retry-after"), "300");
+  });
+  it("never redirects its own target (query, encoding and dot segments aside)", async () => {
+    for (
+      const [target, path] of [
+        ["/down", "/down"],
+        ["/down?from=mm#top", "/down"],
+        ["/under%20way", "/under%20way"],
+        ["/a/../down", "/down"],
+      ]
+    ) {
+      const { app } = await setup({ redirectTo: target });
+      const res = await app.fetch(new Request(`http://localhost${path}`));
+      assert.equal(res.status, 200, `${target} on ${path}`);
+      await res.body?.cancel();
+      assert.equal(await statusOf(app, "/elsewhere"), 307, target);
+    }
+  });
+  it("an absolute URL to this very site does not loop either", async () => {
+    const { app } = await setup({ redirectTo: "http://localhost/down" });
+    const res = await app.fetch(new Request("http://localhost/page"));
+    assert.equal(res.status, 307);
+    assert.equal(res.headers.get("location"), "http://localhost/down");
+    // The target itself: the maintenance page, not a redirect to itself.
+    const self = await app.fetch(new Request("http://localhost/down"));
+    await self.body?.cancel();
+    assert.notEqual(self.status, 307);
+    // Same path on another host is still redirected.
+    assert.equal(
+      (await app.fetch(new Request("http://other.example/down"))).status,
+      307,
+    );
+  });
+  it("absolute http(s) URLs elsewhere are allowed", async () => {
+    const { app } = await setup({ redirectTo: "https://status.example.com/" });
+    const res = await app.fetch(new Request("http://localhost/"));
+    assert.equal(res.status, 307);
+    assert.equal(res.headers.get("location"), "https://status.example.com/");
+  });
+  it("rejects unsafe targets when the middleware is built", () => {
+    const mm = createMaintenance({ store: new MemoryStore() });
+    for (
+      const bad of [
+        "javascript:alert(1)",
+        "JavaScript:alert(1)",
+        "data:text/html,<b>x</b>",
+        "//evil.example/",
+        "/\\evil.example/",
+        "/down\r\nSet-Cookie: a=b",
+        "/down\nx",
+        "down",
+        "ftp://files.example/",
+      ]
+    ) {
+      assert.throws(
+        () => mm.middleware({ redirectTo: bad }),
+        (e: Error) => e instanceof TypeError && /redirectTo/.test(e.message),
+        JSON.stringify(bad),
+      );
+    }
+  });
+});
+
+describe("forceMaintenance per route", () => {
+  async function forcedApp(state: EnableOptions | false, enabled?: boolean) {
+    const mm = createMaintenance({ store: new MemoryStore() });
+    if (state !== false) await mm.enable(state);
+    const app: App = new Hono();
+    app.use(mm.middleware({
+      enabled,
+      ignoreRequest: () => true, // must not rescue a forceMaintenance(true) route
+      ignorePaths: ["/old"],
+    }));
+    app.get("/open", forceMaintenance(false), (c) => c.text("open"));
+    app.get("/old", forceMaintenance(true), (c) => c.text("never"));
+    app.get("/", (c) => c.text("home"));
+    return app;
+  }
+  it("true answers with the maintenance response even when off", async () => {
+    const app = await forcedApp(false);
+    const res = await app.fetch(new Request("http://localhost/old"));
+    assert.equal(res.status, 503);
+    assert.match(await res.text(), /<!doctype html>/i);
+    assert.equal(await statusOf(app, "/"), 200);
+  });
+  it("true wins over ignoreRequest and ignorePaths while on", async () => {
+    const app = await forcedApp({});
+    assert.equal(await statusOf(app, "/old"), 503);
+    assert.equal(await statusOf(app, "/"), 200); // ignoreRequest lets it through
+  });
+  it("false keeps a route reachable while on, even with enabled: true", async () => {
+    const app = await forcedApp({}, true);
+    const res = await app.fetch(new Request("http://localhost/open"));
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), "open");
+  });
+  it("true without the middleware in front says so", async () => {
+    const app = new Hono();
+    let message = "";
+    app.onError((e, c) => {
+      message = e.message;
+      return c.text("error", 500);
+    });
+    app.get("/old", forceMaintenance(true), (c) => c.text("never"));
+    assert.equal(await statusOf(app, "/old"), 500);
+    assert.match(message, /needs the maintenance middleware/);
+  });
+  it("takes a boolean only", () => {
+    assert.throws(
+      () => forceMaintenance("yes" as unknown as boolean),
+      TypeError,
+    );
+  });
+});
+
+describe('c.get("maintenance") on every request', () => {
+  async function infoApp(
+    options: MiddlewareOptions,
+    state: EnableOptions | false,
+  ) {
+    const { mm } = await setup({}, false);
+    if (state !== false) await mm.enable(state);
+    const app: App = new Hono();
+    const seen: MaintenanceInfo[] = [];
+    app.use(mm.middleware(options));
+    app.get("*", (c) => {
+      seen.push(c.get("maintenance"));
+      return c.text("ok");
+    });
+    return { app, seen };
+  }
+
+  it("off: not enabled, not scheduled, the state", async () => {
+    const { app, seen } = await infoApp({}, false);
+    for (let i = 0; i < 3; i++) assert.equal(await statusOf(app, "/"), 200);
+    assert.equal(seen.length, 3);
+    for (const info of seen) {
+      assert.equal(info.enabled, false);
+      assert.equal(info.scheduled, false);
+      assert.equal(info.state.enabled, false);
+    }
+  });
+  it("on, on an exempt path: enabled, with the message", async () => {
+    const { app, seen } = await infoApp({ ignorePaths: ["/status"] }, {
+      message: "Back at 14:00",
+    });
+    assert.equal(await statusOf(app, "/status"), 200);
+    assert.equal(seen[0].enabled, true);
+    assert.equal(seen[0].scheduled, false);
+    assert.equal(seen[0].state.message, "Back at 14:00");
+  });
+  it("a window that has not started: scheduled, not enabled", async () => {
+    const startsAt = new Date(Date.now() + 3_600_000).toISOString();
+    const { app, seen } = await infoApp({}, { startsAt });
+    assert.equal(await statusOf(app, "/"), 200);
+    assert.equal(seen[0].enabled, false);
+    assert.equal(seen[0].scheduled, true);
+    assert.equal(seen[0].state.startsAt, startsAt);
+  });
+  it("enabled: true forces enabled in the info too", async () => {
+    const { app, seen } = await infoApp({
+      enabled: true,
+      ignorePaths: ["/status"],
+    }, false);
+    assert.equal(await statusOf(app, "/status"), 200);
+    assert.equal(seen[0].enabled, true);
+  });
+});
+
+describe("option validation", () => {
+  const mm = createMaintenance({ store: new MemoryStore() });
+  const cases: [
+    string,
+    unknown,
+    typeof TypeError | typeof RangeError,
+    RegExp,
+  ][] = [
+    [
+      "unknown option",
+      { ignorePath: ["/x"] },
+      TypeError,
+      /unknown maintenance option "ignorePath"/,
+    ],
+    ["options not an object", "yes", TypeError, /must be an object/],
+    ["enabled", { enabled: "yes" }, TypeError, /enabled must be true, false/],
+    [
+      "ignorePaths not an array",
+      { ignorePaths: "/x" },
+      TypeError,
+      /ignorePaths must be an array/,
+    ],
+    [
+      "ignorePaths null",
+      { ignorePaths: null },
+      TypeError,
+      /ignorePaths must be an array/,
+    ],
+    [
+      "ignorePaths relative",
+      { ignorePaths: ["x"] },
+      TypeError,
+      /ignorePaths: "x" is not a path/,
+    ],
+    [
+      "ignoreIps bad address",
+      { ignoreIps: ["10.0.0.300"] },
+      TypeError,
+      /ignoreIps: "10\.0\.0\.300"/,
+    ],
+    [
+      "ignoreIps bad prefix",
+      { ignoreIps: ["10.0.0.0/40"] },
+      RangeError,
+      /prefix length/,
+    ],
+    [
+      "getClientIp",
+      { getClientIp: "x-forwarded-for" },
+      TypeError,
+      /getClientIp must be a function/,
+    ],
+    [
+      "ignoreRequest",
+      { ignoreRequest: true },
+      TypeError,
+      /ignoreRequest must be a function/,
+    ],
+    [
+      "render",
+      { render: "<h1>down</h1>" },
+      TypeError,
+      /render must be a function/,
+    ],
+    [
+      "trustedProxies negative",
+      { trustedProxies: -1 },
+      RangeError,
+      /trustedProxies/,
+    ],
+    [
+      "trustedProxies fraction",
+      { trustedProxies: 1.5 },
+      RangeError,
+      /trustedProxies/,
+    ],
+    ["status", { status: 99 }, RangeError, /status must be an HTTP status/],
+    [
+      "retryAfter",
+      { retryAfter: -5 },
+      RangeError,
+      /retryAfter must be a whole number/,
+    ],
+    [
+      "redirectTo",
+      { redirectTo: "javascript:alert(1)" },
+      TypeError,
+      /redirectTo/,
+    ],
+    [
+      "page not an object",
+      { page: "Down" },
+      TypeError,
+      /page must be an object/,
+    ],
+    [
+      "page.title",
+      { page: { title: 5 } },
+      TypeError,
+      /page\.title must be a string/,
+    ],
+  ];
+  for (const [name, options, type, message] of cases) {
+    it(`${name} → ${type.name}`, () => {
+      assert.throws(
+        () => mm.middleware(options as MiddlewareOptions),
+        (e: Error) => {
+          assert.ok(e instanceof type, `${e.name}: ${e.message}`);
+          assert.match(e.message, message);
+          return true;
+        },
+      );
+    });
+  }
+  it("createMaintenance: unknown option points to mm.middleware", () => {
+    assert.throws(
+      () => createMaintenance({ ignorePaths: ["/x"] } as never),
+      (e: Error) =>
+        e instanceof TypeError &&
+        /unknown createMaintenance option "ignorePaths"/.test(e.message) &&
+        /mm\.middleware/.test(e.message),
+    );
+  });
+  it("maintenance(): controller and middleware options in one object", async () => {
+    const store = new MemoryStore("1");
+    const app: App = new Hono();
+    app.use(maintenance({ store, ignorePaths: ["/healthz"] }));
+    app.get("*", (c) => c.text("ok"));
+    assert.equal(await statusOf(app, "/healthz"), 200);
+    assert.equal(await statusOf(app, "/"), 503);
+    assert.throws(() => maintenance({ stor: store } as never), TypeError);
+  });
+});

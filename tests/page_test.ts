@@ -1,0 +1,185 @@
+/**
+ * The default 503 page as text: self-contained (nothing to fetch, and its own CSP says
+ * so), `lang`, `noindex`, viewport, light and dark, the escaped message, the expected
+ * end time (UTC text, with a script that shows local time); and `render(c, state)`
+ * replaces it. tests/page_browser_test.ts looks at it in a real browser.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Hono } from "hono";
+import {
+  createMaintenance,
+  type MaintenanceState,
+  MemoryStore,
+  renderPage,
+} from "../mod.ts";
+
+const ENDS = "2030-01-01T14:00:00.000Z";
+
+async function sha256Base64(text: string): Promise<string> {
+  const d = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)),
+  );
+  return btoa(String.fromCharCode(...d));
+}
+
+describe("default page", () => {
+  const html = renderPage({
+    enabled: true,
+    message: "Back at 14:00",
+    endsAt: ENDS,
+  });
+
+  it("is one document with nothing to fetch", () => {
+    assert.match(html, /^<!doctype html>\n<html lang="en">/);
+    assert.doesNotMatch(html, /\bsrc\s*=/i);
+    assert.doesNotMatch(html, /url\(/i);
+    assert.doesNotMatch(html, /@import/i);
+    assert.doesNotMatch(html, /https?:\/\//i);
+    const hrefs = [...html.matchAll(/href="([^"]*)"/g)].map((m) => m[1]);
+    assert.deepEqual(
+      hrefs,
+      ["data:,"],
+      "only the empty icon, so no favicon.ico request",
+    );
+    assert.ok(html.length < 8192, `small: ${html.length} bytes`);
+  });
+
+  it("forbids loading anything with its own CSP, allowing exactly its style and script", async () => {
+    const csp = html.match(
+      /<meta http-equiv="Content-Security-Policy" content="([^"]+)">/,
+    )?.[1];
+    assert.ok(csp, "a CSP meta");
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /base-uri 'none'/);
+    assert.match(csp, /form-action 'none'/);
+    const style = html.match(/<style>([\s\S]*?)<\/style>/)![1];
+    const script = html.match(/<script>([\s\S]*?)<\/script>/)![1];
+    assert.ok(
+      csp.includes(`style-src 'sha256-${await sha256Base64(style)}'`),
+      "style hash in src/page.ts CSP is stale: update it to the style's SHA-256",
+    );
+    assert.ok(
+      csp.includes(`script-src 'sha256-${await sha256Base64(script)}'`),
+      "script hash in src/page.ts CSP is stale: update it to the script's SHA-256",
+    );
+    // The CSP comes before anything it governs.
+    assert.ok(
+      html.indexOf("Content-Security-Policy") < html.indexOf("<style>"),
+    );
+  });
+
+  it("noindex, viewport, light and dark, lang", () => {
+    assert.match(html, /<meta name="robots" content="noindex">/);
+    assert.match(
+      html,
+      /<meta name="viewport" content="width=device-width,initial-scale=1">/,
+    );
+    assert.match(html, /<meta name="color-scheme" content="light dark">/);
+    assert.match(html, /@media \(prefers-color-scheme:dark\)/);
+    assert.match(
+      renderPage({ enabled: true }, { lang: "de" }),
+      /<html lang="de">/,
+    );
+    assert.match(
+      renderPage({ enabled: true }, { lang: 'x"><script>' }),
+      /<html lang="x&quot;&gt;&lt;script&gt;">/,
+    );
+  });
+
+  it("shows the message, escaped; or the default message", () => {
+    assert.match(html, /<p id="message">Back at 14:00<\/p>/);
+    const evil = renderPage({
+      enabled: true,
+      message: `<img src=x onerror="alert(1)"> & 'quotes'`,
+    });
+    assert.match(
+      evil,
+      /<p id="message">&lt;img src=x onerror=&quot;alert\(1\)&quot;&gt; &amp; &#39;quotes&#39;<\/p>/,
+    );
+    assert.doesNotMatch(evil, /<img/);
+    const plain = renderPage({ enabled: true });
+    assert.match(plain, /<p id="message">We are doing some maintenance/);
+    assert.match(
+      renderPage({ enabled: true }, {
+        title: "<b>Shop</b>",
+        defaultMessage: "Soon & better",
+      }),
+      /<title>&lt;b&gt;Shop&lt;\/b&gt;<\/title>[\s\S]*Soon &amp; better/,
+    );
+  });
+
+  it("shows the end time in UTC, marked up for the local-time script", () => {
+    assert.match(
+      html,
+      /Expected back by <time datetime="2030-01-01T14:00:00.000Z">2030-01-01 14:00 UTC<\/time>/,
+    );
+    assert.match(html, /<script>\(function\(\)\{/);
+    const none = renderPage({ enabled: true, message: "x" });
+    assert.doesNotMatch(none, /<time|<script|Expected back/);
+  });
+
+  it("renders state text only through the escaper (every field)", () => {
+    const state: MaintenanceState = {
+      enabled: true,
+      message: "</p><script>x</script>",
+      endsAt: ENDS,
+      refresh: 15,
+    };
+    const out = renderPage(state);
+    assert.equal(out.split("<script>").length, 2, "only the page's own script");
+    assert.match(out, /<meta http-equiv="refresh" content="15">/);
+  });
+});
+
+describe("the page as the middleware serves it", () => {
+  it("the 503 body is the default page for the state", async () => {
+    const mm = createMaintenance({ store: new MemoryStore() });
+    const state = await mm.enable({ message: "Back soon", endsAt: ENDS });
+    const app = new Hono();
+    app.use(mm.middleware({ page: { lang: "fr" } }));
+    app.get("/", (c) => c.text("app"));
+    const res = await app.fetch(new Request("http://l/"));
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get("content-type"), "text/html; charset=utf-8");
+    assert.equal(await res.text(), renderPage(state, { lang: "fr" }));
+  });
+
+  it("render(c, state) replaces it, as HTML text or a whole Response", async () => {
+    const mm = createMaintenance({ store: new MemoryStore() });
+    await mm.enable({ message: "Custom" });
+    const seen: string[] = [];
+    const app = new Hono();
+    app.use(
+      "/text/*",
+      mm.middleware({
+        render: (c, state) => {
+          seen.push(`${c.req.path} ${state.message}`);
+          return `<!doctype html><title>mine</title><p>${state.message}</p>`;
+        },
+      }),
+    );
+    app.use(
+      "/response/*",
+      mm.middleware({
+        render: () =>
+          new Response("teapot", {
+            status: 418,
+            headers: { "content-type": "text/plain" },
+          }),
+      }),
+    );
+    app.all("*", (c) => c.text("app"));
+    const a = await app.fetch(new Request("http://l/text/x"));
+    assert.equal(a.status, 503);
+    assert.equal(
+      await a.text(),
+      "<!doctype html><title>mine</title><p>Custom</p>",
+    );
+    assert.deepEqual(seen, ["/text/x Custom"]);
+    const b = await app.fetch(new Request("http://l/response/x"));
+    assert.equal(b.status, 418);
+    assert.equal(await b.text(), "teapot");
+    assert.equal(b.headers.get("cache-control"), "no-store");
+  });
+});

@@ -1,0 +1,195 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Hono } from "hono";
+import {
+  createMaintenance,
+  type EnableOptions,
+  MemoryStore,
+  type MiddlewareOptions,
+  retryAfterSeconds,
+  toSnapshot,
+} from "../mod.ts";
+
+const T0 = Date.parse("2030-01-01T12:00:00.000Z");
+
+/** A real Hono app behind the middleware, with a fixed clock and the state switched on. */
+async function appWith(
+  state: EnableOptions = {},
+  options: MiddlewareOptions = {},
+): Promise<Hono> {
+  const mm = createMaintenance({
+    store: new MemoryStore(),
+    cache: { ttlMs: 60_000 },
+    now: () => T0,
+  });
+  await mm.enable(state);
+  const app = new Hono();
+  app.use(mm.middleware(options));
+  app.all("*", (c) => c.text("app"));
+  return app;
+}
+
+function get(
+  app: Hono,
+  headers: Record<string, string> = {},
+  method = "GET",
+): Promise<Response> {
+  return Promise.resolve(
+    app.fetch(new Request("http://localhost/page", { method, headers })),
+  );
+}
+
+describe("the 503 response", () => {
+  it("is 503 with Retry-After (default 300 s), Cache-Control: no-store, Vary: Accept", async () => {
+    const res = await get(await appWith());
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get("retry-after"), "300");
+    assert.equal(res.headers.get("cache-control"), "no-store");
+    assert.equal(res.headers.get("vary"), "Accept");
+    assert.equal(res.headers.get("content-type"), "text/html; charset=utf-8");
+    const html = await res.text();
+    assert.match(html, /^<!doctype html>/i);
+    assert.match(html, /<meta name="robots" content="noindex">/);
+  });
+  it("Retry-After is the state's retryAfter, else the option", async () => {
+    const a = await get(await appWith({ retryAfter: 600 }));
+    assert.equal(a.headers.get("retry-after"), "600");
+    const b = await get(await appWith({}, { retryAfter: 120 }));
+    assert.equal(b.headers.get("retry-after"), "120");
+  });
+  it("Retry-After counts the seconds to endsAt, rounded up, over retryAfter", async () => {
+    const endsAt = new Date(T0 + 90_500).toISOString();
+    const res = await get(await appWith({ endsAt, retryAfter: 600 }));
+    assert.equal(res.headers.get("retry-after"), "91");
+    const html = await res.text();
+    assert.match(html, /<time datetime="2030-01-01T12:01:30\.500Z">/);
+  });
+  it("retryAfterSeconds is at least 1 right before the end", () => {
+    const snap = toSnapshot({
+      enabled: true,
+      endsAt: new Date(T0 + 10).toISOString(),
+    });
+    assert.equal(retryAfterSeconds(snap, T0, 300), 1);
+    assert.equal(
+      retryAfterSeconds(toSnapshot({ enabled: true }), T0, 300),
+      300,
+    );
+  });
+  it("a refresh in the state adds a Refresh header and meta tag", async () => {
+    const res = await get(await appWith({ refresh: 30 }));
+    assert.equal(res.headers.get("refresh"), "30");
+    assert.match(await res.text(), /<meta http-equiv="refresh" content="30">/);
+  });
+});
+
+describe("HTML or JSON by Accept", () => {
+  const cases: [string | undefined, "html" | "json"][] = [
+    [undefined, "html"],
+    ["text/html", "html"],
+    ["*/*", "html"],
+    [
+      "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+      "html",
+    ],
+    ["application/json", "json"],
+    ["application/json, */*", "json"],
+    ["application/json;charset=utf-8", "json"],
+    ["application/problem+json", "json"],
+    ["Application/JSON", "json"],
+    ["text/html;q=0.9, application/json", "json"],
+    ["application/json;q=0.5, text/html", "html"],
+    ["application/json;q=0.5, */*;q=0.1", "json"],
+    ["application/json;q=0", "html"],
+    ["text/*;q=0.5, application/json;q=0.4", "html"],
+  ];
+  for (const [accept, want] of cases) {
+    it(`Accept ${accept === undefined ? "(none)" : JSON.stringify(accept)} → ${want}`, async () => {
+      const app = await appWith({ message: "Back soon" });
+      const res = await get(app, accept === undefined ? {} : { accept });
+      assert.equal(res.status, 503);
+      const body = await res.text();
+      if (want === "json") {
+        assert.equal(res.headers.get("content-type"), "application/json");
+        assert.deepEqual(JSON.parse(body), {
+          error: "maintenance",
+          message: "Back soon",
+        });
+      } else {
+        assert.equal(
+          res.headers.get("content-type"),
+          "text/html; charset=utf-8",
+        );
+        assert.match(body, /<p id="message">Back soon<\/p>/);
+      }
+    });
+  }
+  it("JSON carries endsAt when the window has an end", async () => {
+    const endsAt = new Date(T0 + 3_600_000).toISOString();
+    const res = await get(await appWith({ endsAt }), {
+      accept: "application/json",
+    });
+    assert.deepEqual(await res.json(), {
+      error: "maintenance",
+      message: "Service temporarily unavailable for maintenance",
+      endsAt,
+    });
+  });
+});
+
+describe("the message is escaped", () => {
+  const message =
+    `<script>alert("x")</script> & 'quotes' — Zurück um 14:00 ☕ \u2028`;
+
+  it("in HTML: no markup gets through, unicode does", async () => {
+    const res = await get(await appWith({ message }));
+    const html = await res.text();
+    assert.ok(!html.includes("<script>"), "raw <script> in the page");
+    assert.ok(!html.includes(`"x"`), "raw quotes in the page");
+    assert.ok(
+      html.includes(
+        "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;quotes&#39;",
+      ),
+    );
+    assert.ok(html.includes("— Zurück um 14:00 ☕"));
+  });
+  it("in JSON: parses back to the message, with no < > & on the wire", async () => {
+    const res = await get(await appWith({ message }), {
+      accept: "application/json",
+    });
+    const text = await res.text();
+    assert.ok(!/[<>&\u2028]/.test(text), text);
+    assert.equal(JSON.parse(text).message, message);
+  });
+  it("page options (title) are escaped too", async () => {
+    const res = await get(
+      await appWith({}, { page: { title: `<img src=x onerror="alert(1)">` } }),
+    );
+    const html = await res.text();
+    assert.ok(!html.includes("<img"), "raw <img> in the page");
+    assert.ok(html.includes("&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"));
+  });
+});
+
+describe("HEAD", () => {
+  it("same status and headers as GET, no body", async () => {
+    const app = await appWith({ message: "Back soon", retryAfter: 60 });
+    const getRes = await get(app);
+    await getRes.body?.cancel();
+    const head = await get(app, {}, "HEAD");
+    assert.equal(head.status, 503);
+    for (const h of ["retry-after", "cache-control", "content-type", "vary"]) {
+      assert.equal(head.headers.get(h), getRes.headers.get(h), h);
+    }
+    assert.equal(await head.text(), "");
+  });
+  it("for JSON too", async () => {
+    const head = await get(
+      await appWith(),
+      { accept: "application/json" },
+      "HEAD",
+    );
+    assert.equal(head.status, 503);
+    assert.equal(head.headers.get("content-type"), "application/json");
+    assert.equal(await head.text(), "");
+  });
+});

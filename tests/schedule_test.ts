@@ -1,0 +1,279 @@
+/**
+ * Scheduled windows: before `startsAt` requests pass and `c.get("maintenance")` says
+ * what is coming (for a banner); inside the window they get the 503; after `endsAt` it
+ * is over without any write; `Retry-After` counts down to `endsAt`; `refresh` sends a
+ * `Refresh` header. A controllable clock (the `now` option) walks through the window.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Hono } from "hono";
+import {
+  bearerToken,
+  buildEnabledState,
+  createMaintenance,
+  type Maintenance,
+  type MaintenanceVariables,
+  MemoryStore,
+} from "../mod.ts";
+import { runCli } from "../main.ts";
+import { makeTempDir, removeDir } from "./helpers.ts";
+
+const T0 = Date.parse("2030-01-01T12:00:00Z");
+const MIN = 60_000;
+const TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+class CountingStore extends MemoryStore {
+  writes = 0;
+  override write(text: string): Promise<void> {
+    this.writes++;
+    return super.write(text);
+  }
+}
+
+interface World {
+  clock: { t: number };
+  store: CountingStore;
+  mm: Maintenance;
+  app: Hono<{ Variables: MaintenanceVariables }>;
+  seen: { enabled: boolean; scheduled: boolean; startsAt?: string }[];
+}
+
+function world(): World {
+  const clock = { t: T0 };
+  const store = new CountingStore();
+  const mm = createMaintenance({
+    store,
+    cache: { ttlMs: 1000 },
+    now: () => clock.t,
+  });
+  const seen: World["seen"] = [];
+  const app = new Hono<{ Variables: MaintenanceVariables }>();
+  app.use(mm.middleware());
+  app.route(
+    "/maintenance-mode",
+    mm.adminRoutes({ authorize: bearerToken(TOKEN) }),
+  );
+  app.get("/", (c) => {
+    const info = c.get("maintenance");
+    seen.push({
+      enabled: info.enabled,
+      scheduled: info.scheduled,
+      startsAt: info.state.startsAt,
+    });
+    return c.text(
+      info.scheduled ? `banner: maintenance from ${info.state.startsAt}` : "",
+    );
+  });
+  return { clock, store, mm, app, seen };
+}
+
+async function get(
+  w: World,
+  path = "/",
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return await w.app.fetch(new Request(`http://localhost${path}`, { headers }));
+}
+
+describe("scheduled window", () => {
+  it("before startsAt: requests pass, and c.get('maintenance') announces the window", async () => {
+    const w = world();
+    const startsAt = new Date(T0 + 10 * MIN).toISOString();
+    const endsAt = new Date(T0 + 40 * MIN).toISOString();
+    await w.mm.enable({ startsAt, endsAt, message: "upgrade" });
+    const res = await get(w);
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), `banner: maintenance from ${startsAt}`);
+    assert.deepEqual(w.seen.at(-1), {
+      enabled: false,
+      scheduled: true,
+      startsAt,
+    });
+    assert.equal(await w.mm.isEnabled(), false);
+    const admin = await get(w, "/maintenance-mode", {
+      authorization: `Bearer ${TOKEN}`,
+    });
+    const body = await admin.json();
+    assert.equal(body.enabled, false);
+    assert.equal(body.scheduled, true);
+    assert.equal(body.state.startsAt, startsAt);
+  });
+
+  it("from startsAt to endsAt: 503 with Retry-After counting down to endsAt", async () => {
+    const w = world();
+    await w.mm.enable({
+      startsAt: new Date(T0 + 10 * MIN),
+      endsAt: new Date(T0 + 40 * MIN),
+      retryAfter: 5, // ignored while endsAt is known
+    });
+    w.clock.t = T0 + 10 * MIN; // the first instant of the window
+    let res = await get(w);
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get("retry-after"), String(30 * 60));
+    w.clock.t = T0 + 30 * MIN + 500;
+    res = await get(w);
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get("retry-after"), String(10 * 60)); // rounded up
+    w.clock.t = T0 + 40 * MIN - 1;
+    res = await get(w);
+    assert.equal(res.headers.get("retry-after"), "1");
+    const json = await get(w, "/", { accept: "application/json" });
+    assert.equal(
+      (await json.json()).endsAt,
+      new Date(T0 + 40 * MIN).toISOString(),
+    );
+    assert.equal(w.seen.length, 0, "the app never ran");
+  });
+
+  it("at endsAt it is over, with no write; the store still says enabled", async () => {
+    const w = world();
+    await w.mm.enable({ endsAt: new Date(T0 + 5 * MIN) });
+    const writes = w.store.writes;
+    assert.equal((await get(w)).status, 503);
+    w.clock.t = T0 + 5 * MIN;
+    const res = await get(w);
+    assert.equal(res.status, 200);
+    assert.deepEqual(w.seen.at(-1), {
+      enabled: false,
+      scheduled: false,
+      startsAt: undefined,
+    });
+    assert.equal(await w.mm.isEnabled(), false);
+    assert.equal(w.store.writes, writes, "nothing was written");
+    assert.equal(JSON.parse((await w.store.read())!).enabled, true);
+  });
+
+  it("without endsAt: Retry-After is the state's retryAfter, else the default 300", async () => {
+    const w = world();
+    await w.mm.enable({ retryAfter: 90 });
+    assert.equal((await get(w)).headers.get("retry-after"), "90");
+    await w.mm.enable({});
+    assert.equal((await get(w)).headers.get("retry-after"), "300");
+  });
+
+  it("refresh: a Refresh header and a meta refresh; none without it", async () => {
+    const w = world();
+    await w.mm.enable({ refresh: 30 });
+    let res = await get(w);
+    assert.equal(res.headers.get("refresh"), "30");
+    assert.match(
+      await res.text(),
+      /<meta http-equiv="refresh" content="30">/,
+    );
+    await w.mm.enable({});
+    res = await get(w);
+    assert.equal(res.headers.get("refresh"), null);
+    assert.doesNotMatch(await res.text(), /http-equiv="refresh"/);
+  });
+
+  it("upstream Django's stored schedule {start, end} is honoured", async () => {
+    const clock = { t: T0 };
+    const store = new MemoryStore(
+      JSON.stringify({
+        start: new Date(T0 + MIN).toISOString(),
+        end: new Date(T0 + 2 * MIN).toISOString(),
+      }),
+    );
+    const mm = createMaintenance({
+      store,
+      cache: false,
+      now: () => clock.t,
+    });
+    const app = new Hono();
+    app.use(mm.middleware());
+    app.get("/", (c) => c.text("ok"));
+    const status = async () =>
+      (await app.fetch(new Request("http://l/"))).status;
+    assert.equal(await status(), 200);
+    clock.t = T0 + MIN;
+    assert.equal(await status(), 503);
+    clock.t = T0 + 2 * MIN;
+    assert.equal(await status(), 200);
+  });
+
+  it("a secret works inside the window, and its visit already works before it", async () => {
+    const w = world();
+    const secret = "window-secret-0123456789";
+    await w.mm.enable({
+      startsAt: new Date(T0 + MIN),
+      endsAt: new Date(T0 + 10 * MIN),
+      secret,
+    });
+    const visit = await get(w, `/${secret}`);
+    assert.equal(visit.status, 302);
+    const cookie = visit.headers.get("set-cookie")!.split(";")[0];
+    w.clock.t = T0 + 2 * MIN;
+    assert.equal((await get(w)).status, 503);
+    assert.equal((await get(w, "/", { cookie })).status, 200);
+  });
+
+  it("refusals: a window that ended, ends before it starts, or is no date", async () => {
+    const now = T0;
+    assert.throws(
+      () => buildEnabledState({ endsAt: new Date(now - 1) }, now),
+      (e: Error) => e instanceof RangeError && /in the past/.test(e.message),
+    );
+    assert.throws(
+      () => buildEnabledState({ endsAt: new Date(now) }, now),
+      RangeError,
+    );
+    assert.throws(
+      () =>
+        buildEnabledState({
+          startsAt: new Date(now + 2 * MIN),
+          endsAt: new Date(now + MIN),
+        }, now),
+      /startsAt .* must be before endsAt/,
+    );
+    assert.throws(
+      () => buildEnabledState({ startsAt: "next tuesday" }, now),
+      TypeError,
+    );
+    assert.throws(
+      () => buildEnabledState({ refresh: -1 }, now),
+      RangeError,
+    );
+    const w = world();
+    await assert.rejects(w.mm.enable({ endsAt: new Date(T0 - MIN) }));
+    assert.equal(w.store.writes, 0);
+  });
+
+  it("CLI --from/--until write the window; a past --until is refused (exit 2)", async () => {
+    const dir = await makeTempDir();
+    try {
+      const file = `${dir}/state.txt`;
+      const out: string[] = [];
+      const err: string[] = [];
+      const io = {
+        out: (l: string) => out.push(l),
+        err: (l: string) => err.push(l),
+      };
+      const from = new Date(Date.now() + 3_600_000).toISOString();
+      const until = new Date(Date.now() + 7_200_000).toISOString();
+      assert.equal(
+        await runCli(
+          ["on", "--from", from, "--until", until, "--file", file],
+          io,
+        ),
+        0,
+      );
+      assert.match(out.join("\n"), /OFF; scheduled from/);
+      const past = new Date(Date.now() - 60_000).toISOString();
+      assert.equal(
+        await runCli(["on", "--until", past, "--file", file], io),
+        2,
+      );
+      assert.match(err[0], /--until .* is in the past/);
+      const status: string[] = [];
+      await runCli(["status", "--json", "--file", file], {
+        out: (l) => status.push(l),
+        err: () => {},
+      });
+      const s = JSON.parse(status[0]);
+      assert.equal(s.state.startsAt, from);
+      assert.equal(s.state.endsAt, until);
+    } finally {
+      await removeDir(dir);
+    }
+  });
+});
