@@ -238,7 +238,7 @@ if (only.has("http")) {
   http = await benchHttp(
     quick
       ? { tool, connections: 8, roundMs: 200, rounds: 1, warmupMs: 0 }
-      : { tool, connections: 32, roundMs: 2000, rounds: 5, warmupMs: 1000 },
+      : { tool, connections: 32, roundMs: 1000, rounds: 10, warmupMs: 1000 },
   );
   const r = http;
   console.log(

@@ -1,10 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import {
-  currentRuntime,
-  runProcess,
-  scriptCommand,
-} from "./helpers.ts";
+import { currentRuntime, runProcess, scriptCommand } from "./helpers.ts";
 
 /**
  * `scripts/bench.ts --quick --json` under the runtime running the tests: every part
@@ -48,7 +44,10 @@ describe("bench --quick --json", () => {
       "guard_ratio",
     ]);
     const near = (a: number, b: number, what: string) =>
-      assert.ok(Math.abs(a - b) <= 0.002 * Math.max(1, b), `${what}: ${a} vs ${b}`);
+      assert.ok(
+        Math.abs(a - b) <= 0.002 * Math.max(1, b),
+        `${what}: ${a} vs ${b}`,
+      );
     near(ip.off_ratio, ip.off_rps / ip.noop_rps, "off_ratio");
     near(ip.on_ratio, ip.on_rps / ip.noop_page_rps, "on_ratio");
     near(ip.guard_ratio, ip.guard_rps / ip.bare_rps, "guard_ratio");
