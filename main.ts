@@ -75,7 +75,17 @@ Where the state lives (all commands):
 
 Exit codes: 0 done, 1 the store failed, 2 usage error.`;
 
-/** Where the CLI writes; the process's streams by default. */
+/**
+ * Where the CLI writes; the process's streams by default.
+ *
+ * @example
+ * ```ts
+ * import { type CliIo, runCli } from "@x/maintenance/cli";
+ * const lines: string[] = [];
+ * const io: CliIo = { out: (l) => lines.push(l), err: (l) => lines.push(l) };
+ * await runCli(["status", "--json"], io);
+ * ```
+ */
 export interface CliIo {
   /** Standard output, one line at a time. */
   out: (line: string) => void;

@@ -89,6 +89,7 @@ export {
   compilePathRules,
   type IpRule,
   isCanonicalPath,
+  type ParsedIp,
   parseIp,
   type PathRule,
 } from "./src/rules.ts";

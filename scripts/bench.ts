@@ -190,7 +190,7 @@ if (only.has("inprocess")) {
   inprocess = await benchInProcess(
     quick
       ? { rounds: 3, roundMs: 30, warmupMs: 30 }
-      : { rounds: 30, roundMs: 100, warmupMs: 300 },
+      : { rounds: 60, roundMs: 50, warmupMs: 300 },
   );
   const r = inprocess;
   console.log(

@@ -54,7 +54,23 @@ export interface AdminRoutesOptions {
   origins?: string[];
 }
 
-/** What the admin routes need from the controller. */
+/**
+ * What the admin routes need from the controller; `mm` from `createMaintenance()` is one.
+ *
+ * @example
+ * ```ts
+ * import { type AdminTarget, MemoryStore, StateCache } from "@x/maintenance";
+ * const cache = new StateCache({
+ *   store: new MemoryStore(), cache: { ttlMs: 1000 }, timeoutMs: 1000,
+ *   fallback: { enabled: false }, onError: console.error, now: Date.now,
+ * });
+ * const target: AdminTarget = {
+ *   snapshot: () => cache.get(),
+ *   setState: (state) => Promise.resolve(state),
+ *   now: Date.now,
+ * };
+ * ```
+ */
 export interface AdminTarget {
   /** The current state, through the cache. */
   snapshot(): Snapshot | Promise<Snapshot>;

@@ -60,7 +60,15 @@ export type MaintenanceVariables = {
   maintenance: MaintenanceInfo;
 };
 
-/** The middleware's type. */
+/**
+ * The middleware's type: a Hono middleware that sets `c.get("maintenance")`.
+ *
+ * @example
+ * ```ts
+ * import { createMaintenance, MemoryStore, type MaintenanceMiddleware } from "@x/maintenance";
+ * const mw: MaintenanceMiddleware = createMaintenance({ store: new MemoryStore() }).middleware();
+ * ```
+ */
 export type MaintenanceMiddleware = MiddlewareHandler<
   { Variables: MaintenanceVariables }
 >;
@@ -173,7 +181,16 @@ function checkOptions(
   }
 }
 
-/** Extra wiring from the controller: its own routes, the bypass cookie, the clock. */
+/**
+ * Extra wiring from the controller: its own routes, the bypass cookie, the clock.
+ * `mm.middleware()` fills it in; pass it only when building a middleware by hand.
+ *
+ * @example
+ * ```ts
+ * import type { MiddlewareInternals } from "@x/maintenance";
+ * const internals: MiddlewareInternals = { now: () => Date.parse("2030-01-01T00:00:00Z") };
+ * ```
+ */
 export interface MiddlewareInternals {
   /** Paths of routes the library serves itself, never blocked. */
   ownPath?: (path: string) => boolean;

@@ -162,7 +162,7 @@ function explain(op: string, key: string, e: unknown): StoreError {
  * const client = await createClient({ url: "redis://127.0.0.1:6379" }).connect();
  * const mm = createMaintenance({
  *   store: new FileStore("maintenance_mode_state.txt"),
- *   cache: { store: redisCache(client, { prefix: "myapp:" }), ttl: 5 },
+ *   cache: { store: redisCache(client, { prefix: "myapp:" }), ttlMs: 5000 },
  * });
  * ```
  * @example ioredis
