@@ -54,6 +54,17 @@ interface BunFs {
   file(path: string): { exists(): Promise<boolean>; text(): Promise<string> };
 }
 
+/** Creates `path` (failing if it exists), writes `text` and flushes it to disk. */
+async function writeNewSynced(path: string, text: string): Promise<void> {
+  const handle = await nodeFs.open(path, "wx", 0o644);
+  try {
+    await handle.writeFile(text, "utf8");
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 function isNotFound(e: unknown): boolean {
   return (e as { code?: string })?.code === "ENOENT";
 }
@@ -126,16 +137,8 @@ function denoAdapter(deno: DenoFs): FsAdapter {
         throw e;
       }
     },
-    async writeNew(path, text) {
-      // node:fs gives us fsync on the handle, which Deno.writeTextFile does not.
-      const handle = await nodeFs.open(path, "wx", 0o644);
-      try {
-        await handle.writeFile(text, "utf8");
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-    },
+    // node:fs gives us fsync on the handle, which Deno.writeTextFile does not.
+    writeNew: writeNewSynced,
     rename: (from, to) => deno.rename(from, to),
     async remove(path) {
       try {
@@ -179,15 +182,7 @@ function nodeAdapter(runtime: "node" | "bun", bun?: BunFs): FsAdapter {
         throw e;
       }
     },
-    async writeNew(path, text) {
-      const handle = await nodeFs.open(path, "wx", 0o644);
-      try {
-        await handle.writeFile(text, "utf8");
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-    },
+    writeNew: writeNewSynced,
     rename: (from, to) => nodeFs.rename(from, to),
     async remove(path) {
       try {
