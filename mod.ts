@@ -61,6 +61,13 @@ export {
   type MaintenanceOptions,
 } from "./src/maintenance.ts";
 export {
+  createGuard,
+  type FetchHandler,
+  type GuardedFetch,
+  type GuardInternals,
+  type GuardOptions,
+} from "./src/guard.ts";
+export {
   createMiddleware,
   forceMaintenance,
   type MaintenanceInfo,

@@ -15,7 +15,7 @@
  *   --only      run only these parts (the others are null in the JSON)
  *
  * The full run installs wrk when it is missing (scripts/setup.ts --bench) and takes
- * about two minutes.
+ * about a minute and a half per runtime.
  *
  * @module
  */
@@ -101,30 +101,6 @@ if (args.runtime !== undefined && args.runtime !== here) {
 
 const quick = args.quick === true;
 
-// Deno exposes a full GC only with a V8 flag: re-run with it, so rounds start clean.
-if (
-  here === "deno" && !quick &&
-  typeof (globalThis as { gc?: unknown }).gc !== "function" &&
-  process.env.X_MAINTENANCE_BENCH_GC !== "1"
-) {
-  const child = spawn("deno", [
-    "run",
-    "-A",
-    "--v8-flags=--expose-gc",
-    "scripts/bench.ts",
-    ...process.argv.slice(2),
-  ], {
-    cwd: root,
-    stdio: "inherit",
-    env: { ...process.env, X_MAINTENANCE_BENCH_GC: "1" },
-  });
-  process.exit(
-    await new Promise<number>((resolve) => {
-      child.on("error", () => resolve(1));
-      child.on("close", (c) => resolve(c ?? 1));
-    }),
-  );
-}
 const only = new Set<Part>(
   args.only === undefined ? PARTS : args.only.split(",").map((p) => {
     if (!(PARTS as readonly string[]).includes(p.trim())) {
@@ -143,10 +119,10 @@ async function loadTool(): Promise<LoadTool> {
   if (quick) return "fetch";
   if (!hasCommand("wrk")) {
     progress("wrk is missing; installing it (scripts/setup.ts --bench)");
-    const r = await run("deno", ["run", "-A", "scripts/setup.ts", "--bench"], {
-      cwd: root,
-      timeoutMs: 600_000,
-    });
+    const [cmd, ...setupArgs] = here === "bun"
+      ? ["bun", "scripts/setup.ts", "--bench"]
+      : ["deno", "run", "-A", "scripts/setup.ts", "--bench"];
+    const r = await run(cmd, setupArgs, { cwd: root, timeoutMs: 600_000 });
     if (r.code !== 0 || !hasCommand("wrk")) {
       console.error(r.stderr);
       throw new Error(
@@ -194,41 +170,50 @@ if (only.has("inprocess")) {
   );
   const r = inprocess;
   console.log(
-    `\nIn process: requests per CPU second, median of ${r.rounds} interleaved rounds of ${r.round_ms} ms\n`,
+    `\nIn process (app.fetch in a loop): requests per CPU second; ${r.rounds} interleaved rounds ` +
+      `of ${r.round_ms} ms, medians with each round's common level taken out\n`,
   );
   console.log(table([
-    ["variant", "req/s", "vs", "ratio", "paired"],
-    ["bare app (no middleware)", fmtInt(r.bare_rps), "", "", ""],
-    ["no-op middleware (the floor)", fmtInt(r.noop_rps), "", "", ""],
+    ["variant", "req/s", "vs", "ratio"],
+    ["bare app (no middleware)", fmtInt(r.bare_rps), "", ""],
+    ["no-op middleware (the floor)", fmtInt(r.noop_rps), "", ""],
+    [
+      "plain-function no-op",
+      fmtInt(r.noop_sync_rps),
+      "no-op",
+      (r.noop_sync_rps / r.noop_rps).toFixed(3),
+    ],
     [
       "middleware, off",
       fmtInt(r.off_rps),
       "no-op",
       r.off_ratio.toFixed(3),
-      r.paired.off_ratio.toFixed(3),
+    ],
+    [
+      "middleware, off",
+      "",
+      "plain no-op",
+      r.off_sync_ratio.toFixed(3),
     ],
     [
       "guard, off",
       fmtInt(r.guard_rps),
       "bare",
       r.guard_ratio.toFixed(3),
-      r.paired.guard_ratio.toFixed(3),
     ],
-    ["no-op + same 503 page", fmtInt(r.noop_page_rps), "", "", ""],
+    ["no-op + same 503 page", fmtInt(r.noop_page_rps), "", ""],
     [
       "middleware, on (503 page)",
       fmtInt(r.on_rps),
       "no-op page",
       r.on_ratio.toFixed(3),
-      r.paired.on_ratio.toFixed(3),
     ],
-    ["bare + same 503 page", fmtInt(r.bare_page_rps), "", "", ""],
+    ["bare + same 503 page", fmtInt(r.bare_page_rps), "", ""],
     [
       "guard, on (503 page)",
       fmtInt(r.guard_on_rps),
       "bare page",
       r.guard_on_ratio.toFixed(3),
-      r.paired.guard_on_ratio.toFixed(3),
     ],
   ]));
 }
@@ -243,7 +228,7 @@ if (only.has("http")) {
   const r = http;
   console.log(
     `\nHTTP (${r.tool}, ${r.connections} connections, ${r.rounds} interleaved rounds of ${r.round_ms} ms): ` +
-      "requests per CPU second of the server, and per wall second\n",
+      "requests per CPU second of the server and per wall second, medians as above\n",
   );
   console.log(table([
     ["variant", "req/CPU-s", "ratio", "req/s", "ratio"],

@@ -12,13 +12,7 @@
 import { createMaintenance, MemoryStore } from "../mod.ts";
 import { copyPage, guardOf, makeApp, noop } from "./bench_apps.ts";
 import { load, type LoadTool } from "./bench_load.ts";
-import {
-  interleave,
-  median,
-  pairedRatio,
-  serve,
-  type Served,
-} from "./bench_util.ts";
+import { interleave, roundMedians, serve, type Served } from "./bench_util.ts";
 
 /** The HTTP results (medians over rounds). */
 export interface HttpResult {
@@ -51,8 +45,6 @@ export interface HttpResult {
     off_ratio: number;
     guard_ratio: number;
   };
-  /** off and guard ratios as medians of per-round ratios (CPU figures). */
-  paired: { off_ratio: number; guard_ratio: number };
   /** Answers that were not 2xx/3xx, or socket errors, over all rounds. */
   errors: number;
 }
@@ -138,30 +130,26 @@ export async function benchHttp(
       off: run("off", options.roundMs),
       guard: run("guard", options.roundMs),
     }, options.rounds);
-    const m = (v: number[]) => median(v);
-    const w = {
-      bare_rps: m(wall.bare),
-      noop_rps: m(wall.noop),
-      off_rps: m(wall.off),
-      guard_rps: m(wall.guard),
-      off_ratio: m(wall.off) / m(wall.noop),
-      guard_ratio: m(wall.guard) / m(wall.bare),
-    };
+    const w = roundMedians(wall);
+    const c = roundMedians(cpu);
     return {
       tool: options.tool,
       connections: options.connections,
       round_ms: options.roundMs,
       rounds: options.rounds,
-      bare_rps: m(cpu.bare),
-      noop_rps: m(cpu.noop),
-      off_rps: m(cpu.off),
-      guard_rps: m(cpu.guard),
-      off_ratio: m(cpu.off) / m(cpu.noop),
-      guard_ratio: m(cpu.guard) / m(cpu.bare),
-      wall: w,
-      paired: {
-        off_ratio: pairedRatio(cpu.off, cpu.noop),
-        guard_ratio: pairedRatio(cpu.guard, cpu.bare),
+      bare_rps: c.bare,
+      noop_rps: c.noop,
+      off_rps: c.off,
+      guard_rps: c.guard,
+      off_ratio: c.off / c.noop,
+      guard_ratio: c.guard / c.bare,
+      wall: {
+        bare_rps: w.bare,
+        noop_rps: w.noop,
+        off_rps: w.off,
+        guard_rps: w.guard,
+        off_ratio: w.off / w.noop,
+        guard_ratio: w.guard / w.bare,
       },
       errors,
     };

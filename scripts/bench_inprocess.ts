@@ -14,16 +14,22 @@ import {
   guardOf,
   makeApp,
   noop,
+  noopSync,
   PAGE_PATH,
 } from "./bench_apps.ts";
-import { interleave, median, pairedRatio } from "./bench_util.ts";
+import { interleave, median, roundMedians } from "./bench_util.ts";
 
-/** The in-process results (requests per second are medians over rounds). */
+/**
+ * The in-process results: requests per CPU second, medians over rounds with each
+ * round's common level taken out (see `roundMedians`).
+ */
 export interface InProcessResult {
   /** The app with no middleware. */
   bare_rps: number;
   /** The app with one no-op middleware: the floor. */
   noop_rps: number;
+  /** The app with a plain-function no-op (`(c, next) => next()`), for reference. */
+  noop_sync_rps: number;
   /** The middleware, maintenance off. */
   off_rps: number;
   /** The middleware, maintenance on (503 page). */
@@ -44,16 +50,10 @@ export interface InProcessResult {
   guard_ratio: number;
   /** guard_on_rps / bare_page_rps. */
   guard_on_ratio: number;
-  /**
-   * The same ratios as medians of per-round ratios (each of two runs of one round, close
-   * in time): a cross-check that is less sensitive to load that comes and goes.
-   */
-  paired: {
-    off_ratio: number;
-    on_ratio: number;
-    guard_ratio: number;
-    guard_on_ratio: number;
-  };
+  /** off_rps / noop_sync_rps: against the cheapest no-op, for reference. */
+  off_sync_ratio: number;
+  /** Plain medians over rounds of each variant's requests per CPU second. */
+  raw: Record<string, number>;
   /** Rounds per variant. */
   rounds: number;
   /** Length of one round, ms. */
@@ -63,6 +63,7 @@ export interface InProcessResult {
 type Name =
   | "bare"
   | "noop"
+  | "noop_sync"
   | "off"
   | "guard"
   | "on"
@@ -150,6 +151,11 @@ export async function benchInProcess(
   const variants: Record<Name, Variant> = {
     bare: { fetch: bare.fetch, reqs: appReqs, status: 200 },
     noop: { fetch: noopApp.fetch, reqs: appReqs, status: 200 },
+    noop_sync: {
+      fetch: makeApp(page, noopSync).fetch,
+      reqs: appReqs,
+      status: 200,
+    },
     off: { fetch: off.fetch, reqs: appReqs, status: 200 },
     guard: { fetch: guard, reqs: appReqs, status: 200 },
     on: { fetch: on.fetch, reqs: rootReqs, status: 503 },
@@ -157,27 +163,27 @@ export async function benchInProcess(
     guard_on: { fetch: guardOn, reqs: rootReqs, status: 503 },
     bare_page: { fetch: bare.fetch, reqs: pageReqs, status: 503 },
   };
-  for (const [name, v] of Object.entries(variants)) {
-    for (const req of v.reqs) {
-      const res = await v.fetch(req);
-      if (res.status !== v.status) {
-        throw new Error(
-          `bench variant ${name}: ${req.url} answered ${res.status}, expected ${v.status}`,
-        );
-      }
-      if (v.status === 503 && (await res.text()) !== page.body) {
-        throw new Error(`bench variant ${name}: not the same page`);
+  const settleMs = Math.min(20, options.roundMs / 5);
+  /** Checks, warms up and measures some variants, interleaved. */
+  async function phase(names: Name[]): Promise<Record<string, number[]>> {
+    for (const name of names) {
+      const v = variants[name];
+      for (const req of v.reqs) {
+        const res = await v.fetch(req);
+        if (res.status !== v.status) {
+          throw new Error(
+            `bench variant ${name}: ${req.url} answered ${res.status}, expected ${v.status}`,
+          );
+        }
+        if (v.status === 503 && (await res.text()) !== page.body) {
+          throw new Error(`bench variant ${name}: not the same page`);
+        }
       }
     }
-  }
-  for (const v of Object.values(variants)) {
-    await timed(v.fetch, v.reqs, options.warmupMs);
-  }
-  // Two groups, each interleaved on its own: variants that answer the app's routes,
-  // and variants that answer a 2 KB page (which leave far more garbage behind).
-  const settleMs = Math.min(20, options.roundMs / 5);
-  const group = async (names: Name[]) =>
-    await interleave(
+    for (const name of names) {
+      await timed(variants[name].fetch, variants[name].reqs, options.warmupMs);
+    }
+    return await interleave(
       Object.fromEntries(names.map((name) => [
         name,
         async () => {
@@ -192,16 +198,24 @@ export async function benchInProcess(
       ])),
       options.rounds,
     );
-  const r = {
-    ...await group(["bare", "noop", "off", "guard"]),
-    ...await group(["on", "noop_page", "guard_on", "bare_page"]),
-  } as Record<Name, number[]>;
-  const m = Object.fromEntries(
-    Object.entries(r).map(([k, v]) => [k, median(v)]),
-  ) as Record<Name, number>;
+  }
+  // Two phases: maintenance off (as an app runs nearly always: nothing of the "on"
+  // code has run yet), then on. They also differ in garbage: a 2 KB page per request.
+  const offPhase = await phase(["bare", "noop", "noop_sync", "off", "guard"]);
+  const onPhase = await phase(["on", "noop_page", "guard_on", "bare_page"]);
+  const m = {
+    ...roundMedians(offPhase),
+    ...roundMedians(onPhase),
+  } as Record<Name, number>;
+  const raw = Object.fromEntries(
+    Object.entries({ ...offPhase, ...onPhase }).map((
+      [k, v],
+    ) => [k, Math.round(median(v))]),
+  );
   return {
     bare_rps: m.bare,
     noop_rps: m.noop,
+    noop_sync_rps: m.noop_sync,
     off_rps: m.off,
     on_rps: m.on,
     noop_page_rps: m.noop_page,
@@ -212,12 +226,8 @@ export async function benchInProcess(
     on_ratio: m.on / m.noop_page,
     guard_ratio: m.guard / m.bare,
     guard_on_ratio: m.guard_on / m.bare_page,
-    paired: {
-      off_ratio: pairedRatio(r.off, r.noop),
-      on_ratio: pairedRatio(r.on, r.noop_page),
-      guard_ratio: pairedRatio(r.guard, r.bare),
-      guard_on_ratio: pairedRatio(r.guard_on, r.bare_page),
-    },
+    off_sync_ratio: m.off / m.noop_sync,
+    raw,
     rounds: options.rounds,
     round_ms: options.roundMs,
   };

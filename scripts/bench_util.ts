@@ -132,50 +132,39 @@ export function median(values: readonly number[]): number {
 }
 
 /**
- * The median over rounds of `a[i] / b[i]`: each ratio compares two runs of the same
- * round, close in time, so a load that comes and goes on the machine cancels out.
+ * Per-variant figures from interleaved rounds, with load that comes and goes taken
+ * out: each round's figures are divided by that round's geometric mean over all
+ * variants, the median of those is taken per variant, and scaled back by the median
+ * round mean. A ratio of two results is then the median ratio of the two within a
+ * round, and a round that the whole machine ran slow in counts no more than any other.
  *
  * @example
  * ```ts
- * pairedRatio([9, 10, 11], [10, 10, 10]); // 1
+ * roundMedians({ a: [10, 20, 10], b: [20, 40, 20] }); // { a: ~10.6, b: ~21.2 }, a/b = 0.5
  * ```
  */
-export function pairedRatio(
-  a: readonly number[],
-  b: readonly number[],
-): number {
-  return median(a.map((x, i) => x / b[i]));
-}
-
-/**
- * A full garbage collection when the runtime offers one (`Bun.gc`, or `gc()` under
- * `--expose-gc`), so garbage one variant left behind is not collected on the next
- * one's time. Returns whether it could.
- *
- * @example
- * ```ts
- * collectGarbage();
- * ```
- */
-export function collectGarbage(): boolean {
-  const bun = g.Bun as { gc?(force: boolean): void } | undefined;
-  if (typeof bun?.gc === "function") {
-    bun.gc(true);
-    return true;
+export function roundMedians<K extends string>(
+  results: Record<K, number[]>,
+): Record<K, number> {
+  const names = Object.keys(results) as K[];
+  const rounds = Math.min(...names.map((n) => results[n].length));
+  const means: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    let logSum = 0;
+    for (const n of names) logSum += Math.log(results[n][r]);
+    means.push(Math.exp(logSum / names.length));
   }
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (typeof gc === "function") {
-    gc();
-    return true;
-  }
-  return false;
+  const scale = median(means);
+  return Object.fromEntries(names.map((n) => [
+    n,
+    median(results[n].slice(0, rounds).map((x, r) => x / means[r])) * scale,
+  ])) as Record<K, number>;
 }
 
 /**
  * Runs `rounds` interleaved rounds of every variant (each round runs each variant
  * once, in a new random order, so no variant always runs first or right after the
- * same one) and returns each variant's results in round order. Between runs, a full
- * garbage collection where the runtime offers one.
+ * same one) and returns each variant's results in round order.
  *
  * @example
  * ```ts
@@ -200,7 +189,6 @@ export async function interleave<K extends string>(
       [order[i], order[j]] = [order[j], order[i]];
     }
     for (const name of order) {
-      if (process.env.BENCH_GC === "1") collectGarbage();
       out[name].push(await variants[name]());
     }
   }

@@ -606,9 +606,9 @@ function main(): number {
     `  import "${pkg.name}": ${core.files.length} files, ${
       kb(summary.core.bytes)
     } of JS as ` +
-      `shipped (comments stripped; docs are in the .d.ts), ${kb(summary.core.gzipBytes)} gzipped; and ${
-        list(summary.core.packages)
-      }`,
+      `shipped (comments stripped; docs are in the .d.ts), ${
+        kb(summary.core.gzipBytes)
+      } gzipped; and ${list(summary.core.packages)}`,
   );
   if (bundled && minified) {
     console.log(

@@ -4,11 +4,12 @@
  * framework boots. It applies the rules that need no Hono context (paths, client IPs,
  * the bypass cookie, tests) through the same pure `decide()` as the middleware.
  *
- * When maintenance is off and the cached state is fresh, a request costs a clock read,
- * a comparison and one call: nothing is allocated, nothing awaited.
+ * When maintenance is off and the cached state is fresh, a request costs one property
+ * read and one call: no clock read, nothing allocated, nothing awaited.
  *
  * @module
  */
+import { checkSharedOptions } from "./options.ts";
 import { getPath } from "hono/utils/url";
 import { type BypassCookie, createBypassCookie } from "./bypass.ts";
 import type { StateCache } from "./cache.ts";
@@ -109,7 +110,16 @@ export interface GuardOptions extends ResponseOptions {
   ) => RenderResult | Promise<RenderResult>;
 }
 
-/** Extra wiring from the controller: its own routes, the bypass cookie, the clock. */
+/**
+ * Extra wiring from the controller: its own routes, the bypass cookie, the clock.
+ * `mm.guard()` fills it in; pass it only when building a guard by hand.
+ *
+ * @example
+ * ```ts
+ * import type { GuardInternals } from "@x/maintenance";
+ * const internals: GuardInternals = { now: () => Date.parse("2030-01-01T00:00:00Z") };
+ * ```
+ */
 export interface GuardInternals {
   /** Paths of routes the library serves itself (admin, bypass): never blocked. */
   ownPath?: (path: string) => boolean;
@@ -119,50 +129,6 @@ export interface GuardInternals {
   now?: () => number;
   /** Option names the controller handles on top of these. */
   extraOptions?: readonly string[];
-}
-
-const KNOWN = new Set([
-  "enabled",
-  "ignorePaths",
-  "ignoreIps",
-  "getClientIp",
-  "trustedProxies",
-  "ignoreRequest",
-  "ignoreTests",
-  "render",
-  "status",
-  "retryAfter",
-  "redirectTo",
-  "page",
-]);
-
-function checkOptions(options: GuardOptions, extra: readonly string[]): void {
-  if (options === null || typeof options !== "object") {
-    throw new TypeError("guard options must be an object, such as {}");
-  }
-  for (const k of Object.keys(options)) {
-    if (!KNOWN.has(k) && !extra.includes(k)) {
-      throw new TypeError(
-        `unknown guard option "${k}"; known options: ${[...KNOWN].join(", ")}`,
-      );
-    }
-  }
-  if (options.enabled !== undefined && typeof options.enabled !== "boolean") {
-    throw new TypeError(
-      "enabled must be true, false or left out (read the store)",
-    );
-  }
-  for (const k of ["getClientIp", "ignoreRequest", "render"] as const) {
-    if (options[k] !== undefined && typeof options[k] !== "function") {
-      throw new TypeError(`${k} must be a function`);
-    }
-  }
-  const tp = options.trustedProxies;
-  if (tp !== undefined && (!Number.isInteger(tp) || tp < 0 || tp > 10)) {
-    throw new RangeError(
-      "trustedProxies must be a whole number from 0 (default) to 10",
-    );
-  }
 }
 
 /**
@@ -193,7 +159,7 @@ export function createGuard(
       "the guard wraps a fetch handler: pass app.fetch, e.g. mm.guard(app.fetch)",
     );
   }
-  checkOptions(options, internals.extraOptions ?? []);
+  checkSharedOptions(options, "guard", internals.extraOptions ?? []);
   // Called with exactly the arguments the runtime gave (request, info/server/env, ctx).
   const inner = fetch as unknown as (
     req: Request,
@@ -221,12 +187,8 @@ export function createGuard(
   const bypass = internals.bypass ?? createBypassCookie();
   const now = internals.now ?? Date.now;
 
-  if (forced === false) {
-    // Forced off: the guard is the handler itself, at no cost.
-    return function guarded(req, a, b) {
-      return inner(req, a, b);
-    };
-  }
+  // Forced off: the guard is the handler itself, at no cost.
+  if (forced === false) return fetch as unknown as GuardedFetch;
 
   function block(
     req: Request,
@@ -335,7 +297,11 @@ export function createGuard(
     b: unknown,
     hot: Snapshot | undefined,
   ): Response | Promise<Response> {
-    const t = now();
+    // A fresh state without a window is the same at any instant: no clock needed.
+    const t = hot !== undefined && hot.startsAtMs === -Infinity &&
+        hot.endsAtMs === Infinity
+      ? 0
+      : now();
     const snap = hot ?? cache.peek(t);
     if (snap !== undefined) return decideAt(req, a, b, snap, t);
     // Stale or never read: the cache bounds the read by its timeout and serves the
@@ -348,7 +314,7 @@ export function createGuard(
 
   if (forced === true) {
     return function guarded(req, a, b) {
-      return slow(req, a, b, undefined);
+      return slow(req, a, b, cache.hot());
     };
   }
   return function guarded(req, a, b) {

@@ -20,6 +20,12 @@ import {
   type MiddlewareInternals,
   type MiddlewareOptions,
 } from "./middleware.ts";
+import {
+  createGuard,
+  type FetchHandler,
+  type GuardedFetch,
+  type GuardOptions,
+} from "./guard.ts";
 import { isActive } from "./snapshot.ts";
 import { type MaintenanceState, serializeState } from "./state.ts";
 import { enabledState, type EnableOptions } from "./enable.ts";
@@ -90,6 +96,12 @@ export interface Maintenance {
   readonly bypass: BypassCookie;
   /** The Hono middleware. */
   middleware(options?: MiddlewareOptions): MaintenanceMiddleware;
+  /**
+   * A fetch-level guard around a whole fetch handler (`app.fetch`): decides before
+   * Hono routes, with the rules that need no Hono context. For `Deno.serve`,
+   * `Bun.serve` and `export default { fetch }`.
+   */
+  guard(fetch: FetchHandler, options?: GuardOptions): GuardedFetch;
   /**
    * Admin routes to mount anywhere: `GET /` (state), `POST /on`, `POST /off`.
    * `authorize` is required.
@@ -236,6 +248,9 @@ export function createMaintenance(
     bypass,
     middleware(mwOptions?: MiddlewareOptions) {
       return createMiddleware(cache, mwOptions, internals);
+    },
+    guard(fetch: FetchHandler, guardOptions?: GuardOptions) {
+      return createGuard(cache, fetch, guardOptions, { now, bypass });
     },
     adminRoutes(adminOptions: AdminRoutesOptions) {
       return createAdminRoutes({

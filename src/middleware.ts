@@ -3,7 +3,8 @@
  *
  * @module
  */
-import type { Context, MiddlewareHandler } from "hono";
+import { checkSharedOptions } from "./options.ts";
+import type { Context, MiddlewareHandler, Next } from "hono";
 import { type BypassCookie, createBypassCookie } from "./bypass.ts";
 import type { StateCache } from "./cache.ts";
 import { clientIp, connectionIp } from "./client_ip.ts";
@@ -113,73 +114,13 @@ export interface MiddlewareOptions extends ResponseOptions {
 
 /** Where an info object carries its middleware's responder, for `forceMaintenance(true)`. */
 const RESPOND: unique symbol = Symbol("maintenance.respond");
+/** How many `forceMaintenance()` handlers exist; while none, no route is scanned. */
+let forceHandlers = 0;
 /** Marks a `forceMaintenance(false)` handler. */
 const FORCE: unique symbol = Symbol("maintenance.force");
 
 type Respond = (c: Context) => Promise<Response>;
 type InfoWithRespond = MaintenanceInfo & { [RESPOND]?: Respond };
-
-const KNOWN = new Set([
-  "enabled",
-  "ignorePaths",
-  "ignoreIps",
-  "getClientIp",
-  "trustedProxies",
-  "ignoreRequest",
-  "ignoreTests",
-  "render",
-  "status",
-  "retryAfter",
-  "redirectTo",
-  "page",
-]);
-
-function checkOptions(
-  options: MiddlewareOptions,
-  extra: readonly string[],
-): void {
-  if (options === null || typeof options !== "object") {
-    throw new TypeError(
-      "maintenance middleware options must be an object, such as {}",
-    );
-  }
-  for (const k of Object.keys(options)) {
-    if (!KNOWN.has(k) && !extra.includes(k)) {
-      throw new TypeError(
-        `unknown maintenance option "${k}"; known options: ${
-          [...KNOWN].join(", ")
-        }`,
-      );
-    }
-  }
-  if (options.enabled !== undefined && typeof options.enabled !== "boolean") {
-    throw new TypeError(
-      "enabled must be true, false or left out (read the store)",
-    );
-  }
-  for (const k of ["getClientIp", "ignoreRequest", "render"] as const) {
-    if (options[k] !== undefined && typeof options[k] !== "function") {
-      throw new TypeError(`${k} must be a function`);
-    }
-  }
-  if (
-    options.ignoreTests !== undefined &&
-    typeof options.ignoreTests !== "boolean"
-  ) {
-    throw new TypeError("ignoreTests must be true or false");
-  }
-  if (options.redirectTo !== undefined && options.render !== undefined) {
-    throw new TypeError(
-      "give redirectTo or render, not both: a redirect has no page to render",
-    );
-  }
-  const tp = options.trustedProxies;
-  if (tp !== undefined && (!Number.isInteger(tp) || tp < 0 || tp > 10)) {
-    throw new RangeError(
-      "trustedProxies must be a whole number from 0 (default) to 10",
-    );
-  }
-}
 
 /**
  * Extra wiring from the controller: its own routes, the bypass cookie, the clock.
@@ -221,7 +162,11 @@ export function createMiddleware(
   options: MiddlewareOptions = {},
   internals: MiddlewareInternals = {},
 ): MaintenanceMiddleware {
-  checkOptions(options, internals.extraOptions ?? []);
+  checkSharedOptions(
+    options,
+    "maintenance",
+    internals.extraOptions ?? [],
+  );
   const responder = createResponder(options);
   const rules: DecisionRules = {
     forced: options.enabled,
@@ -276,9 +221,18 @@ export function createMiddleware(
       : infos[2];
   }
 
-  return async function maintenance(c, next) {
-    const t = now();
-    const snap = cache.peek(t) ?? await cache.get();
+  /** Everything but the hot path: a state to read, or maintenance in force. */
+  async function slow(
+    c: Context,
+    next: Next,
+    hot: Snapshot | undefined,
+  ): Promise<Response | void> {
+    // A fresh state without a window is the same at any instant: no clock needed.
+    const t = hot !== undefined && hot.startsAtMs === -Infinity &&
+        hot.endsAtMs === Infinity
+      ? 0
+      : now();
+    const snap = hot ?? cache.peek(t) ?? await cache.get();
     const on = rules.forced ?? isActive(snap, t);
     c.set("maintenance", info(snap, on, t));
     if (!on) {
@@ -300,9 +254,11 @@ export function createMiddleware(
       if (res) return res;
     }
     let force: boolean | undefined;
-    for (const r of c.req.matchedRoutes) {
-      const f = forceMark(r.handler);
-      if (f !== undefined) force = f;
+    if (forceHandlers > 0) {
+      for (const r of c.req.matchedRoutes) {
+        const f = forceMark(r.handler);
+        if (f !== undefined) force = f;
+      }
     }
     if (force === undefined && snap.state.bypass !== undefined) {
       const cookie = c.req.raw.headers.get("cookie");
@@ -324,6 +280,20 @@ export function createMiddleware(
       ? await render(c, snap.state)
       : undefined;
     return responder.respond(c.req.raw, snap, t, custom);
+  }
+
+  if (rules.forced !== undefined) {
+    return function maintenance(c, next) {
+      return slow(c, next, cache.hot());
+    };
+  }
+  return function maintenance(c, next) {
+    // The hot path: a fresh state that is off, known without reading the clock; no
+    // await, so the promise next() returns is the only one.
+    const hot = cache.hot();
+    if (hot === undefined || hot.enabled) return slow(c, next, hot);
+    c.set("maintenance", info(hot, false, 0));
+    return next();
   };
 }
 
@@ -378,5 +348,6 @@ export function forceMaintenance(value: boolean): MiddlewareHandler {
       return await respond(c);
     };
   handler[FORCE] = value;
+  forceHandlers++;
   return handler;
 }

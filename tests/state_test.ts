@@ -1,6 +1,11 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { isActiveAt, parseState, serializeState, StateParseError } from "../mod.ts";
+import {
+  isActiveAt,
+  parseState,
+  serializeState,
+  StateParseError,
+} from "../mod.ts";
 
 describe("parseState", () => {
   it("reads absent and empty text as off", () => {
@@ -14,7 +19,9 @@ describe("parseState", () => {
     assert.equal(parseState("0").enabled, false);
   });
   it("reads upstream Django's JSON schedule", () => {
-    const s = parseState('{"start":"2030-01-01T10:00:00Z","end":"2030-01-01T12:00:00Z"}');
+    const s = parseState(
+      '{"start":"2030-01-01T10:00:00Z","end":"2030-01-01T12:00:00Z"}',
+    );
     assert.equal(s.enabled, true);
     assert.equal(s.startsAt, "2030-01-01T10:00:00.000Z");
     assert.equal(s.endsAt, "2030-01-01T12:00:00.000Z");

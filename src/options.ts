@@ -1,0 +1,96 @@
+/**
+ * Checks the options the middleware and the fetch-level guard share, once, at
+ * construction, with messages that say what to change.
+ *
+ * @module
+ */
+
+/** Option names the middleware and the guard both take. */
+const KNOWN: ReadonlySet<string> = new Set([
+  "enabled",
+  "ignorePaths",
+  "ignoreIps",
+  "getClientIp",
+  "trustedProxies",
+  "ignoreRequest",
+  "ignoreTests",
+  "render",
+  "status",
+  "retryAfter",
+  "redirectTo",
+  "page",
+]);
+
+/** The shared options, as far as checking them needs. */
+export interface SharedOptions {
+  /** Force on/off. */
+  enabled?: boolean;
+  /** Client IP function. */
+  getClientIp?: unknown;
+  /** Request predicate. */
+  ignoreRequest?: unknown;
+  /** Custom page. */
+  render?: unknown;
+  /** Never block in tests. */
+  ignoreTests?: boolean;
+  /** Redirect target. */
+  redirectTo?: string;
+  /** Proxies that append to X-Forwarded-For. */
+  trustedProxies?: number;
+}
+
+/**
+ * Throws `TypeError`/`RangeError` for options that are unknown or of the wrong type.
+ * `what` names the thing being built in messages; `extra` are further accepted names.
+ *
+ * @example
+ * ```ts
+ * import { checkSharedOptions } from "./options.ts";
+ * checkSharedOptions({ ignoreTests: true }, "maintenance middleware", []);
+ * ```
+ */
+export function checkSharedOptions(
+  options: SharedOptions,
+  what: string,
+  extra: readonly string[],
+): void {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(`${what} options must be an object, such as {}`);
+  }
+  for (const k of Object.keys(options)) {
+    if (!KNOWN.has(k) && !extra.includes(k)) {
+      throw new TypeError(
+        `unknown ${what} option "${k}"; known options: ${
+          [...KNOWN].join(", ")
+        }`,
+      );
+    }
+  }
+  if (options.enabled !== undefined && typeof options.enabled !== "boolean") {
+    throw new TypeError(
+      "enabled must be true, false or left out (read the store)",
+    );
+  }
+  for (const k of ["getClientIp", "ignoreRequest", "render"] as const) {
+    if (options[k] !== undefined && typeof options[k] !== "function") {
+      throw new TypeError(`${k} must be a function`);
+    }
+  }
+  if (
+    options.ignoreTests !== undefined &&
+    typeof options.ignoreTests !== "boolean"
+  ) {
+    throw new TypeError("ignoreTests must be true or false");
+  }
+  if (options.redirectTo !== undefined && options.render !== undefined) {
+    throw new TypeError(
+      "give redirectTo or render, not both: a redirect has no page to render",
+    );
+  }
+  const tp = options.trustedProxies;
+  if (tp !== undefined && (!Number.isInteger(tp) || tp < 0 || tp > 10)) {
+    throw new RangeError(
+      "trustedProxies must be a whole number from 0 (default) to 10",
+    );
+  }
+}
