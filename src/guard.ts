@@ -9,9 +9,10 @@
  *
  * @module
  */
+import type { MiddlewareInternals } from "./middleware.ts";
 import { checkSharedOptions } from "./options.ts";
 import { getPath } from "hono/utils/url";
-import { type BypassCookie, createBypassCookie } from "./bypass.ts";
+import { createBypassCookie } from "./bypass.ts";
 import type { StateCache } from "./cache.ts";
 import { clientIp, connectionIp } from "./client_ip.ts";
 import { decide, type DecisionRules } from "./decide.ts";
@@ -120,16 +121,7 @@ export interface GuardOptions extends ResponseOptions {
  * const internals: GuardInternals = { now: () => Date.parse("2030-01-01T00:00:00Z") };
  * ```
  */
-export interface GuardInternals {
-  /** Paths of routes the library serves itself (admin, bypass): never blocked. */
-  ownPath?: (path: string) => boolean;
-  /** The secret bypass (`/<secret>` and its cookie), shared with the middleware. Default: default cookie settings. */
-  bypass?: BypassCookie;
-  /** Clock, for tests. */
-  now?: () => number;
-  /** Option names the controller handles on top of these. */
-  extraOptions?: readonly string[];
-}
+export type GuardInternals = MiddlewareInternals;
 
 /**
  * Wraps a fetch handler with the maintenance check. Use `mm.guard(app.fetch, options)`
