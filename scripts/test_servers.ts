@@ -292,7 +292,7 @@ function ping(port: number): Promise<boolean> {
  * wrapper gets SIGTERM/SIGINT or its stdin closes, so a server started by a test run that
  * crashed does not outlive it. A missing command prints `SPAWN_ERROR <code>`, exit 127.
  */
-const WATCHDOG = `
+export const WATCHDOG: string = `
 const { spawn } = require("node:child_process");
 const [cmd, ...args] = process.argv.slice(1);
 const child = spawn(cmd, args, { stdio: ["ignore", "inherit", "inherit"] });

@@ -1,29 +1,18 @@
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import {
   cleanEnv,
-  makeTempDir,
   type ProcessResult,
-  removeDir,
   runProcess,
   type Runtime,
   RUNTIMES,
   scriptCommand,
+  useTempDirs,
 } from "./helpers.ts";
 
-let dir: string;
-before(async () => {
-  dir = await makeTempDir("maintenance-cli-");
-});
-after(() => removeDir(dir));
-
-let n = 0;
-async function freshDir(): Promise<string> {
-  const d = `${dir}/case-${n++}`;
-  await mkdir(d);
-  return d;
-}
+const dirs = useTempDirs("maintenance-cli-");
+const freshDir = dirs.fresh;
 
 async function exists(path: string): Promise<boolean> {
   try {

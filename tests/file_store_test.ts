@@ -1,4 +1,4 @@
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import {
@@ -12,27 +12,15 @@ import {
 import {
   currentRuntime,
   isRoot,
-  makeTempDir,
-  removeDir,
   ROOT,
   runProcess,
   scriptCommand,
   startProcess,
+  useTempDirs,
 } from "./helpers.ts";
 
-let dir: string;
-before(async () => {
-  dir = await makeTempDir("maintenance-file-store-");
-});
-after(() => removeDir(dir));
-
-let n = 0;
-/** A fresh subdirectory of the test's temp dir. */
-async function freshDir(): Promise<string> {
-  const d = `${dir}/case-${n++}`;
-  await mkdir(d);
-  return d;
-}
+const dirs = useTempDirs("maintenance-file-store-");
+const freshDir = dirs.fresh;
 
 describe("FileStore on a real directory", () => {
   it("reads a missing file as null (off)", async () => {
@@ -46,7 +34,7 @@ describe("FileStore on a real directory", () => {
   });
 
   it("reads a path under a missing directory as null too", async () => {
-    const store = new FileStore(`${dir}/no-such-dir/state.txt`);
+    const store = new FileStore(`${dirs.root()}/no-such-dir/state.txt`);
     assert.equal(await store.read(), null);
   });
 
@@ -100,7 +88,7 @@ describe("FileStore on a real directory", () => {
 
 describe("FileStore errors name the path and the fix", () => {
   it("write into a missing directory: ENOENT, create it", async () => {
-    const path = `${dir}/missing-dir/state.txt`;
+    const path = `${dirs.root()}/missing-dir/state.txt`;
     await assert.rejects(
       new FileStore(path).write("1"),
       (e: Error) => {

@@ -20,6 +20,7 @@ import {
   startCountingProxy,
   startRedis,
   startS3rver,
+  WATCHDOG,
 } from "../scripts/test_servers.ts";
 
 const BUCKET = "maintenance";
@@ -44,27 +45,6 @@ function command(runtime: Runtime, script: string): string[] {
     ? ["bun", script]
     : ["deno", "run", ...PERMISSIONS, script];
 }
-
-/**
- * Runs argv and ends it when this test process ends or closes the watchdog's stdin, so a
- * crashed test run leaves no demo server behind (as scripts/test_servers.ts does).
- */
-const WATCHDOG = `
-const { spawn } = require("node:child_process");
-const [cmd, ...args] = process.argv.slice(1);
-const child = spawn(cmd, args, { stdio: ["ignore", "inherit", "inherit"] });
-child.on("error", (e) => { console.error("SPAWN_ERROR " + e.code); process.exit(127); });
-child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
-const stop = () => {
-  child.kill("SIGTERM");
-  setTimeout(() => child.kill("SIGKILL"), 2000).unref();
-};
-process.on("SIGTERM", stop);
-process.on("SIGINT", stop);
-process.stdin.on("end", stop);
-process.stdin.on("error", stop);
-process.stdin.resume();
-`;
 
 /** The environment without AWS_* / MAINTENANCE_* from outside, plus `env`. */
 function cleanEnv(env: Record<string, string>): Record<string, string> {

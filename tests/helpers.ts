@@ -16,7 +16,8 @@
  * @module
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { after, before } from "node:test";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -50,6 +51,29 @@ export function sleep(ms: number): Promise<void> {
 /** A new empty directory under the system temp directory. */
 export function makeTempDir(prefix = "maintenance-test-"): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
+}
+
+/**
+ * A temp directory for the whole test file (made in `before`, removed in `after`) and
+ * a function giving a fresh empty subdirectory of it for each case.
+ */
+export function useTempDirs(
+  prefix: string,
+): { root: () => string; fresh: () => Promise<string> } {
+  let dir = "";
+  let n = 0;
+  before(async () => {
+    dir = await makeTempDir(prefix);
+  });
+  after(() => removeDir(dir));
+  return {
+    root: () => dir,
+    async fresh() {
+      const d = `${dir}/case-${n++}`;
+      await mkdir(d);
+      return d;
+    },
+  };
 }
 
 /** Removes a directory tree, ignoring one that is already gone. */
