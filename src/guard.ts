@@ -10,7 +10,7 @@
  * @module
  */
 import type { MiddlewareInternals } from "./middleware.ts";
-import { checkSharedOptions } from "./options.ts";
+import { checkSharedOptions, compileDecisionRules } from "./options.ts";
 import { getPath } from "hono/utils/url";
 import { createBypassCookie } from "./bypass.ts";
 import type { StateCache } from "./cache.ts";
@@ -21,15 +21,9 @@ import {
   type RenderResult,
   type ResponseOptions,
 } from "./response.ts";
-import {
-  compileIpRules,
-  compilePathRules,
-  type IpRule,
-  type PathRule,
-} from "./rules.ts";
+import type { IpRule, PathRule } from "./rules.ts";
 import { isActive, type Snapshot } from "./snapshot.ts";
 import type { MaintenanceState } from "./state.ts";
-import { isTestRun } from "./test_env.ts";
 
 /**
  * A fetch handler as `Deno.serve`, `Bun.serve` and `export default { fetch }` call it:
@@ -159,14 +153,11 @@ export function createGuard(
     b?: unknown,
   ) => Response | Promise<Response>;
   const responder = createResponder(options);
-  const rules: DecisionRules = {
-    forced: options.enabled,
-    ownPath: internals.ownPath ?? (() => false),
-    skipForTests: options.ignoreTests === true && isTestRun(),
-    ip: compileIpRules(options.ignoreIps),
-    path: compilePathRules(options.ignorePaths),
-    redirectPath: responder.redirectPath,
-  };
+  const rules: DecisionRules = compileDecisionRules(
+    options,
+    responder.redirectPath,
+    internals.ownPath,
+  );
   const forced = options.enabled;
   const needsIp = options.ignoreIps !== undefined &&
     options.ignoreIps.length > 0;

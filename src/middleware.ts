@@ -3,18 +3,13 @@
  *
  * @module
  */
-import { checkSharedOptions } from "./options.ts";
+import { checkSharedOptions, compileDecisionRules } from "./options.ts";
 import type { Context, MiddlewareHandler, Next } from "hono";
 import { type BypassCookie, createBypassCookie } from "./bypass.ts";
 import type { StateCache } from "./cache.ts";
 import { clientIp, connectionIp } from "./client_ip.ts";
 import { decide, type DecisionRules } from "./decide.ts";
-import {
-  compileIpRules,
-  compilePathRules,
-  type IpRule,
-  type PathRule,
-} from "./rules.ts";
+import type { IpRule, PathRule } from "./rules.ts";
 import {
   createResponder,
   type RenderResult,
@@ -22,7 +17,6 @@ import {
 } from "./response.ts";
 import { isActive, type Snapshot } from "./snapshot.ts";
 import type { MaintenanceState } from "./state.ts";
-import { isTestRun } from "./test_env.ts";
 
 /**
  * What templates and handlers see as `c.get("maintenance")`.
@@ -168,14 +162,11 @@ export function createMiddleware(
     internals.extraOptions ?? [],
   );
   const responder = createResponder(options);
-  const rules: DecisionRules = {
-    forced: options.enabled,
-    ownPath: internals.ownPath ?? (() => false),
-    skipForTests: options.ignoreTests === true && isTestRun(),
-    ip: compileIpRules(options.ignoreIps),
-    path: compilePathRules(options.ignorePaths),
-    redirectPath: responder.redirectPath,
-  };
+  const rules: DecisionRules = compileDecisionRules(
+    options,
+    responder.redirectPath,
+    internals.ownPath,
+  );
   const needsIp = options.ignoreIps !== undefined &&
     options.ignoreIps.length > 0;
   const trusted = options.trustedProxies ?? 0;

@@ -4,6 +4,14 @@
  *
  * @module
  */
+import type { DecisionRules } from "./decide.ts";
+import {
+  compileIpRules,
+  compilePathRules,
+  type IpRule,
+  type PathRule,
+} from "./rules.ts";
+import { isTestRun } from "./test_env.ts";
 
 /** Option names the middleware and the guard both take. */
 const KNOWN: ReadonlySet<string> = new Set([
@@ -93,4 +101,41 @@ export function checkSharedOptions(
       "trustedProxies must be a whole number from 0 (default) to 10",
     );
   }
+}
+
+/** The shared options the decision's rules are compiled from. */
+export interface RuleOptions {
+  /** Force on/off. */
+  enabled?: boolean;
+  /** Never block in tests. */
+  ignoreTests?: boolean;
+  /** Exempt client IPs. */
+  ignoreIps?: IpRule[];
+  /** Exempt paths. */
+  ignorePaths?: PathRule[];
+}
+
+/**
+ * Compiles the rules `decide()` uses, once, for the middleware and the guard alike.
+ *
+ * @example
+ * ```ts
+ * import { compileDecisionRules } from "./options.ts";
+ * const rules = compileDecisionRules({ ignorePaths: ["/healthz"] }, undefined, undefined);
+ * rules.path("/healthz"); // true
+ * ```
+ */
+export function compileDecisionRules(
+  options: RuleOptions,
+  redirectPath: string | undefined,
+  ownPath: ((path: string) => boolean) | undefined,
+): DecisionRules {
+  return {
+    forced: options.enabled,
+    ownPath: ownPath ?? (() => false),
+    skipForTests: options.ignoreTests === true && isTestRun(),
+    ip: compileIpRules(options.ignoreIps),
+    path: compilePathRules(options.ignorePaths),
+    redirectPath,
+  };
 }

@@ -8,10 +8,10 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import process from "node:process";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { Hono } from "hono";
 import { S3Store } from "../stores/s3.ts";
+import { cleanEnv } from "./helpers.ts";
 import {
   type CountingProxy,
   type RedisHandle,
@@ -44,20 +44,6 @@ function command(runtime: Runtime, script: string): string[] {
   return runtime === "bun"
     ? ["bun", script]
     : ["deno", "run", ...PERMISSIONS, script];
-}
-
-/** The environment without AWS_* / MAINTENANCE_* from outside, plus `env`. */
-function cleanEnv(env: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || /^(AWS_|MAINTENANCE_)/.test(k)) continue;
-    out[k] = v;
-  }
-  out.AWS_CONFIG_FILE = "/nonexistent/aws-config";
-  out.AWS_SHARED_CREDENTIALS_FILE = "/nonexistent/aws-credentials";
-  out.AWS_EC2_METADATA_DISABLED = "true";
-  out.NO_COLOR = "1";
-  return { ...out, ...env };
 }
 
 function sleep(ms: number): Promise<void> {

@@ -98,7 +98,8 @@ export function scriptCommand(
 
 /**
  * The environment of this process without anything that would steer the code under
- * test (MAINTENANCE_*, AWS_*, NODE_ENV, NODE_TEST_CONTEXT, PORT, HOST), plus `extra`.
+ * test (MAINTENANCE_*, AWS_* and AWS config files, NODE_ENV, NODE_TEST_CONTEXT, PORT,
+ * HOST), plus `extra`.
  */
 export function cleanEnv(
   extra: Record<string, string> = {},
@@ -110,6 +111,10 @@ export function cleanEnv(
     if (["NODE_ENV", "NODE_TEST_CONTEXT", "PORT", "HOST"].includes(k)) continue;
     env[k] = v;
   }
+  // No AWS config files or instance metadata either: only what a test passes counts.
+  env.AWS_CONFIG_FILE = "/nonexistent/aws-config";
+  env.AWS_SHARED_CREDENTIALS_FILE = "/nonexistent/aws-credentials";
+  env.AWS_EC2_METADATA_DISABLED = "true";
   return { ...env, NO_COLOR: "1", ...extra };
 }
 

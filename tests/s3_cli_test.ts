@@ -8,10 +8,10 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { createClient } from "redis";
 import { S3Store } from "../stores/s3.ts";
+import { cleanEnv } from "./helpers.ts";
 import {
   freePort,
   type RedisHandle,
@@ -43,23 +43,6 @@ interface Run {
   stdout: string;
   stderr: string;
   ms: number;
-}
-
-/**
- * The environment of this process without any AWS_* or MAINTENANCE_* variable (and no
- * AWS config files or instance metadata), plus `env`.
- */
-function cleanEnv(env: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || /^(AWS_|MAINTENANCE_)/.test(k)) continue;
-    out[k] = v;
-  }
-  out.AWS_CONFIG_FILE = "/nonexistent/aws-config";
-  out.AWS_SHARED_CREDENTIALS_FILE = "/nonexistent/aws-credentials";
-  out.AWS_EC2_METADATA_DISABLED = "true";
-  out.NO_COLOR = "1";
-  return { ...out, ...env };
 }
 
 /** Runs `argv` in the repository with `env`; kills it after `timeoutMs`. */
