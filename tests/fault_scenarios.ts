@@ -319,7 +319,14 @@ export async function s3StopStartScenario(
         throw new Error(
           `${(e as Error).message}; restarted at ${
             restartedAt.toFixed(0)
-          }, last reads failed: ${store.failures.slice(-4).join(" | ")}`,
+          }, last reads failed: ${
+            store.failures.slice(-4).join(" | ")
+          }; good reads ` +
+            `since the restart: ${
+              store.goodReads.filter((t) => t >= restartedAt).map((t) =>
+                t.toFixed(0)
+              ).slice(-4).join(", ") || "none"
+            }; write done at ${writeDoneAt.toFixed(0)}`,
         );
       });
       await sleep(Math.max(500, phaseMs / 2));
