@@ -23,6 +23,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import {
@@ -412,6 +413,8 @@ export interface ProxyRequest {
   ifNoneMatch?: string;
   /** The status answered (set when the answer starts). */
   status?: number;
+  /** Whether the proxy tore this answer's body (see `CountingProxy.tearNext`). */
+  torn?: boolean;
 }
 
 /** A running counting proxy, from {@linkcode startCountingProxy}. */
@@ -426,6 +429,13 @@ export interface CountingProxy {
   mode: ProxyMode;
   /** How long `"hang"` waits before forwarding, in ms; default 5000. */
   hangMs: number;
+  /**
+   * How many of the next `200` GET answers to tear: the body is cut short (to 1/4, 2/4,
+   * 3/4 of its length in turn, so no two torn answers in a row are alike) while the
+   * `ETag` is kept, as a non-atomic S3-compatible server answers a read that races a
+   * write. Counts down; default 0.
+   */
+  tearNext: number;
   /** Zeroes the counts and forgets the requests. */
   reset(): void;
   /** Closes the proxy and every open connection. */
@@ -460,6 +470,7 @@ export async function startCountingProxy(
   const timers = new Set<ReturnType<typeof setTimeout>>();
   const responses = new Set<ServerResponse>();
   const sockets = new Set<Socket>();
+  let tears = 0;
 
   const proxy: CountingProxy = {
     url: "",
@@ -467,6 +478,7 @@ export async function startCountingProxy(
     requests: [],
     mode: "pass",
     hangMs: 5000,
+    tearNext: 0,
     reset(): void {
       proxy.counts.get = 0;
       proxy.counts.put = 0;
@@ -490,6 +502,25 @@ export async function startCountingProxy(
       headers: req.headers,
     }, (answer) => {
       seen.status = answer.statusCode;
+      if (
+        req.method === "GET" && answer.statusCode === 200 && proxy.tearNext > 0
+      ) {
+        proxy.tearNext--;
+        seen.torn = true;
+        const chunks: Buffer[] = [];
+        answer.on("data", (chunk: Buffer) => chunks.push(chunk));
+        answer.on("end", () => {
+          const whole = Buffer.concat(chunks);
+          const cut = Math.floor(whole.length * (tears++ % 3 + 1) / 4);
+          const half = whole.subarray(0, cut);
+          res.writeHead(200, {
+            ...answer.headers,
+            "content-length": String(half.length),
+          });
+          res.end(half);
+        });
+        return;
+      }
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
     });

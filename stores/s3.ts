@@ -25,6 +25,7 @@ import {
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
+import { createHash } from "node:crypto";
 import { StoreError } from "./store_error.ts";
 import type { StateStore } from "./types.ts";
 
@@ -184,6 +185,49 @@ function isTimeoutReason(reason: unknown): boolean {
   return r.name === "TimeoutError" || r.code === "TIMEOUT";
 }
 
+/** How many whole reads an unconfirmed body gets before the read fails. */
+const CONFIRM_ATTEMPTS = 3;
+
+/** The pause before re-reading an unconfirmed body, times the attempt, ms. */
+const CONFIRM_DELAY_MS = 10;
+
+/** A plain MD5 ETag (a single-part upload without SSE-KMS/SSE-C): 32 hex digits, quoted. */
+const MD5_ETAG_RE = /^"?[0-9a-f]{32}"?$/i;
+
+function isMd5Etag(etag: string): boolean {
+  return MD5_ETAG_RE.test(etag);
+}
+
+/** Whether `etag` is the MD5 of `body` (quotes and case aside). */
+function matchesMd5(etag: string, body: string): boolean {
+  const hex = createHash("md5").update(body, "utf8").digest("hex");
+  return etag.replaceAll('"', "").toLowerCase() === hex;
+}
+
+/** Whether `etag` can be sent back as `If-None-Match` (S3 ETags are quoted, non-empty). */
+function isValidator(etag: string): boolean {
+  return etag !== "" && etag !== '""';
+}
+
+/** Waits `ms`, or less if `signal` aborts (the bounded call gives up by itself). */
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}
+
+/** Internal: reads kept coming back with a body their ETag does not vouch for. */
+class TornRead extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TornRead";
+  }
+}
+
 /** Why the bounded call was stopped, when it was. */
 type Stop = "timeout" | "aborted" | undefined;
 
@@ -232,6 +276,9 @@ export class S3Store implements StateStore {
   notModified = 0;
   /** How many PutObject requests this store has sent. */
   writes = 0;
+  /** How many reads came back with a body their ETag does not vouch for (not its MD5), so
+   * the object was read again to confirm it; see {@linkcode S3Store.read}. */
+  unconfirmedReads = 0;
   #cached: { etag: string; body: string } | undefined;
 
   /** A store for `s3://bucket/key`; see {@linkcode S3StoreOptions}. */
@@ -349,33 +396,72 @@ export class S3Store implements StateStore {
     const cached = this.#cached;
     try {
       return await this.#bounded("read", signal, async (abortSignal) => {
-        this.reads++;
-        try {
-          const out = await this.client.send(
-            new GetObjectCommand({
-              Bucket: this.bucket,
-              Key: this.key,
-              ...(cached ? { IfNoneMatch: cached.etag } : {}),
-            }),
-            { abortSignal },
-          );
+        let ifNoneMatch = cached?.etag;
+        let previous: { etag: string; body: string } | undefined;
+        for (let attempt = 1;; attempt++) {
+          this.reads++;
+          let out;
+          try {
+            out = await this.client.send(
+              new GetObjectCommand({
+                Bucket: this.bucket,
+                Key: this.key,
+                ...(ifNoneMatch !== undefined
+                  ? { IfNoneMatch: ifNoneMatch }
+                  : {}),
+              }),
+              { abortSignal },
+            );
+          } catch (e) {
+            if (cached && ifNoneMatch !== undefined && isNotModified(e)) {
+              this.notModified++;
+              return cached.body;
+            }
+            if (isNoSuchKey(e)) {
+              if (!abortSignal.aborted) this.#cached = undefined;
+              return null;
+            }
+            throw e;
+          }
           const body = out.Body
             ? await out.Body.transformToString("utf-8")
             : "";
-          this.#cached = typeof out.ETag === "string" && out.ETag !== ""
-            ? { etag: out.ETag, body }
-            : undefined;
-          return body;
-        } catch (e) {
-          if (cached && isNotModified(e)) {
-            this.notModified++;
-            return cached.body;
+          const etag = typeof out.ETag === "string" ? out.ETag : "";
+          // Trust a body only if it is the MD5 its ETag names. An ETag that need not be an
+          // MD5 (multipart, encrypted objects, servers of their own kind), or none at all,
+          // is trusted when a second read gives the same pair. An empty ETag never is: a
+          // server sends one only mid-write. A read racing a write on a server that stores
+          // the bytes and the ETag separately (s3rver) can pair one version's ETag with the
+          // other's bytes, and do so twice in a row; remembered, that pair would be
+          // replayed by every later 304, and the new state never seen.
+          const md5Shaped = isMd5Etag(etag);
+          const strict = etag === '""' ||
+            etag === "" && out.ETag !== undefined ||
+            md5Shaped && out.ServerSideEncryption === undefined &&
+              out.SSECustomerAlgorithm === undefined;
+          const confirmed = (md5Shaped && matchesMd5(etag, body)) ||
+            (!strict && previous?.etag === etag && previous.body === body);
+          if (confirmed) {
+            // A read abandoned at the timeout must not replace a newer one's validator.
+            if (!abortSignal.aborted) {
+              this.#cached = isValidator(etag) ? { etag, body } : undefined;
+            }
+            return body;
           }
-          if (isNoSuchKey(e)) {
-            this.#cached = undefined;
-            return null;
+          if (previous === undefined) this.unconfirmedReads++;
+          if (attempt >= CONFIRM_ATTEMPTS) {
+            throw new TornRead(
+              `${attempt} reads in a row got a body that its ETag (last ${
+                etag || "none"
+              }) does not vouch for: not its MD5, and no two reads alike; the object is ` +
+                "being rewritten, or the S3-compatible server does not store objects " +
+                "atomically (if its ETags are not MD5 digests of unencrypted objects, " +
+                "please report it)",
+            );
           }
-          throw e;
+          await delay(CONFIRM_DELAY_MS * attempt, abortSignal);
+          previous = { etag, body };
+          ifNoneMatch = undefined;
         }
       });
     } catch (e) {
@@ -404,9 +490,11 @@ export class S3Store implements StateStore {
           }),
           { abortSignal },
         );
-        this.#cached = typeof out.ETag === "string" && out.ETag !== ""
-          ? { etag: out.ETag, body: text }
-          : undefined;
+        if (!abortSignal.aborted) {
+          this.#cached = typeof out.ETag === "string" && out.ETag !== ""
+            ? { etag: out.ETag, body: text }
+            : undefined;
+        }
       });
     } catch (e) {
       throw this.#explain("write", e);
