@@ -236,7 +236,9 @@ const ABORTED = Symbol("aborted");
 /**
  * Keeps the state in one S3 object. Reads remember the object's ETag and body and send
  * `If-None-Match`, so an unchanged object answers `304` without a body; a missing object
- * reads as `null` (off). Writes put the text with `Content-Type: application/json` and
+ * reads as `null` (off). A body is remembered only when its ETag vouches for it (its
+ * MD5, or the same pair twice for ETags that are not MD5s); a torn read from a server
+ * that writes bytes and ETag separately is read again, and fails after three tries. Writes put the text with `Content-Type: application/json` and
  * `Cache-Control: no-store`. Every call is bounded by `timeoutMs`, even when the client
  * ignores its abort signal. Errors are {@linkcode StoreError}s whose `code` is `TIMEOUT`
  * or the S3 error name (`AccessDenied`, `NoSuchBucket`, ...).
