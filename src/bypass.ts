@@ -36,7 +36,8 @@ export interface BypassOptions {
   cookieKey?: string;
   /** Cookie name. Default `maintenance_bypass`. */
   cookieName?: string;
-  /** Cookie lifetime in seconds. Default 43200 (12 hours). */
+  /** Cookie lifetime in seconds. Default 43200 (12 hours). The browser drops the cookie
+   * then; the server refuses it at most twice this long after it was given out. */
   maxAge?: number;
   /** Send the cookie with `Secure`. Default: when the request URL is `https:`. */
   secure?: boolean;
@@ -98,7 +99,7 @@ const SECRET_RE = /^[A-Za-z0-9_-]+$/;
 const VISIT_RE = /^\/[A-Za-z0-9_-]{16,128}$/;
 const STORED_RE = /^([0-9a-f]{32}):([0-9a-f]{64})$/;
 /** Domain separation for the cookie's HMAC. */
-const COOKIE_CONTEXT = "@x/maintenance bypass cookie v1\n";
+const COOKIE_CONTEXT = "@x/maintenance bypass cookie v2\n";
 const encoder = new TextEncoder();
 
 /**
@@ -308,44 +309,64 @@ export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
     return fixedKey ??= make(cookieKey);
   }
 
-  async function compute(stored: string): Promise<string> {
+  // The cookie's value is an HMAC over the stored hash and a period number: periods are
+  // maxAge long, and a cookie is accepted in its own period and the ones either side
+  // (instances' clocks differ a little). So the server, not just the browser, refuses
+  // a cookie at most 2 * maxAge after it was given out, even if it is copied.
+  const periodMs = maxAge * 1000;
+  async function compute(stored: string, period: number): Promise<string> {
     const key = await hmacKey(stored);
     const mac = await crypto.subtle.sign(
       "HMAC",
       key,
-      encoder.encode(COOKIE_CONTEXT + stored),
+      encoder.encode(`${COOKIE_CONTEXT}${stored}\n${period}`),
     );
     return base64url(new Uint8Array(mac));
   }
 
-  // Expected cookie per state snapshot; the last one also by hash, so a new snapshot
-  // of the same state (another cache, a re-read) needs no new HMAC.
-  const values = new WeakMap<Snapshot, string>();
-  const pending = new WeakMap<Snapshot, Promise<void>>();
-  let lastStored: string | undefined;
-  let lastValue = "";
+  /** The values accepted in one period: its own first, then the ones either side. */
+  interface Accepted {
+    period: number;
+    stored: string;
+    values: [current: string, previous: string, next: string];
+  }
 
-  function expected(snap: Snapshot): string | undefined {
-    const v = values.get(snap);
-    if (v !== undefined) return v;
+  // Accepted values per state snapshot; the last ones also by hash, so a new snapshot
+  // of the same state (another cache, a re-read) needs no new HMAC.
+  const accepted = new WeakMap<Snapshot, Accepted>();
+  const pending = new WeakMap<Snapshot, Promise<void>>();
+  let last: Accepted | undefined;
+
+  function lookup(snap: Snapshot, period: number): Accepted | undefined {
+    const a = accepted.get(snap);
+    if (a !== undefined && a.period === period) return a;
     const stored = snap.state.bypass;
-    if (stored !== undefined && stored === lastStored) {
-      values.set(snap, lastValue);
-      return lastValue;
+    if (
+      last !== undefined && last.stored === stored && last.period === period
+    ) {
+      accepted.set(snap, last);
+      return last;
     }
     return undefined;
   }
 
   function ready(snap: Snapshot): Promise<void> | undefined {
     const stored = snap.state.bypass;
-    if (stored === undefined || expected(snap) !== undefined) return undefined;
+    const period = Math.floor(Date.now() / periodMs);
+    if (stored === undefined || lookup(snap, period) !== undefined) {
+      return undefined;
+    }
     let p = pending.get(snap);
     if (p === undefined) {
-      p = compute(stored).then(
-        (value) => {
-          values.set(snap, value);
-          lastStored = stored;
-          lastValue = value;
+      p = Promise.all([
+        compute(stored, period),
+        compute(stored, period - 1),
+        compute(stored, period + 1),
+      ]).then(
+        (values) => {
+          const a: Accepted = { period, stored, values };
+          accepted.set(snap, a);
+          last = a;
         },
         () => {}, // Web Crypto failing: no cookie is valid, nothing breaks
       ).finally(() => pending.delete(snap));
@@ -359,12 +380,16 @@ export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
     snap: Snapshot,
   ): boolean {
     if (!cookieHeader || snap.state.bypass === undefined) return false;
-    const want = expected(snap);
-    if (want === undefined) return false;
+    const a = lookup(snap, Math.floor(Date.now() / periodMs));
+    if (a === undefined) return false;
+    let found = false;
     for (const v of cookieValues(cookieHeader, name)) {
-      if (timingSafeEqual(v, want)) return true;
+      // Every comparison runs: which period matched is not timed either.
+      for (const want of a.values) {
+        if (timingSafeEqual(v, want)) found = true;
+      }
     }
-    return false;
+    return found;
   }
 
   function check(
@@ -386,7 +411,10 @@ export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
   ): Promise<Response | undefined> {
     if (!(await verifySecret(secret, stored))) return undefined;
     await ready(snap);
-    const value = expected(snap);
+    // A new period may have begun meanwhile: then make its values too.
+    const value = (lookup(snap, Math.floor(Date.now() / periodMs)) ??
+      (await ready(snap), lookup(snap, Math.floor(Date.now() / periodMs))))
+      ?.values[0];
     if (value === undefined) return undefined;
     const secure = secureOpt ?? req.url.startsWith("https:");
     return new Response(null, {

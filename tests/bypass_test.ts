@@ -29,9 +29,11 @@ import {
 } from "../mod.ts";
 import { runCli } from "../main.ts";
 import {
+  bypassCookieValue,
   makeTempDir,
   removeDir,
   serveFetch,
+  sleep,
   type TestServer,
 } from "./helpers.ts";
 
@@ -428,6 +430,65 @@ describe("bypass: invalidation, https, fleets, cookieKey", () => {
       () => createMaintenance({ bypass: { maxAge: -1 } }),
       RangeError,
     );
+  });
+
+  it("the server refuses a cookie two maxAge periods after it was given out, even a copied one", async () => {
+    const mm = createMaintenance({
+      store: new MemoryStore(),
+      cache: { ttlMs: 60_000 },
+      bypass: { maxAge: 1 },
+    });
+    await mm.enable({ secret: SECRET });
+    const app = appFor(mm);
+    // Start just after a period boundary (periods are maxAge = 1 s long).
+    await sleep(1000 - Date.now() % 1000 + 20);
+    const period = Math.floor(Date.now() / 1000);
+    const res = await app.fetch(new Request(`http://localhost/${SECRET}`));
+    assert.match(res.headers.get("set-cookie")!, /Max-Age=1;/);
+    const cookie = res.headers.get("set-cookie")!.split(";")[0];
+    const status = async () => {
+      const r = await app.fetch(
+        new Request("http://localhost/", { headers: { cookie } }),
+      );
+      await r.body?.cancel();
+      return r.status;
+    };
+    assert.equal(await status(), 200);
+    // In the next period it still passes: a cookie given out at the end of a period
+    // lives its whole maxAge in the browser.
+    await sleep((period + 1) * 1000 + 50 - Date.now());
+    assert.equal(await status(), 200, "the period after");
+    // Two periods on, the server refuses it, whatever the browser kept.
+    await sleep((period + 2) * 1000 + 50 - Date.now());
+    assert.equal(await status(), 503, "two periods on");
+    // A fresh visit gives a cookie that passes again.
+    const again = await app.fetch(new Request(`http://localhost/${SECRET}`));
+    const fresh = again.headers.get("set-cookie")!.split(";")[0];
+    const r = await app.fetch(
+      new Request("http://localhost/", { headers: { cookie: fresh } }),
+    );
+    assert.equal(r.status, 200);
+  });
+
+  it("a cookie is accepted in its own period and the ones either side (clock skew), no further", async () => {
+    const bypass = createBypassCookie({ maxAge: 3600 });
+    const state = await enabledState({ secret: SECRET }, Date.now());
+    const snap = toSnapshot(state);
+    await bypass.ready(snap);
+    const stored = state.bypass!;
+    const period = Math.floor(Date.now() / 3_600_000);
+    const at = async (p: number) =>
+      bypass.ok(
+        `maintenance_bypass=${await bypassCookieValue(stored, stored, p)}`,
+        snap,
+      );
+    // Checked away from a period boundary, so `period` is the library's too.
+    if (Date.now() % 3_600_000 > 3_599_000) await sleep(1100);
+    assert.equal(await at(period), true, "its own period");
+    assert.equal(await at(period - 1), true, "the one before");
+    assert.equal(await at(period + 1), true, "the one after (a clock ahead)");
+    assert.equal(await at(period - 2), false, "two before");
+    assert.equal(await at(period + 2), false, "two after");
   });
 
   it("bypassCookieOk is synchronous: false until ready(), then true for the right cookie", async () => {
