@@ -111,6 +111,12 @@ function explain(path: string, op: "read" | "write", e: unknown): StoreError {
 
 let counter = 0;
 
+/** A temporary file older than this was left by a writer that died before its rename. */
+const STALE_TEMP_MS = 10 * 60_000;
+
+/** The temporary files `#write` makes: `.<name>.<pid>-<time>-<n>-<random>.tmp`. */
+const TEMP_RE = /^[0-9]+-[0-9a-z]+-[0-9a-z]+-[0-9a-z]*\.tmp$/;
+
 /** The largest state file read, in bytes (as `parseState` accepts at most 64 KiB). */
 const MAX_STATE_BYTES = 65_536;
 
@@ -134,6 +140,8 @@ export class FileStore implements StateStore {
   #fs: FsAdapter;
   /** The tail of this store's writes, which run one at a time. */
   #queue: Promise<void> = Promise.resolve();
+  /** Whether this store has looked for temporary files left by killed writers. */
+  #swept = false;
 
   /** A store for the file at `path` (default `maintenance_mode_state.txt`). */
   constructor(path: string = DEFAULT_STATE_FILE, fs: FsAdapter = detectFs()) {
@@ -198,6 +206,28 @@ export class FileStore implements StateStore {
     } catch (e) {
       await this.#fs.remove(tmp).catch(() => {});
       throw explain(this.path, "write", e);
+    }
+    if (!this.#swept) {
+      this.#swept = true;
+      await this.#sweep().catch(() => {}); // tidying only: the state is written
+    }
+  }
+
+  /**
+   * Removes this file's temporary files that are older than 10 minutes: a writer
+   * killed between its write and its rename leaves one behind. Once per store, after
+   * its first write; a writer at work now has a fresh file, which is left alone.
+   */
+  async #sweep(): Promise<void> {
+    const list = this.#fs.list;
+    if (list === undefined) return;
+    const dir = dirname(this.path);
+    const prefix = `.${basename(this.path)}.`;
+    const cutoff = Date.now() - STALE_TEMP_MS;
+    for (const { name, mtimeMs } of await list.call(this.#fs, dir, prefix)) {
+      if (mtimeMs < cutoff && TEMP_RE.test(name.slice(prefix.length))) {
+        await this.#fs.remove(`${dir}/${name}`).catch(() => {});
+      }
     }
   }
 }

@@ -25,6 +25,15 @@ export interface FsAdapter {
   rename(from: string, to: string): Promise<void>;
   /** Removes a file, ignoring a missing one. */
   remove(path: string): Promise<void>;
+  /**
+   * The files in `dir` whose names start with `prefix`, with their modification times.
+   * Optional: the file store uses it to remove temporary files left by a writer that
+   * was killed before its rename; an adapter without it leaves them be.
+   */
+  list?(
+    dir: string,
+    prefix: string,
+  ): Promise<{ name: string; mtimeMs: number }[]>;
 }
 
 /** An open file, as `Deno.open` returns it. */
@@ -63,6 +72,26 @@ async function writeNewSynced(path: string, text: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/** `list` for every adapter: node:fs works on Deno, Bun and Node alike. */
+async function listPrefixed(
+  dir: string,
+  prefix: string,
+): Promise<{ name: string; mtimeMs: number }[]> {
+  const out: { name: string; mtimeMs: number }[] = [];
+  for (const name of await nodeFs.readdir(dir)) {
+    if (!name.startsWith(prefix)) continue;
+    try {
+      out.push({
+        name,
+        mtimeMs: (await nodeFs.lstat(`${dir}/${name}`)).mtimeMs,
+      });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
 function isNotFound(e: unknown): boolean {
@@ -140,6 +169,7 @@ function denoAdapter(deno: DenoFs): FsAdapter {
     // node:fs gives us fsync on the handle, which Deno.writeTextFile does not.
     writeNew: writeNewSynced,
     rename: (from, to) => deno.rename(from, to),
+    list: listPrefixed,
     async remove(path) {
       try {
         await deno.remove(path);
@@ -184,6 +214,7 @@ function nodeAdapter(runtime: "node" | "bun", bun?: BunFs): FsAdapter {
     },
     writeNew: writeNewSynced,
     rename: (from, to) => nodeFs.rename(from, to),
+    list: listPrefixed,
     async remove(path) {
       try {
         await nodeFs.unlink(path);

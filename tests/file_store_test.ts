@@ -1,6 +1,14 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  mkdir,
+  readdir,
+  readFile,
+  utimes,
+  writeFile,
+} from "node:fs/promises";
+import { detectFs } from "../stores/fs_adapter.ts";
 import {
   createMaintenance,
   DEFAULT_STATE_FILE,
@@ -72,6 +80,45 @@ describe("FileStore on a real directory", () => {
     const store = new FileStore(`${d}/state.txt`);
     await assert.rejects(store.write("1"), StoreError);
     assert.deepEqual(await readdir(d), ["state.txt"]);
+  });
+
+  it("removes temp files a killed writer left (older than 10 min), and nothing else", async () => {
+    const d = await freshDir();
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    const stale = ".state.txt.4242-lz3k1a2b-0-abc123.tmp";
+    const fresh = ".state.txt.4243-lz3k1a2b-0-def456.tmp"; // a writer at work now
+    const others = [
+      ".state.txt.bak", // not ours
+      ".other.txt.4242-lz3k1a2b-0-abc123.tmp", // another state file's
+      "state.txt.4242-lz3k1a2b-0-abc123.tmp", // not hidden: not ours
+    ];
+    for (const name of [stale, fresh, ...others]) {
+      await writeFile(`${d}/${name}`, "1");
+    }
+    for (const name of [stale, ...others]) {
+      await utimes(`${d}/${name}`, hourAgo, hourAgo);
+    }
+    const store = new FileStore(`${d}/state.txt`);
+    await store.write("1");
+    assert.deepEqual(
+      (await readdir(d)).sort(),
+      [fresh, ...others, "state.txt"].sort(),
+    );
+    // Once per store: a stale file that appears later stays until the next store.
+    await writeFile(`${d}/${stale}`, "1");
+    await utimes(`${d}/${stale}`, hourAgo, hourAgo);
+    await store.write("0");
+    assert.ok((await readdir(d)).includes(stale));
+    await new FileStore(`${d}/state.txt`).write("0");
+    assert.ok(!(await readdir(d)).includes(stale));
+  });
+
+  it("an adapter without list() still writes (the sweep is skipped)", async () => {
+    const d = await freshDir();
+    const { list: _list, ...withoutList } = detectFs();
+    const store = new FileStore(`${d}/state.txt`, withoutList);
+    await store.write("1");
+    assert.equal(await store.read(), "1");
   });
 
   it("defaults to maintenance_mode_state.txt", () => {
