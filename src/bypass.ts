@@ -314,6 +314,7 @@ export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
   // (instances' clocks differ a little). So the server, not just the browser, refuses
   // a cookie at most 2 * maxAge after it was given out, even if it is copied.
   const periodMs = maxAge * 1000;
+  const periodNow = () => Math.floor(Date.now() / periodMs);
   async function compute(stored: string, period: number): Promise<string> {
     const key = await hmacKey(stored);
     const mac = await crypto.subtle.sign(
@@ -352,7 +353,7 @@ export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
 
   function ready(snap: Snapshot): Promise<void> | undefined {
     const stored = snap.state.bypass;
-    const period = Math.floor(Date.now() / periodMs);
+    const period = periodNow();
     if (stored === undefined || lookup(snap, period) !== undefined) {
       return undefined;
     }
@@ -380,7 +381,7 @@ export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
     snap: Snapshot,
   ): boolean {
     if (!cookieHeader || snap.state.bypass === undefined) return false;
-    const a = lookup(snap, Math.floor(Date.now() / periodMs));
+    const a = lookup(snap, periodNow());
     if (a === undefined) return false;
     let found = false;
     for (const v of cookieValues(cookieHeader, name)) {
@@ -411,10 +412,13 @@ export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
   ): Promise<Response | undefined> {
     if (!(await verifySecret(secret, stored))) return undefined;
     await ready(snap);
-    // A new period may have begun meanwhile: then make its values too.
-    const value = (lookup(snap, Math.floor(Date.now() / periodMs)) ??
-      (await ready(snap), lookup(snap, Math.floor(Date.now() / periodMs))))
-      ?.values[0];
+    let a = lookup(snap, periodNow());
+    if (a === undefined) {
+      // A new period began meanwhile: make its values too.
+      await ready(snap);
+      a = lookup(snap, periodNow());
+    }
+    const value = a?.values[0];
     if (value === undefined) return undefined;
     const secure = secureOpt ?? req.url.startsWith("https:");
     return new Response(null, {

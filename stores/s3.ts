@@ -194,19 +194,10 @@ const CONFIRM_DELAY_MS = 10;
 /** A plain MD5 ETag (a single-part upload without SSE-KMS/SSE-C): 32 hex digits, quoted. */
 const MD5_ETAG_RE = /^"?[0-9a-f]{32}"?$/i;
 
-function isMd5Etag(etag: string): boolean {
-  return MD5_ETAG_RE.test(etag);
-}
-
 /** Whether `etag` is the MD5 of `body` (quotes and case aside). */
 function matchesMd5(etag: string, body: string): boolean {
   const hex = createHash("md5").update(body, "utf8").digest("hex");
   return etag.replaceAll('"', "").toLowerCase() === hex;
-}
-
-/** Whether `etag` can be sent back as `If-None-Match` (S3 ETags are quoted, non-empty). */
-function isValidator(etag: string): boolean {
-  return etag !== "" && etag !== '""';
 }
 
 /** Waits `ms`, or less if `signal` aborts (the bounded call gives up by itself). */
@@ -238,8 +229,9 @@ const ABORTED = Symbol("aborted");
  * `If-None-Match`, so an unchanged object answers `304` without a body; a missing object
  * reads as `null` (off). A body is remembered only when its ETag vouches for it (its
  * MD5, or the same pair twice for ETags that are not MD5s); a torn read from a server
- * that writes bytes and ETag separately is read again, and fails after three tries. Writes put the text with `Content-Type: application/json` and
- * `Cache-Control: no-store`. Every call is bounded by `timeoutMs`, even when the client
+ * that writes bytes and ETag separately is read again, and fails after three tries.
+ * Writes put the text with `Content-Type: application/json` and `Cache-Control:
+ * no-store`. Every call is bounded by `timeoutMs`, even when the client
  * ignores its abort signal. Errors are {@linkcode StoreError}s whose `code` is `TIMEOUT`
  * or the S3 error name (`AccessDenied`, `NoSuchBucket`, ...).
  *
@@ -399,7 +391,7 @@ export class S3Store implements StateStore {
     try {
       return await this.#bounded("read", signal, async (abortSignal) => {
         let ifNoneMatch = cached?.etag;
-        let previous: { etag: string; body: string } | undefined;
+        let previous: { etag: string | undefined; body: string } | undefined;
         for (let attempt = 1;; attempt++) {
           this.reads++;
           let out;
@@ -428,7 +420,7 @@ export class S3Store implements StateStore {
           const body = out.Body
             ? await out.Body.transformToString("utf-8")
             : "";
-          const etag = typeof out.ETag === "string" ? out.ETag : "";
+          const etag = typeof out.ETag === "string" ? out.ETag : undefined;
           // Trust a body only if it is the MD5 its ETag names. An ETag that need not be an
           // MD5 (multipart, encrypted objects, servers of their own kind), or none at all,
           // is trusted when a second read gives the same pair. An empty ETag never is: a
@@ -436,17 +428,20 @@ export class S3Store implements StateStore {
           // the bytes and the ETag separately (s3rver) can pair one version's ETag with the
           // other's bytes, and do so twice in a row; remembered, that pair would be
           // replayed by every later 304, and the new state never seen.
-          const md5Shaped = isMd5Etag(etag);
-          const strict = etag === '""' ||
-            etag === "" && out.ETag !== undefined ||
+          const md5Shaped = etag !== undefined && MD5_ETAG_RE.test(etag);
+          const blank = etag !== undefined && etag.replaceAll('"', "") === "";
+          const strict = blank ||
             md5Shaped && out.ServerSideEncryption === undefined &&
               out.SSECustomerAlgorithm === undefined;
           const confirmed = (md5Shaped && matchesMd5(etag, body)) ||
-            (!strict && previous?.etag === etag && previous.body === body);
+            (!strict && previous !== undefined && previous.etag === etag &&
+              previous.body === body);
           if (confirmed) {
             // A read abandoned at the timeout must not replace a newer one's validator.
             if (!abortSignal.aborted) {
-              this.#cached = isValidator(etag) ? { etag, body } : undefined;
+              this.#cached = etag !== undefined && !blank
+                ? { etag, body }
+                : undefined;
             }
             return body;
           }
@@ -454,7 +449,7 @@ export class S3Store implements StateStore {
           if (attempt >= CONFIRM_ATTEMPTS) {
             throw new TornRead(
               `${attempt} reads in a row got a body that its ETag (last ${
-                etag || "none"
+                etag ?? "none"
               }) does not vouch for: not its MD5, and no two reads alike; the object is ` +
                 "being rewritten, or the S3-compatible server does not store objects " +
                 "atomically (if its ETags are not MD5 digests of unencrypted objects, " +
