@@ -152,6 +152,12 @@ export async function startS3rver(
      * `stop()` removes.
      */
     directory?: string;
+    /**
+     * Run s3rver as it is, whose writes are not atomic (a read racing a write can be
+     * torn); default: each object is replaced and read atomically, as S3 does (see
+     * scripts/s3rver_main.mjs).
+     */
+    nonAtomic?: boolean;
   },
 ): Promise<S3rverHandle> {
   const { bucket, extraBuckets = [], timeoutMs = 15000 } = options;
@@ -167,6 +173,7 @@ export async function startS3rver(
     directory,
   ];
   if (!keep) args.push("--remove-dir");
+  if (options.nonAtomic) args.push("--non-atomic");
   for (const name of [bucket, ...extraBuckets]) args.push("--bucket", name);
   const child = spawn("node", args, { stdio: ["pipe", "pipe", "pipe"] });
   const stderr = tail(child.stderr);

@@ -190,56 +190,66 @@ describe("S3Store against s3rver", () => {
   });
 
   it("never returns a torn body while another store rewrites the object (s3rver tears reads)", async () => {
-    // s3rver writes an object's bytes and its metadata separately, so a read racing a
-    // write can pair one version's ETag with the other's bytes: the fault behind a stuck
-    // state after an S3 restart. No proxy here: the tears are s3rver's own.
+    // s3rver as it is writes an object's bytes and its metadata separately, so a read
+    // racing a write can pair one version's ETag with the other's bytes: the fault behind
+    // a stuck state after an S3 restart. No proxy here: the tears are s3rver's own.
+    const raw = await startS3rver({ bucket: BUCKET, nonAtomic: true });
     const key = `race-${++keys}.json`;
     // A short timeout: a read that races a write can also hang (s3rver promises more
     // bytes than it sends); those fail fast and the loop goes on.
     const direct = () => {
-      const c = s3ClientFor(s3!.endpoint, { maxAttempts: 1 });
+      const c = s3ClientFor(raw.endpoint, { maxAttempts: 1 });
       clients.push(c);
       return new S3Store({ bucket: BUCKET, key, client: c, timeoutMs: 300 });
     };
-    const writer = direct();
-    const bodies = Array.from(
-      { length: 4 },
-      (_, i) =>
-        JSON.stringify({ enabled: i % 2 === 1, message: "x".repeat(i * 40) }),
-    );
-    await writer.write(bodies[0]);
-    const readers = [direct(), direct(), direct()];
-    let writing = true;
-    const seen: string[] = [];
-    const loops = readers.map(async (reader) => {
-      while (writing) {
-        try {
-          const text = await reader.read();
-          if (text !== null) seen.push(text);
-        } catch (e) {
-          // Reads may fail (TornRead after three tries); they must never lie.
-          assert.ok(e instanceof StoreError, String(e));
+    try {
+      const writer = direct();
+      const bodies = Array.from(
+        { length: 4 },
+        (_, i) =>
+          JSON.stringify({ enabled: i % 2 === 1, message: "x".repeat(i * 40) }),
+      );
+      await writer.write(bodies[0]);
+      const readers = [direct(), direct(), direct()];
+      let writing = true;
+      const seen: string[] = [];
+      const loops = readers.map(async (reader) => {
+        while (writing) {
+          try {
+            const text = await reader.read();
+            if (text !== null) seen.push(text);
+          } catch (e) {
+            // Reads may fail (TornRead after three tries); they must never lie.
+            assert.ok(e instanceof StoreError, String(e));
+          }
         }
+      });
+      try {
+        for (let i = 1; i <= 150; i++) {
+          await writeRetrying(writer, bodies[i % 4]);
+        }
+      } finally {
+        writing = false;
+        await Promise.all(loops);
       }
-    });
-    for (let i = 1; i <= 150; i++) await writeRetrying(writer, bodies[i % 4]);
-    writing = false;
-    await Promise.all(loops);
-    const torn = seen.filter((text) => !bodies.includes(text));
-    assert.deepEqual(
-      torn.slice(0, 3),
-      [],
-      `${torn.length} torn bodies returned`,
-    );
-    assert.ok(seen.length > 0, "the readers read");
-    const last = bodies[150 % 4];
-    for (const reader of readers) assert.equal(await reader.read(), last);
-    // How much racing there was (shown with --reporter=spec, for whoever tunes this).
-    console.log(
-      `  ${seen.length} reads, ${
-        readers.reduce((n, r) => n + r.unconfirmedReads, 0)
-      } unconfirmed and read again`,
-    );
+      const torn = seen.filter((text) => !bodies.includes(text));
+      assert.deepEqual(
+        torn.slice(0, 3),
+        [],
+        `${torn.length} torn bodies returned`,
+      );
+      assert.ok(seen.length > 0, "the readers read");
+      const last = bodies[150 % 4];
+      for (const reader of readers) assert.equal(await reader.read(), last);
+      // How much racing there was (shown with --reporter=spec, for whoever tunes this).
+      console.log(
+        `  ${seen.length} reads, ${
+          readers.reduce((n, r) => n + r.unconfirmedReads, 0)
+        } unconfirmed and read again`,
+      );
+    } finally {
+      await raw.stop();
+    }
   });
 
   it("never trusts an empty ETag; a missing one only when two reads agree, and never revalidates with it", async () => {
