@@ -185,20 +185,30 @@ function isTimeoutReason(reason: unknown): boolean {
   return r.name === "TimeoutError" || r.code === "TIMEOUT";
 }
 
-/** How many whole reads an unconfirmed body gets before the read fails. */
+/** How many whole reads a body that no ETag vouches for gets before the read fails. */
 const CONFIRM_ATTEMPTS = 3;
 
 /** The pause before re-reading an unconfirmed body, times the attempt, ms. */
 const CONFIRM_DELAY_MS = 10;
 
-/** A plain MD5 ETag (a single-part upload without SSE-KMS/SSE-C): 32 hex digits, quoted. */
-const MD5_ETAG_RE = /^"?[0-9a-f]{32}"?$/i;
+/** An ETag that may be an MD5 (unquoted, lower case): 32 hex digits. S3 gives a plain
+ * single-part upload the MD5 of its bytes, unless it is encrypted with SSE-KMS/SSE-C. */
+const MD5_HEX_RE = /^[0-9a-f]{32}$/;
 
-/** Whether `etag` is the MD5 of `body` (quotes and case aside). */
-function matchesMd5(etag: string, body: string): boolean {
-  const hex = createHash("md5").update(body, "utf8").digest("hex");
-  return etag.replaceAll('"', "").toLowerCase() === hex;
+let md5Missing = false;
+
+/** The MD5 of `bytes` in hex; undefined where MD5 is not offered (Node in FIPS mode). */
+function md5Hex(bytes: Uint8Array): string | undefined {
+  if (md5Missing) return undefined;
+  try {
+    return createHash("md5").update(bytes).digest("hex");
+  } catch {
+    md5Missing = true;
+    return undefined;
+  }
 }
+
+const decoder = new TextDecoder();
 
 /** Waits `ms`, or less if `signal` aborts (the bounded call gives up by itself). */
 function delay(ms: number, signal: AbortSignal): Promise<void> {
@@ -229,7 +239,8 @@ const ABORTED = Symbol("aborted");
  * `If-None-Match`, so an unchanged object answers `304` without a body; a missing object
  * reads as `null` (off). A body is remembered only when its ETag vouches for it (its
  * MD5, or the same pair twice for ETags that are not MD5s); a torn read from a server
- * that writes bytes and ETag separately is read again, and fails after three tries.
+ * that writes bytes and ETag separately is read again, and fails after three tries
+ * with no two alike.
  * Writes put the text with `Content-Type: application/json` and `Cache-Control:
  * no-store`. Every call is bounded by `timeoutMs`, even when the client
  * ignores its abort signal. Errors are {@linkcode StoreError}s whose `code` is `TIMEOUT`
@@ -392,6 +403,8 @@ export class S3Store implements StateStore {
       return await this.#bounded("read", signal, async (abortSignal) => {
         let ifNoneMatch = cached?.etag;
         let previous: { etag: string | undefined; body: string } | undefined;
+        /** How many reads in a row gave this same pair. */
+        let agreeing = 0;
         for (let attempt = 1;; attempt++) {
           this.reads++;
           let out;
@@ -417,30 +430,43 @@ export class S3Store implements StateStore {
             }
             throw e;
           }
-          const body = out.Body
-            ? await out.Body.transformToString("utf-8")
-            : "";
+          // The bytes as sent: a body that is not UTF-8 must still match its MD5.
+          const bytes = out.Body
+            ? await out.Body.transformToByteArray()
+            : new Uint8Array();
+          const body = decoder.decode(bytes);
           const etag = typeof out.ETag === "string" ? out.ETag : undefined;
-          // Trust a body only if it is the MD5 its ETag names. An ETag that need not be an
-          // MD5 (multipart, encrypted objects, servers of their own kind), or none at all,
-          // is trusted when a second read gives the same pair. An empty ETag never is: a
-          // server sends one only mid-write. A read racing a write on a server that stores
-          // the bytes and the ETag separately (s3rver) can pair one version's ETag with the
-          // other's bytes, and do so twice in a row; remembered, that pair would be
-          // replayed by every later 304, and the new state never seen.
-          const md5Shaped = etag !== undefined && MD5_ETAG_RE.test(etag);
-          const blank = etag !== undefined && etag.replaceAll('"', "") === "";
-          const strict = blank ||
-            md5Shaped && out.ServerSideEncryption === undefined &&
-              out.SSECustomerAlgorithm === undefined;
-          const confirmed = (md5Shaped && matchesMd5(etag, body)) ||
-            (!strict && previous !== undefined && previous.etag === etag &&
-              previous.body === body);
-          if (confirmed) {
+          // A read racing a write on a server that stores an object's bytes and its ETag
+          // separately (s3rver) can pair one version's ETag with the other's bytes, even
+          // twice in a row. Remembered, that pair would be replayed by every later 304,
+          // and the new state never seen. So a body is remembered only when its ETag
+          // vouches for it: the ETag is the body's MD5, or it need not be (multipart,
+          // encrypted objects, no MD5 on this host) and two reads agree. A body whose
+          // ETag should be its MD5 and is not (a torn read, or a store with ETags of its
+          // own kind, such as GCS with customer keys) is used once three reads agree
+          // (a torn read seldom lasts that long), but not remembered; nor is a body
+          // without an ETag.
+          const bare = etag?.replaceAll('"', "").toLowerCase() ?? "";
+          const hex = MD5_HEX_RE.test(bare) ? md5Hex(bytes) : undefined;
+          if (hex !== undefined && hex === bare) {
             // A read abandoned at the timeout must not replace a newer one's validator.
+            if (!abortSignal.aborted) this.#cached = { etag: etag!, body };
+            return body;
+          }
+          // An empty ETag is what a server sends mid-write; a 32-hex one that is not the
+          // body's MD5 may be a torn read too: both need a third read to agree.
+          const blank = etag !== undefined && bare === "";
+          const notMd5 = !blank && (hex === undefined ||
+            out.ServerSideEncryption !== undefined ||
+            out.SSECustomerAlgorithm !== undefined);
+          agreeing = previous !== undefined && previous.etag === etag &&
+              previous.body === body
+            ? agreeing + 1
+            : 1;
+          if (agreeing >= (notMd5 ? 2 : 3)) {
             if (!abortSignal.aborted) {
-              this.#cached = etag !== undefined && !blank
-                ? { etag, body }
+              this.#cached = notMd5 && bare !== ""
+                ? { etag: etag!, body }
                 : undefined;
             }
             return body;
@@ -450,10 +476,8 @@ export class S3Store implements StateStore {
             throw new TornRead(
               `${attempt} reads in a row got a body that its ETag (last ${
                 etag ?? "none"
-              }) does not vouch for: not its MD5, and no two reads alike; the object is ` +
-                "being rewritten, or the S3-compatible server does not store objects " +
-                "atomically (if its ETags are not MD5 digests of unencrypted objects, " +
-                "please report it)",
+              }) does not vouch for, and no two reads alike; the object is being ` +
+                "rewritten, or the S3-compatible server does not store objects atomically",
             );
           }
           await delay(CONFIRM_DELAY_MS * attempt, abortSignal);
