@@ -61,14 +61,18 @@ export interface BypassCookie {
   /** The cookie's name. */
   readonly name: string;
   /**
-   * Computes the expected cookie value for this state, once: `undefined` when it is
-   * ready (or the state has no secret), else a promise to await before
-   * {@linkcode BypassCookie.ok}. Never rejects.
+   * Computes the expected cookie values for this state, once per `maxAge` period:
+   * `undefined` when they are ready (or the state has no secret), else a promise to
+   * await before {@linkcode BypassCookie.ok}. Values serve two periods, and a call in
+   * the second makes the next ones meanwhile, so calling it on every request (as
+   * {@linkcode BypassCookie.check} does) never leaves `ok()` without them. Never
+   * rejects.
    */
   ready(snap: Snapshot): Promise<void> | undefined;
   /**
    * Whether a `Cookie` header carries a valid bypass cookie for this state. Synchronous:
-   * `false` until {@linkcode BypassCookie.ready} has finished for the state.
+   * `false` until {@linkcode BypassCookie.ready} has finished for the state, and again
+   * two `maxAge` periods after the last `ready()` call.
    */
   ok(cookieHeader: string | null | undefined, snap: Snapshot): boolean;
   /**
@@ -325,44 +329,45 @@ export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
     return base64url(new Uint8Array(mac));
   }
 
-  /** The values accepted in one period: its own first, then the ones either side. */
+  /**
+   * The cookie values of periods `period - 1` to `period + 2`: enough to check cookies
+   * in `period` and in the one after it, so a period that ends never leaves `ok()`
+   * without values (the next ones are made meanwhile).
+   */
   interface Accepted {
     period: number;
     stored: string;
-    values: [current: string, previous: string, next: string];
+    values: [string, string, string, string];
   }
 
-  // Accepted values per state snapshot; the last ones also by hash, so a new snapshot
-  // of the same state (another cache, a re-read) needs no new HMAC.
+  // Values per state snapshot; the last ones also by hash, so a new snapshot of the
+  // same state (another cache, a re-read) needs no new HMAC.
   const accepted = new WeakMap<Snapshot, Accepted>();
   const pending = new WeakMap<Snapshot, Promise<void>>();
   let last: Accepted | undefined;
 
+  /** The values for a snapshot that serve `period`, if made. */
   function lookup(snap: Snapshot, period: number): Accepted | undefined {
+    const serves = (a: Accepted | undefined) =>
+      a !== undefined && (period === a.period || period === a.period + 1);
     const a = accepted.get(snap);
-    if (a !== undefined && a.period === period) return a;
-    const stored = snap.state.bypass;
-    if (
-      last !== undefined && last.stored === stored && last.period === period
-    ) {
-      accepted.set(snap, last);
+    if (serves(a)) return a;
+    if (serves(last) && last!.stored === snap.state.bypass) {
+      accepted.set(snap, last!);
       return last;
     }
     return undefined;
   }
 
-  function ready(snap: Snapshot): Promise<void> | undefined {
-    const stored = snap.state.bypass;
-    const period = periodNow();
-    if (stored === undefined || lookup(snap, period) !== undefined) {
-      return undefined;
-    }
+  /** Makes the values for `period`, once per snapshot at a time. */
+  function make(snap: Snapshot, stored: string, period: number): Promise<void> {
     let p = pending.get(snap);
     if (p === undefined) {
       p = Promise.all([
-        compute(stored, period),
         compute(stored, period - 1),
+        compute(stored, period),
         compute(stored, period + 1),
+        compute(stored, period + 2),
       ]).then(
         (values) => {
           const a: Accepted = { period, stored, values };
@@ -376,17 +381,37 @@ export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
     return p;
   }
 
+  function ready(snap: Snapshot): Promise<void> | undefined {
+    const stored = snap.state.bypass;
+    if (stored === undefined) return undefined;
+    const period = periodNow();
+    const a = lookup(snap, period);
+    if (a === undefined) return make(snap, stored, period);
+    // Into the last period these values serve: make the next ones meanwhile.
+    if (a.period !== period) make(snap, stored, period);
+    return undefined;
+  }
+
+  /** The values accepted now (the period's own first), or undefined if not made. */
+  function acceptedNow(snap: Snapshot): string[] | undefined {
+    const period = periodNow();
+    const a = lookup(snap, period);
+    if (a === undefined) return undefined;
+    const i = period - a.period; // 0 or 1
+    return [a.values[i + 1], a.values[i], a.values[i + 2]];
+  }
+
   function ok(
     cookieHeader: string | null | undefined,
     snap: Snapshot,
   ): boolean {
     if (!cookieHeader || snap.state.bypass === undefined) return false;
-    const a = lookup(snap, periodNow());
-    if (a === undefined) return false;
+    const wants = acceptedNow(snap);
+    if (wants === undefined) return false;
     let found = false;
     for (const v of cookieValues(cookieHeader, name)) {
       // Every comparison runs: which period matched is not timed either.
-      for (const want of a.values) {
+      for (const want of wants) {
         if (timingSafeEqual(v, want)) found = true;
       }
     }
@@ -412,13 +437,7 @@ export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
   ): Promise<Response | undefined> {
     if (!(await verifySecret(secret, stored))) return undefined;
     await ready(snap);
-    let a = lookup(snap, periodNow());
-    if (a === undefined) {
-      // A new period began meanwhile: make its values too.
-      await ready(snap);
-      a = lookup(snap, periodNow());
-    }
-    const value = a?.values[0];
+    const value = acceptedNow(snap)?.[0];
     if (value === undefined) return undefined;
     const secure = secureOpt ?? req.url.startsWith("https:");
     return new Response(null, {

@@ -470,6 +470,29 @@ describe("bypass: invalidation, https, fleets, cookieKey", () => {
     assert.equal(r.status, 200);
   });
 
+  it("ok() keeps working into the next period after one ready(); ready() in it renews the values", async () => {
+    const bypass = createBypassCookie({ maxAge: 1 });
+    const snap = toSnapshot(await enabledState({ secret: SECRET }, Date.now()));
+    await sleep(1000 - Date.now() % 1000 + 20); // just after a period boundary
+    const res = (await bypass.visit(
+      new Request(`http://l/${SECRET}`),
+      snap,
+    ))!;
+    const cookie = res.headers.get("set-cookie")!.split(";")[0];
+    assert.equal(bypass.ok(cookie, snap), true);
+    const period = Math.floor(Date.now() / 1000);
+    await sleep((period + 1) * 1000 + 50 - Date.now());
+    // Next period, no ready() since: ok() still has values, and still says yes.
+    assert.equal(bypass.ok(cookie, snap), true, "the period after, no ready()");
+    // ready() here needs no wait, and makes the next values meanwhile.
+    assert.equal(bypass.ready(snap), undefined);
+    await sleep(50);
+    await sleep((period + 2) * 1000 + 50 - Date.now());
+    // Two periods on: the values moved on (thanks to that ready()), the cookie is old.
+    assert.equal(bypass.ready(snap), undefined, "renewed in time");
+    assert.equal(bypass.ok(cookie, snap), false, "two periods on");
+  });
+
   it("a cookie is accepted in its own period and the ones either side (clock skew), no further", async () => {
     const bypass = createBypassCookie({ maxAge: 3600 });
     const state = await enabledState({ secret: SECRET }, Date.now());
