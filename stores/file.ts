@@ -111,7 +111,8 @@ function explain(path: string, op: "read" | "write", e: unknown): StoreError {
 
 let counter = 0;
 
-/** A temporary file older than this was left by a writer that died before its rename. */
+/** A temporary file this much older than the state file was left by a writer that died
+ * before its rename. */
 const STALE_TEMP_MS = 10 * 60_000;
 
 /** The temporary files `#write` makes: `.<name>.<pid>-<time>-<n>-<random>.tmp`. */
@@ -209,24 +210,37 @@ export class FileStore implements StateStore {
     }
     if (!this.#swept) {
       this.#swept = true;
-      await this.#sweep().catch(() => {}); // tidying only: the state is written
+      // Tidying only, after the state is written: never awaited, never an error.
+      this.#sweep().catch(() => {});
     }
   }
 
   /**
-   * Removes this file's temporary files that are older than 10 minutes: a writer
-   * killed between its write and its rename leaves one behind. Once per store, after
-   * its first write; a writer at work now has a fresh file, which is left alone.
+   * Removes this file's temporary files that are 10 minutes older than the state file
+   * itself: a writer killed between its write and its rename leaves one behind. Ages
+   * are measured on the file system's clock (the state file was just written), so a
+   * shared mount with a clock of its own cannot make a writer at work look old. Once
+   * per store, after its first write.
    */
   async #sweep(): Promise<void> {
     const list = this.#fs.list;
     if (list === undefined) return;
     const dir = dirname(this.path);
-    const prefix = `.${basename(this.path)}.`;
-    const cutoff = Date.now() - STALE_TEMP_MS;
-    for (const { name, mtimeMs } of await list.call(this.#fs, dir, prefix)) {
-      if (mtimeMs < cutoff && TEMP_RE.test(name.slice(prefix.length))) {
-        await this.#fs.remove(`${dir}/${name}`).catch(() => {});
+    const name = basename(this.path);
+    const prefix = `.${name}.`;
+    const files = await list.call(
+      this.#fs,
+      dir,
+      (n) => n === name || n.startsWith(prefix),
+    );
+    const written = files.find((f) => f.name === name)?.mtimeMs;
+    if (written === undefined) return;
+    for (const f of files) {
+      if (
+        f.name !== name && f.mtimeMs < written - STALE_TEMP_MS &&
+        TEMP_RE.test(f.name.slice(prefix.length))
+      ) {
+        await this.#fs.remove(`${dir}/${f.name}`).catch(() => {});
       }
     }
   }

@@ -26,13 +26,14 @@ export interface FsAdapter {
   /** Removes a file, ignoring a missing one. */
   remove(path: string): Promise<void>;
   /**
-   * The files in `dir` whose names start with `prefix`, with their modification times.
-   * Optional: the file store uses it to remove temporary files left by a writer that
-   * was killed before its rename; an adapter without it leaves them be.
+   * The files in `dir` whose names `include` accepts, with their modification times;
+   * an empty list where looking would need a permission not yet granted (Deno would
+   * prompt). Optional: the file store uses it to remove temporary files left by a
+   * writer that was killed before its rename; an adapter without it leaves them be.
    */
   list?(
     dir: string,
-    prefix: string,
+    include: (name: string) => boolean,
   ): Promise<{ name: string; mtimeMs: number }[]>;
 }
 
@@ -57,6 +58,11 @@ interface DenoFs {
   rename(from: string, to: string): Promise<void>;
   remove(path: string): Promise<void>;
   errors: { NotFound: new (...args: never[]) => Error };
+  permissions?: {
+    querySync?(
+      descriptor: { name: "read" | "write"; path: string },
+    ): { state: string };
+  };
 }
 
 interface BunFs {
@@ -75,13 +81,13 @@ async function writeNewSynced(path: string, text: string): Promise<void> {
 }
 
 /** `list` for every adapter: node:fs works on Deno, Bun and Node alike. */
-async function listPrefixed(
+async function listMatching(
   dir: string,
-  prefix: string,
+  include: (name: string) => boolean,
 ): Promise<{ name: string; mtimeMs: number }[]> {
   const out: { name: string; mtimeMs: number }[] = [];
   for (const name of await nodeFs.readdir(dir)) {
-    if (!name.startsWith(prefix)) continue;
+    if (!include(name)) continue;
     try {
       out.push({
         name,
@@ -169,7 +175,15 @@ function denoAdapter(deno: DenoFs): FsAdapter {
     // node:fs gives us fsync on the handle, which Deno.writeTextFile does not.
     writeNew: writeNewSynced,
     rename: (from, to) => deno.rename(from, to),
-    list: listPrefixed,
+    list(dir, include) {
+      // Listing and removing without the permission would prompt (and stall) a Deno
+      // run in a terminal: tidying is not worth asking for.
+      const granted = (name: "read" | "write") =>
+        deno.permissions?.querySync?.({ name, path: dir }).state === "granted";
+      return granted("read") && granted("write")
+        ? listMatching(dir, include)
+        : Promise.resolve([]);
+    },
     async remove(path) {
       try {
         await deno.remove(path);
@@ -214,7 +228,7 @@ function nodeAdapter(runtime: "node" | "bun", bun?: BunFs): FsAdapter {
     },
     writeNew: writeNewSynced,
     rename: (from, to) => nodeFs.rename(from, to),
-    list: listPrefixed,
+    list: listMatching,
     async remove(path) {
       try {
         await nodeFs.unlink(path);

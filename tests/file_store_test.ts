@@ -23,9 +23,21 @@ import {
   ROOT,
   runProcess,
   scriptCommand,
+  sleep,
   startProcess,
   useTempDirs,
 } from "./helpers.ts";
+
+/** Polls `cond` every 10 ms; fails the test after 2 s. */
+async function waitUntil(
+  cond: () => boolean | Promise<boolean>,
+): Promise<void> {
+  const deadline = Date.now() + 2000;
+  while (!(await cond())) {
+    assert.ok(Date.now() < deadline, "timed out waiting");
+    await sleep(10);
+  }
+}
 
 const dirs = useTempDirs("maintenance-file-store-");
 const freshDir = dirs.fresh;
@@ -82,7 +94,7 @@ describe("FileStore on a real directory", () => {
     assert.deepEqual(await readdir(d), ["state.txt"]);
   });
 
-  it("removes temp files a killed writer left (older than 10 min), and nothing else", async () => {
+  it("removes temp files a killed writer left (10 min older than the state), and nothing else", async () => {
     const d = await freshDir();
     const hourAgo = new Date(Date.now() - 3_600_000);
     const stale = ".state.txt.4242-lz3k1a2b-0-abc123.tmp";
@@ -100,6 +112,8 @@ describe("FileStore on a real directory", () => {
     }
     const store = new FileStore(`${d}/state.txt`);
     await store.write("1");
+    // The sweep runs after the write, not awaited by it.
+    await waitUntil(async () => !(await readdir(d)).includes(stale));
     assert.deepEqual(
       (await readdir(d)).sort(),
       [fresh, ...others, "state.txt"].sort(),
@@ -108,9 +122,40 @@ describe("FileStore on a real directory", () => {
     await writeFile(`${d}/${stale}`, "1");
     await utimes(`${d}/${stale}`, hourAgo, hourAgo);
     await store.write("0");
+    await sleep(100);
     assert.ok((await readdir(d)).includes(stale));
     await new FileStore(`${d}/state.txt`).write("0");
-    assert.ok(!(await readdir(d)).includes(stale));
+    await waitUntil(async () => !(await readdir(d)).includes(stale));
+  });
+
+  it("ages temp files by the file system's clock, not this host's (a shared mount an hour behind)", async () => {
+    // Fault injection: an adapter that reports every time an hour early, as a file
+    // server whose clock is behind would. A real one cannot be set up here.
+    const d = await freshDir();
+    const real = detectFs();
+    const behind = {
+      ...real,
+      list: async (dir: string, include: (name: string) => boolean) =>
+        (await real.list!(dir, include)).map((f) => ({
+          ...f,
+          mtimeMs: f.mtimeMs - 3_600_000,
+        })),
+    };
+    const working = ".state.txt.4243-lz3k1a2b-0-def456.tmp";
+    await writeFile(`${d}/${working}`, "1"); // just written, by the server's clock
+    let listed = false;
+    const store = new FileStore(`${d}/state.txt`, {
+      ...behind,
+      list: async (dir, include) => {
+        const files = await behind.list(dir, include);
+        listed = true;
+        return files;
+      },
+    });
+    await store.write("1");
+    await waitUntil(() => listed);
+    await sleep(50);
+    assert.ok((await readdir(d)).includes(working), "a writer at work is kept");
   });
 
   it("an adapter without list() still writes (the sweep is skipped)", async () => {
