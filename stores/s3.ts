@@ -476,7 +476,7 @@ export class S3Store implements StateStore {
             throw new TornRead(
               `${attempt} reads in a row got a body that its ETag (last ${
                 etag ?? "none"
-              }) does not vouch for, and no two reads alike; the object is being ` +
+              }) does not vouch for, and too few of them alike; the object is being ` +
                 "rewritten, or the S3-compatible server does not store objects atomically",
             );
           }
