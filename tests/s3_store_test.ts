@@ -78,6 +78,11 @@ describe("S3Store against s3rver", () => {
     return new S3Store({ bucket: BUCKET, key, client: client(), timeoutMs });
   }
 
+  /** Another store (its own client) for the same object as `other`. */
+  function sameObject(other: S3Store): S3Store {
+    return new S3Store({ bucket: BUCKET, key: other.key, client: client() });
+  }
+
   it("reads a missing object as null (off)", async () => {
     const s = store();
     proxy.reset();
@@ -89,7 +94,7 @@ describe("S3Store against s3rver", () => {
 
   it("writes, then reads the text back from any store", async () => {
     const a = store();
-    const b = new S3Store({ bucket: BUCKET, key: a.key, client: client() });
+    const b = sameObject(a);
     const text = JSON.stringify({ enabled: true, message: "Back at 14:00" });
     proxy.reset();
     await a.write(text);
@@ -100,11 +105,7 @@ describe("S3Store against s3rver", () => {
 
   it("revalidates with If-None-Match: an unchanged object answers 304 with no body", async () => {
     const writer = store();
-    const reader = new S3Store({
-      bucket: BUCKET,
-      key: writer.key,
-      client: client(),
-    });
+    const reader = sameObject(writer);
     await writer.write('{"enabled":true}');
     proxy.reset();
 
@@ -149,11 +150,7 @@ describe("S3Store against s3rver", () => {
 
   it("reads again when a body does not match its ETag (a torn read), and never remembers the pair", async () => {
     const writer = store();
-    const reader = new S3Store({
-      bucket: BUCKET,
-      key: writer.key,
-      client: client(),
-    });
+    const reader = sameObject(writer);
     const before = '{"enabled":false}';
     const after = '{"enabled":true,"message":"after the write"}';
     await writer.write(before);
@@ -172,11 +169,7 @@ describe("S3Store against s3rver", () => {
 
   it("fails a read whose body keeps not matching its ETag, then recovers", async () => {
     const writer = store();
-    const reader = new S3Store({
-      bucket: BUCKET,
-      key: writer.key,
-      client: client(),
-    });
+    const reader = sameObject(writer);
     await writer.write('{"enabled":true,"message":"whole"}');
     proxy.reset();
     proxy.tearNext = 10;
