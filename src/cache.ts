@@ -9,7 +9,7 @@ import { StoreError } from "../stores/store_error.ts";
 import type { CacheStore, StateStore } from "../stores/types.ts";
 import { type MaintenanceState, parseState, StateParseError } from "./state.ts";
 import { type Snapshot, toSnapshot } from "./snapshot.ts";
-import { withTimeout } from "./timeout.ts";
+import { TimeoutError, withTimeout } from "./timeout.ts";
 
 /**
  * How the state is cached, as the seed's MAINTENANCE_MODE_CACHE settings.
@@ -141,8 +141,17 @@ export class StateCache {
   #failing = false;
   #retryAt = -Infinity;
   #cacheFailing = false;
+  /** Which shared-cache operation failed: only its success ends the failure streak. */
+  #cacheFailedOp: "get" | "set" | "delete" | undefined;
   /** When a failing shared cache is asked again (ms since epoch); skipped until then. */
   #cacheRetryAt = -Infinity;
+  /** A write's delete of the shared key failed: the key may hold an older state, so it
+   * is deleted (and missed) before the shared cache is trusted again. */
+  #deletePending = false;
+  /** A store read that was given up at its timeout and has not settled yet. */
+  #hungRead: Promise<unknown> | undefined;
+  /** The latest clock reading, to notice the clock stepping back. */
+  #lastNow = -Infinity;
   /** Bumped by every write, so a read that began before a write cannot overwrite it. */
   #generation = 0;
   /** `#snap` while it is fresh, trusted without a clock read; see `hot()`. */
@@ -231,12 +240,28 @@ export class StateCache {
    * (call {@linkcode StateCache.get}).
    */
   peek(now: number): Snapshot | undefined {
+    this.#checkClock(now);
     return now < this.#freshUntil ? this.#snap : undefined;
+  }
+
+  /**
+   * A wall clock that steps back (NTP, a resumed VM) would keep a state "fresh", or a
+   * retry waiting, for as long as the step: start those periods again instead.
+   */
+  #checkClock(now: number): void {
+    if (now < this.#lastNow) {
+      if (this.#freshUntil !== Infinity) this.#freshUntil = -Infinity;
+      this.#retryAt = -Infinity;
+      this.#cacheRetryAt = -Infinity;
+      this.#cool();
+    }
+    this.#lastNow = now;
   }
 
   /** The state, reading through the cache and store as needed. Never rejects. */
   get(): Snapshot | Promise<Snapshot> {
     const now = this.#now();
+    this.#checkClock(now);
     if (now < this.#freshUntil && this.#snap) return this.#snap;
     // While the store is failing, serve the last known state at once and retry in
     // the background, so a dead or hanging store does not stall requests.
@@ -292,33 +317,76 @@ export class StateCache {
     // timeoutMs bounds the whole check, cache and store together: a shared cache that
     // hangs gets at most half of it, and the store what is left.
     const started = performance.now();
+    const cacheMs = Math.max(1, Math.floor(this.#timeoutMs / 2));
     let useShared = false;
     if (shared && this.#cacheUsable()) {
       useShared = true;
       let hit: string | null | undefined;
       try {
-        hit = await withTimeout(
-          () => shared.get(this.#key),
-          Math.max(1, Math.floor(this.#timeoutMs / 2)),
-          `cache get ${this.#key}`,
-        );
-        this.#cacheFailing = false;
+        if (this.#deletePending) {
+          // A write here could not delete the key: until it is gone, it may hold an
+          // older state; delete it now, and read the store (a miss).
+          await withTimeout(
+            () => shared.delete(this.#key),
+            cacheMs,
+            `cache delete ${this.#key}`,
+          );
+          this.#deletePending = false;
+          this.#cacheOk("delete");
+        } else {
+          hit = await withTimeout(
+            () => shared.get(this.#key),
+            cacheMs,
+            `cache get ${this.#key}`,
+          );
+          this.#cacheOk("get");
+        }
       } catch (e) {
         // A cache that is down is a miss: fall back to the store.
         useShared = false;
-        this.#reportCache(e);
+        this.#reportCache(e, this.#deletePending ? "delete" : "get");
       }
       if (hit !== null && hit !== undefined) {
-        checkState(hit, `cache key ${this.#key}`); // corrupt: an error, not a state
-        return hit;
+        try {
+          checkState(hit, `cache key ${this.#key}`);
+          return hit;
+        } catch (e) {
+          // A corrupt value is a miss: the store's state overwrites it below.
+          this.#reportCache(e, "get");
+        }
       }
     }
     const left = this.#timeoutMs - (performance.now() - started);
-    const text = await withTimeout(
-      (signal) => this.#store.read(signal),
-      Math.max(1, Math.floor(left)),
-      `read of maintenance state from ${this.#store.description ?? "store"}`,
-    );
+    if (this.#hungRead !== undefined) {
+      // The last read was given up at its timeout and still has not finished (a hung
+      // mount, a dead connection): another would only pile up behind it.
+      throw new StoreError(
+        `read of maintenance state from ${
+          this.#store.description ?? "store"
+        } is still waiting on the previous read, given up after ${this.#timeoutMs} ms; ` +
+          "check that the store is reachable",
+        "TIMEOUT",
+      );
+    }
+    let read: Promise<string | null> | undefined;
+    let text: string | null;
+    try {
+      text = await withTimeout(
+        (signal) => read = Promise.resolve(this.#store.read(signal)),
+        Math.max(1, Math.floor(left)),
+        `read of maintenance state from ${this.#store.description ?? "store"}`,
+      );
+    } catch (e) {
+      const hung = read;
+      if (e instanceof TimeoutError && hung !== undefined) {
+        this.#hungRead = hung;
+        const settled = () => {
+          if (this.#hungRead === hung) this.#hungRead = undefined;
+        };
+        hung.then(settled, settled);
+      }
+      throw e;
+    }
     // Corrupt text is an error: the last good state is kept.
     checkState(text, this.#store.description ?? "the state store");
     // A write through this process since the read began has deleted the key; putting
@@ -327,12 +395,12 @@ export class StateCache {
       const ttl = this.#ttlMs === null
         ? null
         : Math.max(1, Math.ceil(this.#ttlMs / 1000));
-      shared.set(this.#key, text ?? "0", ttl).then(
-        () => {
-          this.#cacheFailing = false;
-        },
-        (e) => this.#reportCache(e),
-      );
+      Promise.resolve()
+        .then(() => shared.set(this.#key, text ?? "0", ttl))
+        .then(
+          () => this.#cacheOk("set"),
+          (e) => this.#reportCache(e, "set"),
+        );
     }
     return text;
   }
@@ -381,11 +449,20 @@ export class StateCache {
     }
   }
 
-  #reportCache(error: unknown): void {
+  #reportCache(error: unknown, op: "get" | "set" | "delete"): void {
     this.#cacheRetryAt = this.#now() + RETRY_MS;
     if (this.#cacheFailing) return;
     this.#cacheFailing = true;
+    this.#cacheFailedOp = op;
     this.#report(error);
+  }
+
+  /** A shared-cache operation worked: that ends a failure streak of the same kind (a
+   * cache that reads but cannot write is still failing). */
+  #cacheOk(op: "get" | "set" | "delete"): void {
+    if (this.#cacheFailing && this.#cacheFailedOp !== op) return;
+    this.#cacheFailing = false;
+    this.#cacheFailedOp = undefined;
   }
 
   /**
@@ -398,18 +475,29 @@ export class StateCache {
     this.#failing = false;
     this.#accept(text, this.#now());
     if (this.#shared) {
-      await withTimeout(
-        () => this.#shared!.delete(this.#key),
-        this.#timeoutMs,
-        `cache delete ${this.#key}`,
-      ).catch((e) => this.#reportCache(e));
-      // Another process whose store read was in flight during this write may put the
-      // old state back into the shared cache; delete once more after such a read ends.
       const shared = this.#shared;
       const key = this.#key;
-      unrefTimer(setTimeout(() => {
-        shared.delete(key).catch((e) => this.#reportCache(e));
-      }, this.#timeoutMs + 250));
+      const remove = () =>
+        withTimeout(
+          () => shared.delete(key),
+          this.#timeoutMs,
+          `cache delete ${key}`,
+        ).then(
+          () => {
+            this.#deletePending = false;
+            this.#cacheOk("delete");
+          },
+          (e) => {
+            // Until a delete goes through, the key may hold the old state: this process
+            // deletes it before it trusts the shared cache again.
+            this.#deletePending = true;
+            this.#reportCache(e, "delete");
+          },
+        );
+      await remove();
+      // Another process whose store read was in flight during this write may put the
+      // old state back into the shared cache; delete once more after such a read ends.
+      unrefTimer(setTimeout(remove, this.#timeoutMs + 250));
     }
   }
 

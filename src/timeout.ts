@@ -51,7 +51,8 @@ export function withTimeout<T>(
   });
   let work: Promise<T>;
   try {
-    work = fn(controller.signal);
+    // Promise.resolve: a store that answers with a plain value (not a promise) works too.
+    work = Promise.resolve(fn(controller.signal));
   } catch (e) {
     clearTimeout(timer);
     return Promise.reject(e);

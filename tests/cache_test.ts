@@ -2,7 +2,9 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import {
+  type CacheStore,
   createMaintenance,
+  MemoryCache,
   MemoryStore,
   type StateStore,
   TimeoutError,
@@ -30,6 +32,8 @@ class FaultyStore implements StateStore {
   readonly description = "faulty test store";
   mode: "ok" | "fail" | "corrupt" | "hang" = "ok";
   reads = 0;
+  /** Resolvers of the reads hanging now; `release()` ends them. */
+  hung: ((text: string | null) => void)[] = [];
   inner: MemoryStore;
   constructor(initial: string | null = null) {
     this.inner = new MemoryStore(initial);
@@ -42,13 +46,42 @@ class FaultyStore implements StateStore {
       case "corrupt":
         return Promise.resolve("{not a state");
       case "hang":
-        return new Promise(() => {});
+        return new Promise((resolve) => this.hung.push(resolve));
       default:
         return this.inner.read();
     }
   }
   write(text: string): Promise<void> {
     return this.inner.write(text);
+  }
+  /** Ends the hanging reads with the current text (a hung mount that recovers). */
+  async release(): Promise<void> {
+    const text = await this.inner.read();
+    for (const resolve of this.hung.splice(0)) resolve(text);
+  }
+}
+
+/**
+ * FAULT INJECTOR (a real Redis cannot fail get, set and delete separately on cue): a
+ * MemoryCache whose operations can be made to fail.
+ */
+class FlakyCache implements CacheStore {
+  inner = new MemoryCache();
+  failing = new Set<"get" | "set" | "delete">();
+  get(key: string): Promise<string | null> {
+    return this.failing.has("get")
+      ? Promise.reject(new Error("injected cache get failure"))
+      : this.inner.get(key);
+  }
+  set(key: string, value: string, ttl: number | null): Promise<void> {
+    return this.failing.has("set")
+      ? Promise.reject(new Error("injected cache set failure (READONLY)"))
+      : this.inner.set(key, value, ttl);
+  }
+  delete(key: string): Promise<void> {
+    return this.failing.has("delete")
+      ? Promise.reject(new Error("injected cache delete failure"))
+      : this.inner.delete(key);
   }
 }
 
@@ -488,5 +521,133 @@ describe("a failing store never fails a request", () => {
     const waited = performance.now() - t;
     assert.ok(waited < 500, `ten checks took ${waited} ms`);
     assert.equal(errors.length, 1);
+  });
+});
+
+describe("cache faults: hung reads, clock steps, a shared cache that half works", () => {
+  it("a store that answers with a plain value (not a promise) works, with no unhandled rejection", async () => {
+    const store = { read: () => "1", write: () => {} } as unknown as StateStore;
+    const errors: Error[] = [];
+    const mm = createMaintenance({
+      store,
+      cache: false,
+      onError: (e) => errors.push(e),
+    });
+    assert.equal(await mm.isEnabled(), true);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(errors, []);
+  });
+
+  it("a hung read is not joined by more while it hangs; after it ends, reads go on", async () => {
+    // FAULT INJECTOR: reads that hang (ignoring their signal) until released.
+    const c = clock();
+    const store = new FaultyStore('{"enabled":true,"message":"good"}');
+    const errors: Error[] = [];
+    const mm = createMaintenance({
+      store,
+      timeoutMs: 50,
+      cache: { ttlMs: 100 },
+      now: c.now,
+      onError: (e) => errors.push(e),
+    });
+    assert.equal((await mm.getState()).message, "good");
+    store.mode = "hang";
+    for (let i = 0; i < 10; i++) {
+      c.advance(2000);
+      await mm.getState();
+      await new Promise((resolve) => setTimeout(resolve, 60));
+    }
+    assert.equal(store.reads, 2, "one read hangs; no more pile up behind it");
+    assert.equal(errors.length, 1);
+    store.mode = "ok";
+    await store.inner.write('{"enabled":false}');
+    await store.release();
+    await settle();
+    c.advance(2000);
+    await mm.getState();
+    await settle();
+    c.advance(2000);
+    assert.equal((await mm.getState()).enabled, false);
+  });
+
+  it("a wall clock stepping back does not keep a stale state fresh", async () => {
+    const c = clock();
+    const store = new FaultyStore("0");
+    const mm = createMaintenance({
+      store,
+      cache: { ttlMs: 1000 },
+      now: c.now,
+    });
+    assert.equal(await mm.isEnabled(), false);
+    assert.equal(store.reads, 1);
+    await store.inner.write("1"); // switched elsewhere
+    c.advance(500);
+    assert.equal(await mm.isEnabled(), false, "within the TTL");
+    c.advance(-3_600_000); // NTP steps the clock back an hour
+    assert.equal(await mm.isEnabled(), true, "read again, not an hour later");
+    assert.equal(store.reads, 2);
+  });
+
+  it("a write whose shared-cache delete fails: the old state does not come back when the cache does", async () => {
+    const store = new MemoryStore('{"enabled":true}');
+    const shared = new FlakyCache();
+    const opts = { ttlMs: 60_000, store: shared };
+    const a = createMaintenance({ store, cache: opts, onError: () => {} });
+    const b = createMaintenance({ store, cache: opts, onError: () => {} });
+    assert.equal(await a.isEnabled(), true);
+    assert.equal(await b.isEnabled(), true); // the key holds "on"
+    shared.failing = new Set(["get", "set", "delete"]); // the cache goes down
+    await a.disable();
+    assert.equal(
+      await shared.inner.get("maintenance_mode_state"),
+      '{"enabled":true}',
+    );
+    shared.failing.clear(); // back, still holding "on"
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // past a's local copy
+    assert.equal(
+      await a.isEnabled(),
+      false,
+      "a deletes the key before trusting it",
+    );
+    assert.equal(await b.isEnabled(), false, "b misses and reads the store");
+  });
+
+  it("a shared cache that reads but cannot write (READONLY) is reported once, not every second", async () => {
+    const c = clock();
+    const shared = new FlakyCache();
+    shared.failing.add("set");
+    const errors: Error[] = [];
+    const mm = createMaintenance({
+      store: new MemoryStore("1"),
+      cache: { ttlMs: 1000, store: shared },
+      now: c.now,
+      onError: (e) => errors.push(e),
+    });
+    for (let i = 0; i < 8; i++) {
+      assert.equal(await mm.isEnabled(), true);
+      await settle();
+      c.advance(1500);
+    }
+    assert.equal(errors.length, 1, errors.map((e) => e.message).join(" | "));
+    assert.match(errors[0].message, /READONLY/);
+  });
+
+  it("a corrupt value in the shared cache is a miss: the store's state is served and overwrites it", async () => {
+    const shared = new MemoryCache();
+    await shared.set("maintenance_mode_state", "{corrupt", null);
+    const errors: Error[] = [];
+    const mm = createMaintenance({
+      store: new MemoryStore('{"enabled":true}'),
+      cache: { ttlMs: 1000, store: shared },
+      onError: (e) => errors.push(e),
+    });
+    assert.equal(await mm.isEnabled(), true);
+    await settle();
+    assert.equal(
+      await shared.get("maintenance_mode_state"),
+      '{"enabled":true}',
+    );
+    assert.equal(errors.length, 1);
+    assert.match(errors[0].message, /cache key maintenance_mode_state/);
   });
 });
