@@ -26,6 +26,7 @@ import { generateSecret } from "./src/bypass.ts";
 import { enabledState } from "./src/enable.ts";
 import {
   isActiveAt,
+  isNaiveDateTime,
   type MaintenanceState,
   parseInstant,
   parseState,
@@ -114,11 +115,29 @@ function instant(value: string | undefined, flag: string): string | undefined {
   if (value === undefined) return undefined;
   const ms = parseInstant(value);
   if (Number.isNaN(ms)) {
+    if (isNaiveDateTime(value)) {
+      // Servers in other zones would read it differently: say which zone to add.
+      const offset = localOffset(value);
+      throw new UsageError(
+        `${flag} "${value}" has no time zone; add this machine's offset (${value}${offset}) ` +
+          `or Z for UTC (${value}Z)`,
+      );
+    }
     throw new UsageError(
       `${flag} must be an ISO-8601 date and time such as 2030-01-01T14:00:00Z, not "${value}"`,
     );
   }
   return new Date(ms).toISOString();
+}
+
+/** This machine's UTC offset at a local date-time, as `+01:00`. */
+function localOffset(naive: string): string {
+  const [y, mo, d, h, mi] = naive.split(/[-Tt :.]/).map(Number);
+  const minutes = -new Date(y, mo - 1, d, h, mi).getTimezoneOffset();
+  const abs = Math.abs(minutes);
+  return `${minutes < 0 ? "-" : "+"}${
+    String(Math.floor(abs / 60)).padStart(2, "0")
+  }:${String(abs % 60).padStart(2, "0")}`;
 }
 
 function describe(state: MaintenanceState, now: number): string {

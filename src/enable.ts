@@ -5,7 +5,7 @@
  * @module
  */
 import { checkSecret, hashSecret } from "./bypass.ts";
-import { type MaintenanceState, parseInstant } from "./state.ts";
+import { instantHelp, type MaintenanceState, parseInstant } from "./state.ts";
 
 /**
  * What `enable()` takes. Times are `Date`s or ISO-8601 strings.
@@ -48,7 +48,7 @@ function toIso(
     typeof value !== "string" && !(value instanceof Date) || Number.isNaN(ms)
   ) {
     throw new TypeError(
-      `${name} must be a Date or an ISO-8601 string like 2030-01-01T14:00:00Z`,
+      `${name} must be a Date or a date string; ${instantHelp(value)}`,
     );
   }
   return new Date(ms).toISOString();

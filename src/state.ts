@@ -96,31 +96,89 @@ function optionalSeconds(
   return v;
 }
 
+/** RFC 3339: a date, or a date and time with `Z` or an offset; seconds optional. */
+const INSTANT_RE =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(?:([Zz])|([+-])(\d{2}):(\d{2})))?$/;
+
+/** A date and time without `Z` or an offset: each server would read its own zone. */
+const NAIVE_RE = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$/;
+
+/** The last instant a state can name (ISO 8601 has four-digit years). */
+const MAX_INSTANT = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
 /**
- * Milliseconds since the epoch of an ISO-8601 date or date-time (`2030-01-01`,
- * `2030-01-01T14:00:00Z`, `2030-01-01T14:00:00+02:00`), or `NaN` when the text is not one.
- * Unlike `Date.parse` alone it refuses other spellings (`1`, `2030/01/01`, which runtimes
- * read differently) and days that do not exist: `Date.parse("2030-02-30")` rolls over to
- * March 2.
+ * Milliseconds since the epoch of an RFC 3339 date or date-time (`2030-01-01` at UTC
+ * midnight, `2030-01-01T14:00:00Z`, `2030-01-01T14:00+02:00`), or `NaN` when the text is
+ * not one. A date-time needs `Z` or an offset: without one, each server would read it
+ * in its own time zone (see {@linkcode isNaiveDateTime}). Unlike `Date.parse` it refuses
+ * other spellings (`1`, `2030/01/01`, which runtimes read differently), days and times
+ * that do not exist (`2030-02-30`, `24:00`, leap seconds), and years before 1970 or
+ * after 9999.
  *
  * @example
  * ```ts
  * import { parseInstant } from "./state.ts";
  * parseInstant("2030-01-01T14:00:00Z"); // 1893506400000
  * parseInstant("2030-02-30T00:00:00Z"); // NaN
+ * parseInstant("2030-01-01T14:00:00"); // NaN: which zone?
  * ```
  */
 export function parseInstant(text: string): number {
   if (typeof text !== "string") return NaN;
-  const m = /^(\d{4})-(\d{2})-(\d{2})(?:$|[T ])/.exec(text);
+  const m = INSTANT_RE.exec(text);
   if (!m) return NaN;
-  const year = Number(m[1]);
-  const month = Number(m[2]);
-  const day = Number(m[3]);
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
   // Day 0 of the next month is the last day of this one.
   const days = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  if (month < 1 || month > 12 || day < 1 || day > days) return NaN;
-  return Date.parse(text);
+  if (year < 1970 || month < 1 || month > 12 || day < 1 || day > days) {
+    return NaN;
+  }
+  const hour = Number(m[4] ?? 0);
+  const minute = Number(m[5] ?? 0);
+  const second = Number(m[6] ?? 0);
+  const ms = Number((m[7] ?? "").padEnd(3, "0").slice(0, 3));
+  const sign = m[9] === "-" ? -1 : 1;
+  const offHours = Number(m[10] ?? 0);
+  const offMinutes = Number(m[11] ?? 0);
+  if (
+    hour > 23 || minute > 59 || second > 59 || offHours > 23 || offMinutes > 59
+  ) {
+    return NaN;
+  }
+  const t = Date.UTC(year, month - 1, day, hour, minute, second, ms) -
+    sign * (offHours * 60 + offMinutes) * 60_000;
+  return t >= 0 && t <= MAX_INSTANT ? t : NaN;
+}
+
+/**
+ * Whether `text` is a date and time without `Z` or an offset, such as
+ * `2030-01-01T14:00`: {@linkcode parseInstant} refuses it, and a message can say to
+ * add the zone.
+ *
+ * @example
+ * ```ts
+ * import { isNaiveDateTime } from "./state.ts";
+ * isNaiveDateTime("2030-01-01T14:00"); // true
+ * isNaiveDateTime("2030-01-01T14:00Z"); // false
+ * ```
+ */
+export function isNaiveDateTime(text: string): boolean {
+  return NAIVE_RE.test(text);
+}
+
+/**
+ * What to change about a date that `parseInstant` refused, for messages.
+ *
+ * @example
+ * ```ts
+ * import { instantHelp } from "./state.ts";
+ * instantHelp("2030-01-01T14:00"); // "it has no time zone; add Z for UTC or ..."
+ * ```
+ */
+export function instantHelp(text: unknown): string {
+  return typeof text === "string" && isNaiveDateTime(text)
+    ? `it has no time zone; add Z for UTC or an offset, such as ${text}Z or ${text}+02:00`
+    : "use an ISO-8601 date and time with a zone, such as 2030-01-01T14:00:00Z";
 }
 
 function optionalInstant(
@@ -132,9 +190,7 @@ function optionalInstant(
     if (v === undefined || v === null) continue;
     const ms = typeof v === "string" ? parseInstant(v) : NaN;
     if (Number.isNaN(ms)) {
-      throw new StateParseError(
-        `"${key}" must be an ISO-8601 date such as 2030-01-01T14:00:00Z`,
-      );
+      throw new StateParseError(`"${key}" is not a date: ${instantHelp(v)}`);
     }
     return new Date(ms).toISOString();
   }

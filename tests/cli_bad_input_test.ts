@@ -121,6 +121,13 @@ const CASES: { args: string[]; code: 1 | 2; says: RegExp }[] = [
     says: /--until must be an ISO-8601 date/, // Date.parse alone: March 2
   },
   {
+    // Without a zone, each server would read it in its own: say what to add.
+    args: ["on", "--until", "2030-01-01T14:00"],
+    code: 2,
+    says:
+      /--until "2030-01-01T14:00" has no time zone.*[+-]\d{2}:\d{2}.*2030-01-01T14:00Z/,
+  },
+  {
     args: ["on", "--until", "2020-01-01T00:00:00Z"],
     code: 2,
     says: /--until .*in the past/,

@@ -1,11 +1,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
+  enabledState,
   isActiveAt,
   parseState,
   serializeState,
   StateParseError,
 } from "../mod.ts";
+import { parseInstant } from "../src/state.ts";
 
 describe("parseState", () => {
   it("reads absent and empty text as off", () => {
@@ -59,4 +61,71 @@ describe("parseState", () => {
       assert.throws(() => parseState(bad), StateParseError);
     });
   }
+});
+
+describe("parseInstant: RFC 3339, with a zone", () => {
+  it("reads dates (UTC midnight) and date-times with Z or an offset", () => {
+    const at14 = Date.UTC(2030, 0, 1, 14);
+    assert.equal(parseInstant("2030-01-01"), Date.UTC(2030, 0, 1));
+    assert.equal(parseInstant("2030-01-01T14:00:00Z"), at14);
+    assert.equal(parseInstant("2030-01-01T14:00Z"), at14);
+    assert.equal(parseInstant("2030-01-01 14:00:00z"), at14);
+    assert.equal(parseInstant("2030-01-01t14:00:00Z"), at14);
+    assert.equal(parseInstant("2030-01-01T16:00:00+02:00"), at14);
+    assert.equal(parseInstant("2030-01-01T09:30:00-04:30"), at14);
+    assert.equal(parseInstant("2030-01-01T14:00:00.25Z"), at14 + 250);
+    assert.equal(parseInstant("2030-01-01T14:00:00.123456789Z"), at14 + 123);
+  });
+
+  it("refuses a date-time without a zone: each server would read its own", () => {
+    for (
+      const naive of [
+        "2030-01-01T14:00",
+        "2030-01-01T14:00:00",
+        "2030-01-01 14:00:00.5",
+      ]
+    ) {
+      assert.ok(Number.isNaN(parseInstant(naive)), naive);
+      assert.throws(
+        () => parseState(`{"enabled":true,"endsAt":"${naive}"}`),
+        (e: Error) =>
+          e instanceof StateParseError && /no time zone/.test(e.message) &&
+          e.message.includes(`${naive}Z`),
+      );
+    }
+  });
+
+  it("refuses times, offsets and years that do not exist or do not fit", () => {
+    for (
+      const bad of [
+        "2030-01-01T24:00:00Z",
+        "2030-01-01T14:60:00Z",
+        "2030-12-31T23:59:60Z", // a leap second
+        "2030-01-01T14:00:00+24:00",
+        "2030-01-01T14:00:00+02:60",
+        "2030-01-01T14:00:00+0200", // RFC 3339 needs the colon
+        "1969-12-31T23:59:59Z",
+        "9999-12-31T23:00:00-05:00", // past year 9999 in UTC
+        "2030-01-01T14Z",
+        "2030-01-01T14:00:00 Z",
+        "2030-01-01 (x) 10:00",
+        "2030-01-01 14:00 GMT+0200",
+      ]
+    ) {
+      assert.ok(Number.isNaN(parseInstant(bad)), bad);
+    }
+    assert.equal(
+      parseInstant("9999-12-31T23:59:59.999Z"),
+      Date.UTC(9999, 11, 31, 23, 59, 59, 999),
+    );
+  });
+
+  it("enable() says to add the zone", async () => {
+    await assert.rejects(
+      enabledState({ endsAt: "2030-01-01T14:00" }, Date.now()),
+      (e: Error) =>
+        e instanceof TypeError && /no time zone/.test(e.message) &&
+        e.message.includes("2030-01-01T14:00+02:00"),
+    );
+  });
 });
