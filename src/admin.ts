@@ -10,7 +10,7 @@ import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { generateSecret } from "./bypass.ts";
 import { enabledState, type EnableOptions } from "./enable.ts";
-import { forceMaintenance } from "./middleware.ts";
+import { adminRouteMark } from "./middleware.ts";
 import { isActive, type Snapshot, toSnapshot } from "./snapshot.ts";
 import { type MaintenanceState, parseInstant } from "./state.ts";
 import { timingSafeEqual } from "./timing_safe.ts";
@@ -339,9 +339,11 @@ export function createAdminRoutes(
 
   const app = new Hono();
   // Every admin route starts with these two: the mark that keeps it reachable while
-  // maintenance is on (the middleware looks for it on the matched routes), then the
-  // cross-site check and `authorize`. Other paths under the mount are not marked.
-  const own = forceMaintenance(false);
+  // maintenance is on (the middleware looks for it on the matched routes, and
+  // disregards it when an app route registered earlier on the same method and path
+  // may answer first), then the cross-site check and `authorize`. Other paths under
+  // the mount are not marked.
+  const own = adminRouteMark();
   const gate: MiddlewareHandler = async (c, next) => {
     c.header("cache-control", "no-store");
     const method = c.req.method;

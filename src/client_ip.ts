@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { parseIp } from "./rules.ts";
 
 /** Connection info as Deno.serve, Bun.serve and @hono/node-server pass it. */
 interface ConnEnv {
@@ -44,7 +45,10 @@ export function connectionIp(req: Request, env: unknown): string | undefined {
  * The client address given how many proxies you trust in front of the app.
  * With `trustedProxies` 0 (the default) `X-Forwarded-For` is ignored: anybody can send it.
  * With N, the address N hops from the right of `X-Forwarded-For` is taken (each trusted
- * proxy appends the address it saw); when the header is shorter, the peer address.
+ * proxy appends the address it saw). When the header is missing or has fewer than N
+ * entries (a request that did not come through all the proxies), or that hop is empty
+ * or not an IP address, there is no client address: `undefined`, so no `ignoreIps` rule
+ * matches. The peer is then one of your proxies, never the client, so it is not used.
  *
  * @example
  * ```ts
@@ -52,6 +56,7 @@ export function connectionIp(req: Request, env: unknown): string | undefined {
  * const req = new Request("http://x/", { headers: { "x-forwarded-for": "1.2.3.4, 10.0.0.2" } });
  * clientIp(req, "10.0.0.3", 1); // "10.0.0.2"
  * clientIp(req, "10.0.0.3", 0); // "10.0.0.3"
+ * clientIp(req, "10.0.0.3", 3); // undefined: too few hops
  * ```
  */
 export function clientIp(
@@ -61,10 +66,10 @@ export function clientIp(
 ): string | undefined {
   if (trustedProxies <= 0) return peer;
   const header = req.headers.get("x-forwarded-for");
-  if (!header) return peer;
+  if (header === null) return undefined;
   const hops = header.split(",");
   const i = hops.length - trustedProxies;
-  if (i < 0) return peer;
+  if (i < 0) return undefined;
   const ip = hops[i].trim();
-  return ip === "" ? peer : ip;
+  return parseIp(ip) === undefined ? undefined : ip;
 }

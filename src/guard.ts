@@ -88,7 +88,10 @@ export interface GuardOptions extends ResponseOptions {
   getClientIp?: (req: Request, info: unknown) => string | undefined;
   /**
    * How many reverse proxies in front of the app append to `X-Forwarded-For`.
-   * Default 0: the header is ignored, since any client can send it.
+   * Default 0: the header is ignored, since any client can send it. With N, the
+   * address N hops from the right is the client's; a request whose header is missing,
+   * has fewer than N entries, or has no IP address at that hop has no client IP, so no
+   * `ignoreIps` rule lets it through (the peer is then a proxy, not the client).
    */
   trustedProxies?: number;
   /** Let this request through when it returns true (asked only when it would be blocked). */
@@ -98,7 +101,12 @@ export interface GuardOptions extends ResponseOptions {
   ) => boolean | Promise<boolean>;
   /** MAINTENANCE_MODE_IGNORE_TESTS: never block while running tests (see `isTestRun`). */
   ignoreTests?: boolean;
-  /** Your own page (HTML text or a Response) instead of the default one. */
+  /**
+   * Your own page instead of the default one: HTML text or a Response. A Response with
+   * a 2xx status is sent with `status` (default 503) instead; another status it chose
+   * (500, a redirect) is kept. `Cache-Control: no-store` is always set, `Retry-After`
+   * unless the Response has one, and `HEAD` gets no body.
+   */
   render?: (
     req: Request,
     state: MaintenanceState,

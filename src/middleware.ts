@@ -92,14 +92,23 @@ export interface MiddlewareOptions extends ResponseOptions {
   getClientIp?: (c: Context) => string | undefined;
   /**
    * How many reverse proxies in front of the app append to `X-Forwarded-For`.
-   * Default 0: the header is ignored, since any client can send it.
+   * Default 0: the header is ignored, since any client can send it. With N, the
+   * address N hops from the right is the client's; a request whose header is missing,
+   * has fewer than N entries, or has no IP address at that hop has no client IP, so no
+   * `ignoreIps` rule lets it through (the peer is then a proxy, not the client).
    */
   trustedProxies?: number;
   /** MAINTENANCE_MODE_IGNORE_STAFF / _SUPERUSER: let this request through when it returns true. */
   ignoreRequest?: (c: Context) => boolean | Promise<boolean>;
   /** MAINTENANCE_MODE_IGNORE_TESTS: never block while running tests (see `isTestRun`). */
   ignoreTests?: boolean;
-  /** MAINTENANCE_MODE_TEMPLATE: your own page (HTML text or a Response). */
+  /**
+   * MAINTENANCE_MODE_TEMPLATE: your own page, as HTML text or a Response (e.g.
+   * `(c) => c.html("<h1>Back soon</h1>")`). A Response with a 2xx status is sent with
+   * `status` (default 503) instead; another status it chose (500, a redirect) is kept.
+   * `Cache-Control: no-store` is always set, `Retry-After` unless the Response has one,
+   * and `HEAD` gets no body.
+   */
   render?: (
     c: Context,
     state: MaintenanceState,
@@ -112,6 +121,10 @@ const RESPOND: unique symbol = Symbol("maintenance.respond");
 let forceHandlers = 0;
 /** Marks a `forceMaintenance(false)` handler. */
 const FORCE: unique symbol = Symbol("maintenance.force");
+/** Marks the admin routes' own `forceMaintenance(false)` (see `adminRouteMark`). */
+const ADMIN: unique symbol = Symbol("maintenance.adminRoute");
+/** Hono's method name for `app.use()` and `app.all()` routes. */
+const ANY_METHOD = "ALL";
 
 type Respond = (c: Context) => Promise<Response>;
 type InfoWithRespond = MaintenanceInfo & { [RESPOND]?: Respond };
@@ -246,9 +259,18 @@ export function createMiddleware(
     }
     let force: boolean | undefined;
     if (forceHandlers > 0) {
+      // A route with a method of its own (GET, POST, ...) matched before the admin
+      // routes' mark is an app route that may answer first (`app.get("/admin", panel)`
+      // before the admin mount): the mark does not exempt it. `app.use()` routes (ALL)
+      // and the marks themselves run on. A mark you place yourself always counts.
+      let appRoute = false;
       for (const r of c.req.matchedRoutes) {
         const f = forceMark(r.handler);
-        if (f !== undefined) force = f;
+        if (f === undefined) {
+          if (r.method !== ANY_METHOD) appRoute = true;
+        } else if (!appRoute || !isAdminMark(r.handler)) {
+          force = f;
+        }
       }
     }
     if (force === undefined && snap.state.bypass !== undefined) {
@@ -300,6 +322,15 @@ function forceMark(handler: unknown): boolean | undefined {
   return h[FORCE] ?? h.__COMPOSED_HANDLER?.[FORCE];
 }
 
+/** Whether a matched handler is the admin routes' mark, also through Hono's wrapper. */
+function isAdminMark(handler: unknown): boolean {
+  const h = handler as {
+    [ADMIN]?: true;
+    __COMPOSED_HANDLER?: { [ADMIN]?: true };
+  };
+  return h[ADMIN] === true || h.__COMPOSED_HANDLER?.[ADMIN] === true;
+}
+
 /**
  * Per-route override, as Django's `force_maintenance_mode_on/off` decorators:
  * `forceMaintenance(false)` keeps a route reachable while maintenance is on;
@@ -340,5 +371,27 @@ export function forceMaintenance(value: boolean): MiddlewareHandler {
     };
   handler[FORCE] = value;
   forceHandlers++;
+  return handler;
+}
+
+/**
+ * The mark the admin routes (`mm.adminRoutes()`) put first on each of their routes:
+ * `forceMaintenance(false)`, tagged so that the middleware disregards it when an app
+ * route with a method of its own (GET, POST, ...) matched before it, since that route
+ * may answer first (fail closed). Internal: not exported from the package.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import { adminRouteMark } from "./middleware.ts";
+ * const admin = new Hono();
+ * admin.get("/", adminRouteMark(), (c) => c.json({ ok: true }));
+ * ```
+ */
+export function adminRouteMark(): MiddlewareHandler {
+  const handler: MiddlewareHandler & { [ADMIN]?: true } = forceMaintenance(
+    false,
+  );
+  handler[ADMIN] = true;
   return handler;
 }

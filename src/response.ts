@@ -1,6 +1,7 @@
 /**
  * Builds the maintenance response: a 503 page or JSON chosen by `Accept`, or a
- * redirect; with `Retry-After` and `Cache-Control: no-store`. Page and JSON are
+ * redirect (302, or 303 for methods other than GET and HEAD); with `Retry-After` and
+ * `Cache-Control: no-store`. Page and JSON are
  * rendered once per state, not per request.
  *
  * @module
@@ -11,7 +12,11 @@ import type { MaintenanceState } from "./state.ts";
 import { type PageOptions, renderPage } from "./page.ts";
 
 /**
- * A custom page: HTML text, or a whole Response (headers we need are added if missing).
+ * A custom page: HTML text, or a whole Response. A Response with a 2xx status is sent
+ * with the configured status instead (default 503), so that caches and crawlers see
+ * maintenance; another status it chose (500, a 302 redirect) is kept. Either way it
+ * gets `Cache-Control: no-store`, `Retry-After` unless it set its own, and no body for
+ * `HEAD`.
  *
  * @example
  * ```ts
@@ -36,7 +41,12 @@ export interface ResponseOptions {
   status?: number;
   /** `Retry-After` seconds when the state has neither `endsAt` nor `retryAfter`. Default 300. */
   retryAfter?: number;
-  /** Redirect here (307) instead of answering: a path (`/maintenance`) or an http(s) URL. */
+  /**
+   * Redirect here instead of answering: a path (`/maintenance`) or an http(s) URL.
+   * GET and HEAD get 302, other methods 303 (the client follows with a GET, so a form
+   * post is not re-sent to the target). A request for the target itself (same host
+   * name and path, whatever the scheme and port) gets the maintenance page instead.
+   */
   redirectTo?: string;
   /** Options for the default page. */
   page?: PageOptions;
@@ -71,8 +81,12 @@ interface RedirectTarget {
   location: string;
   /** For a path on this site: the path as routing will see it when the client follows it. */
   path: string | undefined;
-  /** For an absolute URL: its origin and routed path, to spot a redirect to itself. */
-  origin: string | undefined;
+  /**
+   * For an absolute URL: its host name and routed path, to spot a redirect to itself.
+   * The scheme and port are left out: behind a TLS proxy the app sees
+   * `http://example.com:8000/` for `https://example.com/`.
+   */
+  hostname: string | undefined;
   absolutePath: string | undefined;
 }
 
@@ -114,7 +128,7 @@ function checkRedirect(target: string): RedirectTarget {
     return {
       location,
       path,
-      origin: undefined,
+      hostname: undefined,
       absolutePath: undefined,
     };
   }
@@ -137,16 +151,19 @@ function checkRedirect(target: string): RedirectTarget {
   return {
     location: url.href,
     path: undefined,
-    origin: url.origin,
+    hostname: url.hostname,
     absolutePath: routedPath(url),
   };
 }
 
-/** Whether the request is for the absolute redirect target itself (a loop). */
+/**
+ * Whether the request is for the absolute redirect target itself (a loop): the same
+ * host name and routed path, whatever the scheme and port.
+ */
 function isSelf(req: Request, target: RedirectTarget): boolean {
-  if (target.origin === undefined) return false;
+  if (target.hostname === undefined) return false;
   try {
-    return new URL(req.url).origin === target.origin &&
+    return new URL(req.url).hostname === target.hostname &&
       getPath(req) === target.absolutePath;
   } catch {
     return false;
@@ -289,8 +306,11 @@ export function createResponder(options: ResponseOptions = {}): Responder {
       const retry = String(retryAfterSeconds(snap, now, defaultRetry));
       // A request for the target itself gets the page, not a redirect loop.
       if (redirect && !isSelf(req, redirect)) {
+        // 303 for POST and the like: the client follows with a GET, so a form's body
+        // (a password, say) is not re-sent to the target.
+        const safe = req.method === "GET" || req.method === "HEAD";
         return new Response(null, {
-          status: 307,
+          status: safe ? 302 : 303,
           headers: {
             location: redirect.location,
             "cache-control": "no-store",
@@ -331,16 +351,29 @@ export function createResponder(options: ResponseOptions = {}): Responder {
       };
       if (snap.state.refresh) headers.refresh = String(snap.state.refresh);
       if (custom instanceof Response) {
-        // Copy: a Response from fetch() has immutable headers.
+        // Copy: a Response from fetch() has immutable headers. A cached maintenance
+        // page would outlive the maintenance: no-store, whatever the render said.
         const h = new Headers(custom.headers);
         for (const [k, v] of Object.entries(headers)) {
           if (!h.has(k)) h.set(k, v);
         }
-        return new Response(custom.body, {
-          status: custom.status,
-          statusText: custom.statusText,
-          headers: h,
-        });
+        h.set("cache-control", "no-store");
+        // A 2xx (c.html() gives 200) would tell caches and crawlers the page is the
+        // content: answer with our status. A status the render chose otherwise stays.
+        const ok = custom.status >= 200 && custom.status < 300;
+        let body = custom.body;
+        if (req.method === "HEAD" && body !== null) {
+          body.cancel().catch(() => {});
+          body = null;
+        }
+        return new Response(
+          body,
+          ok ? { status, headers: h } : {
+            status: custom.status,
+            statusText: custom.statusText,
+            headers: h,
+          },
+        );
       }
       headers["content-type"] = "text/html; charset=utf-8";
       headers.vary = "Accept";

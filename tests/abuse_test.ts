@@ -185,7 +185,7 @@ describe("abuse: redirectTo takes only paths and http(s) URLs", () => {
       const server = await serveApp(app.fetch);
       try {
         const res = await get(server.port, "/");
-        assert.equal(res.status, 307, res.head);
+        assert.equal(res.status, 302, res.head);
         assert.equal(header(res, "location"), location);
         assertCleanHead(res);
       } finally {
@@ -317,6 +317,8 @@ describe("abuse: X-Forwarded-For and other client-IP headers", () => {
     plain: { ignoreIps: ["10.0.0.1"] },
     proxy1: { ignoreIps: ["10.0.0.0/8"], trustedProxies: 1 },
     proxy2: { ignoreIps: ["10.0.0.1"], trustedProxies: 2 },
+    // The peer (127.0.0.1, standing for the trusted proxy) is in an exempt range.
+    proxypeer: { ignoreIps: ["127.0.0.0/8"], trustedProxies: 2 },
     loop: { ignoreIps: ["127.0.0.1"] },
   });
   let server: AppServer;
@@ -351,8 +353,13 @@ describe("abuse: X-Forwarded-For and other client-IP headers", () => {
     ["/proxy1/x", ["X-Forwarded-For: ::ffff:a01:203"], 200],
     ["/proxy1/x", ["X-Forwarded-For: garbage"], 503],
     ["/proxy1/x", ["X-Forwarded-For: "], 503],
-    // Two proxies, a header with one hop: too short, so the peer (127.0.0.1) counts.
+    // Two proxies, a header with one hop: too short, so no client IP at all.
     ["/proxy2/x", ["X-Forwarded-For: 10.0.0.1"], 503],
+    // ... and never the peer, which is a proxy, not the client.
+    ["/proxypeer/x", [], 503],
+    ["/proxypeer/x", ["X-Forwarded-For: 6.6.6.6"], 503],
+    ["/proxypeer/x", ["X-Forwarded-For: , 6.6.6.6"], 503],
+    ["/proxypeer/x", ["X-Forwarded-For: 127.0.0.2, 6.6.6.6"], 200],
     ["/proxy2/x", ["X-Forwarded-For: 10.0.0.1, 192.168.0.9"], 200],
     // An exempt peer stays exempt whatever the headers say.
     ["/loop/x", ["X-Forwarded-For: 6.6.6.6"], 200],

@@ -536,6 +536,71 @@ describe("admin routes: options and wiring", () => {
     );
   });
 
+  it("an app route registered before the admin mount on the same method and path is not exempted by it", async () => {
+    const mm = createMaintenance({ store: new MemoryStore() });
+    await mm.enable({ message: "down" });
+    const app = new Hono();
+    app.use(mm.middleware());
+    app.get("/admin", (c) => c.text("admin panel"));
+    app.get("/", (c) => c.text("home"));
+    app.route("/admin", mm.adminRoutes({ authorize: () => false }));
+    app.route("/", mm.adminRoutes({ authorize: () => false }));
+    app.all("*", (c) => c.text("app"));
+    const panel = await app.fetch(new Request("http://l/admin"));
+    assert.equal(panel.status, 503);
+    assert.doesNotMatch(await panel.text(), /admin panel/);
+    const home = await app.fetch(new Request("http://l/"));
+    assert.equal(home.status, 503);
+    assert.doesNotMatch(await home.text(), /home/);
+    // The admin routes no app route shadows still answer (here: 401).
+    const on = await app.fetch(
+      new Request("http://l/admin/on", {
+        method: "POST",
+      }),
+    );
+    assert.equal(on.status, 401);
+    assert.equal(
+      (await app.fetch(
+        new Request("http://l/off", {
+          method: "POST",
+        }),
+      )).status,
+      401,
+    );
+  });
+
+  it("app.use() middleware registered before the admin mount does not block it while on", async () => {
+    const mm = createMaintenance({ store: new MemoryStore() });
+    await mm.enable({ message: "down" });
+    const app = new Hono();
+    const seen: string[] = [];
+    app.use("*", async (c, next) => {
+      seen.push(c.req.path);
+      await next();
+    });
+    app.use(mm.middleware());
+    app.use("/maintenance-mode/*", async (_c, next) => await next());
+    app.route(
+      "/maintenance-mode",
+      mm.adminRoutes({ authorize: bearerToken(TOKEN) }),
+    );
+    app.all("*", (c) => c.text("app"));
+    const res = await app.fetch(
+      new Request("http://l/maintenance-mode", { headers: AUTH }),
+    );
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).enabled, true);
+    const off = await app.fetch(
+      new Request("http://l/maintenance-mode/off", {
+        method: "POST",
+        headers: AUTH,
+      }),
+    );
+    assert.equal(off.status, 200);
+    assert.equal(await mm.isEnabled(), false);
+    assert.deepEqual(seen, ["/maintenance-mode", "/maintenance-mode/off"]);
+  });
+
   it("a store that fails on write: 503 with the reason (fault injected: a real store cannot be made to fail on cue)", async () => {
     const store = new MemoryStore();
     store.write = () => Promise.reject(new Error("disk on fire"));

@@ -161,10 +161,13 @@ describe("guard: response", () => {
     assert.equal(res.headers.get("retry-after"), "42");
     assert.ok((await res.text()).includes("Be right back"));
   });
-  it("redirectTo answers 307, and the target itself passes", async () => {
+  it("redirectTo answers 302 (303 for POST), and the target itself passes", async () => {
     const { guard, seen } = await setup({ redirectTo: "/maintenance" }, {});
+    const post = await call(guard, "/shop", { method: "POST", body: "a=1" });
+    assert.equal(post.status, 303);
+    assert.equal(post.headers.get("location"), "/maintenance");
     const res = await call(guard, "/shop");
-    assert.equal(res.status, 307);
+    assert.equal(res.status, 302);
     assert.equal(res.headers.get("location"), "/maintenance");
     assert.equal(await statusOf(guard, "/maintenance"), 200);
     assert.equal(seen.calls, 1);
@@ -183,6 +186,28 @@ describe("guard: response", () => {
     assert.equal(await res.text(), "<p>custom: hi</p>");
     assert.ok(res.headers.get("retry-after"));
     assert.equal(seenUrl, "http://localhost/page");
+  });
+});
+
+describe("guard: a render that returns a Response", () => {
+  it("a 2xx is sent with our status and no-store; HEAD gets no body", async () => {
+    const { guard } = await setup({
+      render: () =>
+        new Response("<h1>Back soon</h1>", {
+          headers: {
+            "content-type": "text/html",
+            "cache-control": "max-age=600",
+          },
+        }),
+    }, {});
+    const res = await call(guard, "/page");
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get("cache-control"), "no-store");
+    assert.equal(res.headers.get("retry-after"), "300");
+    assert.equal(await res.text(), "<h1>Back soon</h1>");
+    const head = await call(guard, "/page", { method: "HEAD" });
+    assert.equal(head.status, 503);
+    assert.equal(head.body, null);
   });
 });
 

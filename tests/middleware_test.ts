@@ -284,8 +284,22 @@ describe(`default client IP on a real loopback server (${"Bun" in globalThis ? "
       await get(url, { "x-forwarded-for": "203.0.113.7, 198.51.100.1" }),
       503,
     );
-    // No header: the peer (127.0.0.1), which is not exempt here.
+    // No header: no client IP (the peer is a proxy), so nothing is exempt.
     assert.equal(await get(url), 503);
+  });
+  it("with trustedProxies, a header too short or with an empty hop is no client IP, never the peer", async () => {
+    // The peer 127.0.0.1 stands for the trusted proxy, and its range is exempt.
+    const one = await serve({ ignoreIps: ["127.0.0.0/8"], trustedProxies: 1 });
+    assert.equal(await get(one), 503);
+    assert.equal(await get(one, { "x-forwarded-for": "10.0.0.7," }), 503);
+    assert.equal(await get(one, { "x-forwarded-for": "not-an-ip" }), 503);
+    assert.equal(await get(one, { "x-forwarded-for": "127.0.0.9" }), 200);
+    const two = await serve({ ignoreIps: ["127.0.0.0/8"], trustedProxies: 2 });
+    assert.equal(await get(two, { "x-forwarded-for": "198.51.100.1" }), 503);
+    assert.equal(
+      await get(two, { "x-forwarded-for": "127.0.0.9, 198.51.100.1" }),
+      200,
+    );
   });
 });
 
@@ -393,7 +407,7 @@ describe("middleware options status, retryAfter, render", () => {
     assert.equal(res.headers.get("retry-after"), "300");
     assert.equal((seen as { message: string }).message, "Back soon");
   });
-  it("render returning a Response (async): its status and headers win, ours are added", async () => {
+  it("render returning a non-2xx Response (async): its status and headers win, ours are added", async () => {
     const { app } = await setup({
       render: async (c, state) => {
         await Promise.resolve();
@@ -410,6 +424,49 @@ describe("middleware options status, retryAfter, render", () => {
     assert.equal(res.headers.get("x-custom"), "1");
     assert.equal(res.headers.get("cache-control"), "no-store");
   });
+  it("render returning a 2xx Response (c.html): our status, no-store and Retry-After", async () => {
+    const { app } = await setup({
+      render: (c) =>
+        c.html("<h1>Back soon</h1>", 200, {
+          "cache-control": "public, max-age=3600",
+          "x-custom": "1",
+        }),
+    });
+    const res = await app.fetch(new Request("http://localhost/"));
+    assert.equal(res.status, 503);
+    assert.equal(await res.text(), "<h1>Back soon</h1>");
+    assert.match(res.headers.get("content-type") ?? "", /^text\/html/);
+    assert.equal(res.headers.get("cache-control"), "no-store");
+    assert.equal(res.headers.get("retry-after"), "300");
+    assert.equal(res.headers.get("x-custom"), "1");
+    const other = await setup({
+      status: 502,
+      render: (c) => c.json({ down: true }, 201),
+    });
+    const res2 = await other.app.fetch(new Request("http://localhost/"));
+    assert.equal(res2.status, 502);
+    assert.deepEqual(await res2.json(), { down: true });
+  });
+  it("render returning a 500 or a redirect keeps that status, with no-store", async () => {
+    const { app } = await setup({
+      render: (c) => c.text("broken", 500, { "cache-control": "max-age=60" }),
+    });
+    const res = await app.fetch(new Request("http://localhost/"));
+    assert.equal(res.status, 500);
+    assert.equal(await res.text(), "broken");
+    assert.equal(res.headers.get("cache-control"), "no-store");
+    const moved = await setup({
+      render: (c) => c.redirect("https://status.example.com/", 302),
+    });
+    const res2 = await moved.app.fetch(new Request("http://localhost/"));
+    await res2.body?.cancel();
+    assert.equal(res2.status, 302);
+    assert.equal(
+      res2.headers.get("location"),
+      "https://status.example.com/",
+    );
+    assert.equal(res2.headers.get("cache-control"), "no-store");
+  });
   it("render is not called for requests that pass", async () => {
     let calls = 0;
     const { app } = await setup({
@@ -425,13 +482,32 @@ describe("middleware options status, retryAfter, render", () => {
 });
 
 describe("middleware option redirectTo", () => {
-  it("answers 307 with Location, no-store and Retry-After", async () => {
+  it("answers GET and HEAD with 302, Location, no-store and Retry-After", async () => {
     const { app } = await setup({ redirectTo: "/down" });
-    const res = await app.fetch(new Request("http://localhost/page"));
-    assert.equal(res.status, 307);
-    assert.equal(res.headers.get("location"), "/down");
-    assert.equal(res.headers.get("cache-control"), "no-store");
-    assert.equal(res.headers.get("retry-after"), "300");
+    for (const method of ["GET", "HEAD"]) {
+      const res = await app.fetch(
+        new Request("http://localhost/page", { method }),
+      );
+      assert.equal(res.status, 302, method);
+      assert.equal(res.headers.get("location"), "/down");
+      assert.equal(res.headers.get("cache-control"), "no-store");
+      assert.equal(res.headers.get("retry-after"), "300");
+    }
+  });
+  it("answers POST and other methods with 303: a form is not re-posted to the target", async () => {
+    const { app } = await setup({ redirectTo: "https://status.example.com/" });
+    for (const method of ["POST", "PUT", "PATCH", "DELETE"]) {
+      const res = await app.fetch(
+        new Request("http://localhost/login", {
+          method,
+          headers: { "content-type": "application/x-www-form-urlencoded" },
+          body: "user=ada&password=secret",
+        }),
+      );
+      assert.equal(res.status, 303, method);
+      assert.equal(res.headers.get("location"), "https://status.example.com/");
+      assert.equal(res.headers.get("cache-control"), "no-store");
+    }
   });
   it("never redirects its own target (query, encoding and dot segments aside)", async () => {
     for (
@@ -446,28 +522,61 @@ describe("middleware option redirectTo", () => {
       const res = await app.fetch(new Request(`http://localhost${path}`));
       assert.equal(res.status, 200, `${target} on ${path}`);
       await res.body?.cancel();
-      assert.equal(await statusOf(app, "/elsewhere"), 307, target);
+      assert.equal(await statusOf(app, "/elsewhere"), 302, target);
     }
   });
   it("an absolute URL to this very site does not loop either", async () => {
     const { app } = await setup({ redirectTo: "http://localhost/down" });
     const res = await app.fetch(new Request("http://localhost/page"));
-    assert.equal(res.status, 307);
+    assert.equal(res.status, 302);
     assert.equal(res.headers.get("location"), "http://localhost/down");
     // The target itself: the maintenance page, not a redirect to itself.
     const self = await app.fetch(new Request("http://localhost/down"));
     await self.body?.cancel();
-    assert.notEqual(self.status, 307);
+    assert.equal(self.status, 503);
     // Same path on another host is still redirected.
     assert.equal(
       (await app.fetch(new Request("http://other.example/down"))).status,
-      307,
+      302,
     );
+  });
+  it("an https target seen as http (and another port) behind a TLS proxy does not loop", async () => {
+    const { app } = await setup({
+      redirectTo: "https://example.com/maintenance",
+    });
+    for (
+      const url of [
+        "http://example.com/maintenance",
+        "http://example.com:8000/maintenance",
+        "https://example.com/maintenance",
+        "http://EXAMPLE.com/maintenance?from=x",
+      ]
+    ) {
+      // The maintenance page itself, not a redirect to itself.
+      const res = await app.fetch(new Request(url));
+      await res.body?.cancel();
+      assert.equal(res.status, 503, url);
+      assert.equal(res.headers.get("location"), null, url);
+    }
+    for (
+      const url of [
+        "http://example.com/",
+        "http://example.com/maintenance/x",
+        "http://www.example.com/maintenance",
+      ]
+    ) {
+      const res = await app.fetch(new Request(url));
+      assert.equal(res.status, 302, url);
+      assert.equal(
+        res.headers.get("location"),
+        "https://example.com/maintenance",
+      );
+    }
   });
   it("absolute http(s) URLs elsewhere are allowed", async () => {
     const { app } = await setup({ redirectTo: "https://status.example.com/" });
     const res = await app.fetch(new Request("http://localhost/"));
-    assert.equal(res.status, 307);
+    assert.equal(res.status, 302);
     assert.equal(res.headers.get("location"), "https://status.example.com/");
   });
   it("rejects unsafe targets when the middleware is built", () => {
@@ -509,6 +618,24 @@ describe("forceMaintenance per route", () => {
     app.get("/", (c) => c.text("home"));
     return app;
   }
+  it("false after per-route middleware of your own still exempts the route", async () => {
+    const mm = createMaintenance({ store: new MemoryStore() });
+    await mm.enable();
+    const app: App = new Hono();
+    app.use(mm.middleware());
+    app.get(
+      "/open",
+      async (c, next) => {
+        c.header("x-seen", "1");
+        await next();
+      },
+      forceMaintenance(false),
+      (c) => c.text("open"),
+    );
+    const res = await app.fetch(new Request("http://localhost/open"));
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), "open");
+  });
   it("true answers with the maintenance response even when off", async () => {
     const app = await forcedApp(false);
     const res = await app.fetch(new Request("http://localhost/old"));

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { Hono } from "hono";
 import {
   createMaintenance,
+  createResponder,
   type EnableOptions,
   MemoryStore,
   type MiddlewareOptions,
@@ -191,5 +192,111 @@ describe("HEAD", () => {
     assert.equal(head.status, 503);
     assert.equal(head.headers.get("content-type"), "application/json");
     assert.equal(await head.text(), "");
+  });
+});
+
+describe("a render that returns a Response", () => {
+  const snap = toSnapshot({ enabled: true, retryAfter: 60 });
+  const page = () =>
+    new Response("<h1>Back soon</h1>", {
+      status: 200,
+      headers: {
+        "content-type": "text/html; charset=utf-8",
+        "cache-control": "public, max-age=3600",
+      },
+    });
+  function respond(method: string, custom: Response, status?: number) {
+    return createResponder(status === undefined ? {} : { status }).respond(
+      new Request("http://localhost/page", { method }),
+      snap,
+      T0,
+      custom,
+    );
+  }
+
+  it("a 2xx gets the configured status, no-store and Retry-After, its body and headers", async () => {
+    const res = respond("GET", page());
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get("cache-control"), "no-store");
+    assert.equal(res.headers.get("retry-after"), "60");
+    assert.equal(res.headers.get("content-type"), "text/html; charset=utf-8");
+    assert.equal(await res.text(), "<h1>Back soon</h1>");
+    const custom = respond("GET", page(), 500);
+    await custom.body?.cancel();
+    assert.equal(custom.status, 500);
+  });
+  it("HEAD: the same status and headers, no body", async () => {
+    const res = respond("HEAD", page());
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get("cache-control"), "no-store");
+    assert.equal(res.headers.get("retry-after"), "60");
+    assert.equal(res.body, null);
+    assert.equal(await res.text(), "");
+  });
+  it("a non-2xx status it chose is kept, and so is its own Retry-After", async () => {
+    const res = respond(
+      "GET",
+      new Response("broken", {
+        status: 500,
+        headers: { "retry-after": "5", "cache-control": "max-age=60" },
+      }),
+    );
+    assert.equal(res.status, 500);
+    assert.equal(res.headers.get("retry-after"), "5");
+    assert.equal(res.headers.get("cache-control"), "no-store");
+    assert.equal(await res.text(), "broken");
+    const moved = respond(
+      "GET",
+      new Response(null, {
+        status: 302,
+        headers: { location: "https://status.example.com/" },
+      }),
+    );
+    assert.equal(moved.status, 302);
+    assert.equal(moved.headers.get("location"), "https://status.example.com/");
+  });
+});
+
+describe("the redirect", () => {
+  const snap = toSnapshot({ enabled: true });
+  it("is 302 for GET and HEAD, 303 for other methods, always no-store", () => {
+    const responder = createResponder({ redirectTo: "/maintenance" });
+    for (
+      const [method, status] of [
+        ["GET", 302],
+        ["HEAD", 302],
+        ["POST", 303],
+        ["PUT", 303],
+        ["DELETE", 303],
+        ["OPTIONS", 303],
+      ] as const
+    ) {
+      const res = responder.respond(
+        new Request("http://localhost/login", { method }),
+        snap,
+        T0,
+      );
+      assert.equal(res.status, status, method);
+      assert.equal(res.headers.get("location"), "/maintenance");
+      assert.equal(res.headers.get("cache-control"), "no-store");
+    }
+  });
+  it("an absolute target is itself whatever the scheme and port the app sees", async () => {
+    const responder = createResponder({
+      redirectTo: "https://example.com/maintenance",
+    });
+    const self = responder.respond(
+      new Request("http://example.com:8080/maintenance"),
+      snap,
+      T0,
+    );
+    assert.equal(self.status, 503);
+    await self.body?.cancel();
+    const other = responder.respond(
+      new Request("http://example.org/maintenance"),
+      snap,
+      T0,
+    );
+    assert.equal(other.status, 302);
   });
 });

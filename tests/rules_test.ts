@@ -272,10 +272,19 @@ describe("clientIp", () => {
     assert.equal(clientIp(r, "127.0.0.1", 2), "2.2.2.2");
     assert.equal(clientIp(r, "127.0.0.1", 3), "1.1.1.1");
   });
-  it("falls back to the peer when the header is missing, short or empty", () => {
-    assert.equal(clientIp(req(), "127.0.0.1", 1), "127.0.0.1");
-    assert.equal(clientIp(req("1.1.1.1"), "127.0.0.1", 2), "127.0.0.1");
-    assert.equal(clientIp(req("1.1.1.1, "), "127.0.0.1", 1), "127.0.0.1");
+  it("is undefined, never the peer (a proxy), when the header is missing, short, empty or not an IP", () => {
+    assert.equal(clientIp(req(), "10.0.0.5", 1), undefined);
+    assert.equal(clientIp(req(""), "10.0.0.5", 1), undefined);
+    assert.equal(clientIp(req("1.1.1.1"), "10.0.0.5", 2), undefined);
+    assert.equal(clientIp(req("10.0.0.7,"), "10.0.0.5", 1), undefined);
+    assert.equal(clientIp(req("1.1.1.1, "), "10.0.0.5", 1), undefined);
+    assert.equal(clientIp(req("1.1.1.1, ,2.2.2.2"), "10.0.0.5", 2), undefined);
+    assert.equal(clientIp(req("unknown"), "10.0.0.5", 1), undefined);
+    assert.equal(clientIp(req("1.1.1.1:8080"), "10.0.0.5", 1), undefined);
+    assert.equal(
+      clientIp(req("1.1.1.1,  2001:db8::1 "), "10.0.0.5", 1),
+      "2001:db8::1",
+    );
   });
 });
 
