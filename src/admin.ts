@@ -12,7 +12,7 @@ import { generateSecret } from "./bypass.ts";
 import { enabledState, type EnableOptions } from "./enable.ts";
 import { adminRouteMark } from "./middleware.ts";
 import { isActive, type Snapshot, toSnapshot } from "./snapshot.ts";
-import { type MaintenanceState, parseInstant } from "./state.ts";
+import { instantHelp, type MaintenanceState, parseInstant } from "./state.ts";
 import { timingSafeEqual } from "./timing_safe.ts";
 
 /**
@@ -188,7 +188,9 @@ function instant(value: unknown, name: string): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "string" || Number.isNaN(parseInstant(value))) {
     throw new BadRequest(
-      `${name} must be an ISO-8601 date and time such as 2030-01-01T14:00:00Z`,
+      `${name} must be an ISO-8601 date and time such as 2030-01-01T14:00:00Z${
+        instantHelp(value)
+      }`,
     );
   }
   return value;

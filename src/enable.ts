@@ -48,7 +48,9 @@ function toIso(
     typeof value !== "string" && !(value instanceof Date) || Number.isNaN(ms)
   ) {
     throw new TypeError(
-      `${name} must be a Date or a date string; ${instantHelp(value)}`,
+      `${name} must be a Date or an ISO-8601 string like 2030-01-01T14:00:00Z${
+        instantHelp(value)
+      }`,
     );
   }
   return new Date(ms).toISOString();

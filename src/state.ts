@@ -167,18 +167,18 @@ export function isNaiveDateTime(text: string): boolean {
 }
 
 /**
- * What to change about a date that `parseInstant` refused, for messages.
+ * What to add to a date-time without a zone, for messages: `""` for any other text.
  *
  * @example
  * ```ts
  * import { instantHelp } from "./state.ts";
- * instantHelp("2030-01-01T14:00"); // "it has no time zone; add Z for UTC or ..."
+ * instantHelp("2030-01-01T14:00"); // '; "2030-01-01T14:00" has no time zone: add ...'
  * ```
  */
 export function instantHelp(text: unknown): string {
   return typeof text === "string" && isNaiveDateTime(text)
-    ? `it has no time zone; add Z for UTC or an offset, such as ${text}Z or ${text}+02:00`
-    : "use an ISO-8601 date and time with a zone, such as 2030-01-01T14:00:00Z";
+    ? `; "${text}" has no time zone: add Z for UTC or an offset, such as ${text}Z or ${text}+02:00`
+    : "";
 }
 
 function optionalInstant(
@@ -190,7 +190,11 @@ function optionalInstant(
     if (v === undefined || v === null) continue;
     const ms = typeof v === "string" ? parseInstant(v) : NaN;
     if (Number.isNaN(ms)) {
-      throw new StateParseError(`"${key}" is not a date: ${instantHelp(v)}`);
+      throw new StateParseError(
+        `"${key}" must be an ISO-8601 date such as 2030-01-01T14:00:00Z${
+          instantHelp(v)
+        }`,
+      );
     }
     return new Date(ms).toISOString();
   }

@@ -344,6 +344,7 @@ describe("admin routes over HTTP", () => {
       [{ until: past }, /until .* is in the past/],
       [{ until: "tomorrow" }, /until must be an ISO-8601/],
       [{ until: "2030-02-30T00:00:00Z" }, /until must be an ISO-8601/],
+      [{ until: "2030-01-01T14:00" }, /until .*has no time zone: add Z/],
       [{ from: later, until: future }, /from .* must be before until/],
       [{ message: 42 }, /message must be a string/],
       [{ message: "bell\u0007" }, /control characters/],
