@@ -554,6 +554,31 @@ async function main(): Promise<void> {
       return;
     }
   }
+  // JSR: the same source publishes (no slow types, every export documented), and every
+  // entry point type-checks, with its doc examples.
+  const publish = sh(
+    "deno",
+    ["publish", "--dry-run", "--allow-dirty"],
+    root,
+  );
+  check(
+    "deno publish --dry-run",
+    publish.code === 0 && !/^\s*(warning|error)\b/im.test(publish.err),
+    show(publish),
+  );
+  const entries = Object.values(
+    JSON.parse(readFileSync(join(root, "deno.json"), "utf8")).exports as Record<
+      string,
+      string
+    >,
+  );
+  const typed = sh("deno", ["check", "--doc", ...entries], root);
+  check(
+    `deno check --doc ${entries.join(" ")}`,
+    typed.code === 0,
+    show(typed),
+  );
+
   const summary = JSON.parse(
     readFileSync(join(root, "dist", "build.json"), "utf8"),
   ) as { tarball: string };
