@@ -85,6 +85,24 @@ class FlakyCache implements CacheStore {
   }
 }
 
+/**
+ * A controller on a fake clock over a FaultyStore that holds a good state, with a TTL of
+ * 100 ms, `timeoutMs`, and the errors `onError` heard.
+ */
+function goodThenFaulty(timeoutMs: number) {
+  const c = clock();
+  const store = new FaultyStore('{"enabled":true,"message":"good"}');
+  const errors: Error[] = [];
+  const mm = createMaintenance({
+    store,
+    timeoutMs,
+    cache: { ttlMs: 100 },
+    now: c.now,
+    onError: (e) => errors.push(e),
+  });
+  return { c, store, errors, mm };
+}
+
 /** Lets pending promise callbacks (a background refresh) run. */
 function settle(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
@@ -495,16 +513,7 @@ describe("a failing store never fails a request", () => {
   });
 
   it("a store that hangs after a good read keeps serving the good state at once", async () => {
-    const c = clock();
-    const store = new FaultyStore('{"enabled":true,"message":"good"}');
-    const errors: Error[] = [];
-    const mm = createMaintenance({
-      store,
-      timeoutMs: 100,
-      cache: { ttlMs: 100 },
-      now: c.now,
-      onError: (e) => errors.push(e),
-    });
+    const { c, store, errors, mm } = goodThenFaulty(100);
     assert.equal((await mm.getState()).message, "good");
     store.mode = "hang";
     c.advance(200);
@@ -540,16 +549,7 @@ describe("cache faults: hung reads, clock steps, a shared cache that half works"
 
   it("a hung read is not joined by more while it hangs; after it ends, reads go on", async () => {
     // FAULT INJECTOR: reads that hang (ignoring their signal) until released.
-    const c = clock();
-    const store = new FaultyStore('{"enabled":true,"message":"good"}');
-    const errors: Error[] = [];
-    const mm = createMaintenance({
-      store,
-      timeoutMs: 50,
-      cache: { ttlMs: 100 },
-      now: c.now,
-      onError: (e) => errors.push(e),
-    });
+    const { c, store, errors, mm } = goodThenFaulty(50);
     assert.equal((await mm.getState()).message, "good");
     store.mode = "hang";
     for (let i = 0; i < 10; i++) {
