@@ -357,14 +357,15 @@ export class StateCache {
       }
     }
     const left = this.#timeoutMs - (performance.now() - started);
+    const what = `read of maintenance state from ${
+      this.#store.description ?? "store"
+    }`;
     if (this.#hungRead !== undefined) {
       // The last read was given up at its timeout and still has not finished (a hung
       // mount, a dead connection): another would only pile up behind it.
       throw new StoreError(
-        `read of maintenance state from ${
-          this.#store.description ?? "store"
-        } is still waiting on the previous read, given up after ${this.#timeoutMs} ms; ` +
-          "check that the store is reachable",
+        `${what} is still waiting on the previous read, given up after ` +
+          `${this.#timeoutMs} ms; check that the store is reachable`,
         "TIMEOUT",
       );
     }
@@ -374,7 +375,7 @@ export class StateCache {
       text = await withTimeout(
         (signal) => read = Promise.resolve(this.#store.read(signal)),
         Math.max(1, Math.floor(left)),
-        `read of maintenance state from ${this.#store.description ?? "store"}`,
+        what,
       );
     } catch (e) {
       const hung = read;

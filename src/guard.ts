@@ -193,7 +193,8 @@ export function createGuard(
       : responder.respond(req, snap, t, custom);
   }
 
-  // The bypass cookie's expected value is computed once per state, ahead of need.
+  // The bypass cookie's expected values are computed once per state (and maxAge
+  // period), ahead of need.
   let readySnap: Snapshot | undefined;
 
   /** The rules of `decide()`, then `ignoreRequest`. */
