@@ -157,13 +157,17 @@ async function readFields(c: Context): Promise<Record<string, unknown>> {
     } catch {
       throw new BadRequest("the form body could not be read");
     }
-    const out: Record<string, unknown> = {};
+    // No prototype: a field called "constructor" or "__proto__" is just an unknown
+    // field, not one "given twice" nor a prototype to set.
+    const out: Record<string, unknown> = Object.create(null);
     for (const [k, v] of form) {
       if (typeof v !== "string") {
         throw new BadRequest(`field "${k}" must be text, not a file`);
       }
       if (k in out) throw new BadRequest(`field "${k}" is given twice`);
-      if (v !== "") out[k] = v; // an empty form input means "not given"
+      // An empty form input means "not given". Browsers send a textarea's line
+      // breaks as CR LF: they are newlines, which a message may hold.
+      if (v !== "") out[k] = v.replace(/\r\n/g, "\n");
     }
     return out;
   }
@@ -184,13 +188,22 @@ function seconds(value: unknown, name: string): number | undefined {
   throw new BadRequest(`${name} must be a whole number of seconds`);
 }
 
+/** A time whose `+hh:mm` offset a form body turned into ` hh:mm`. */
+const PLUS_AS_SPACE_RE =
+  /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)? (\d{2}:\d{2})$/;
+
 function instant(value: unknown, name: string): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "string" || Number.isNaN(parseInstant(value))) {
+    const plus = typeof value === "string"
+      ? PLUS_AS_SPACE_RE.exec(value)
+      : null;
+    const help = plus === null
+      ? instantHelp(value)
+      : `; a form reads "+" as a space: send +${plus[1]} as %2B${plus[1]} ` +
+        "(curl --data-urlencode), or use Z";
     throw new BadRequest(
-      `${name} must be an ISO-8601 date and time such as 2030-01-01T14:00:00Z${
-        instantHelp(value)
-      }`,
+      `${name} must be an ISO-8601 date and time such as 2030-01-01T14:00:00Z${help}`,
     );
   }
   return value;
@@ -418,7 +431,9 @@ export function createAdminRoutes(
     } catch (e) {
       return c.json({
         error: "store_failed",
-        message: `the state was not written: ${(e as Error).message}`,
+        message: `the state was not written: ${
+          e instanceof Error ? e.message : String(e)
+        }`,
       }, 503);
     }
     const body = view(toSnapshot(written), target.now());

@@ -34,7 +34,10 @@ export interface BypassOptions {
    * also need the key.
    */
   cookieKey?: string;
-  /** Cookie name. Default `maintenance_bypass`. */
+  /**
+   * Cookie name. Default `maintenance_bypass`. A `__Host-` or `__Secure-` name (in
+   * any case) is always sent with `Secure`, as browsers require.
+   */
   cookieName?: string;
   /** Cookie lifetime in seconds. Default 43200 (12 hours). The browser drops the cookie
    * then; the server refuses it at most twice this long after it was given out. */
@@ -221,15 +224,20 @@ export async function verifySecret(
   return timingSafeEqual(await digest(fromHex(m[1]), secret), m[2]);
 }
 
-/** The value of every cookie called `name` in a `Cookie` header. */
+/**
+ * The value of every cookie called `name` in a `Cookie` header. Each pair is read on
+ * its own (`=` is looked for only up to its `;`), so the time is linear in the
+ * header's length, whatever the header holds.
+ */
 function* cookieValues(header: string, name: string): Generator<string> {
   let from = 0;
   while (from < header.length) {
     let end = header.indexOf(";", from);
     if (end === -1) end = header.length;
-    const eq = header.indexOf("=", from);
-    if (eq !== -1 && eq < end && header.slice(from, eq).trim() === name) {
-      let v = header.slice(eq + 1, end).trim();
+    const pair = header.slice(from, end);
+    const eq = pair.indexOf("=");
+    if (eq !== -1 && pair.slice(0, eq).trim() === name) {
+      let v = pair.slice(eq + 1).trim();
       if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) {
         v = v.slice(1, -1);
       }
@@ -280,7 +288,10 @@ export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
       "bypass.secure must be true, false, or left out (Secure on https)",
     );
   }
-  const prefixed = name.startsWith("__Host-") || name.startsWith("__Secure-");
+  // Browsers match the prefixes whatever their case (RFC 6265bis), and drop a
+  // `__host-...` cookie without Secure as they drop a `__Host-...` one.
+  const lower = name.toLowerCase();
+  const prefixed = lower.startsWith("__host-") || lower.startsWith("__secure-");
   if (prefixed && options.secure === false) {
     throw new TypeError(
       `bypass.cookieName ${name} needs Secure; remove secure: false or rename the cookie`,

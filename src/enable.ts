@@ -5,10 +5,17 @@
  * @module
  */
 import { checkSecret, hashSecret } from "./bypass.ts";
-import { instantHelp, type MaintenanceState, parseInstant } from "./state.ts";
+import {
+  instantHelp,
+  type MaintenanceState,
+  MAX_INSTANT,
+  parseInstant,
+} from "./state.ts";
 
 /**
- * What `enable()` takes. Times are `Date`s or ISO-8601 strings.
+ * What `enable()` takes. Times are `Date`s or ISO-8601 strings from 1970 to 9999. Any
+ * other key is refused with a `TypeError`, so a typo never switches maintenance on
+ * without the window or message meant.
  *
  * @example
  * ```ts
@@ -34,6 +41,24 @@ export interface EnableOptions {
   secret?: string;
 }
 
+/** What `enable()` takes; anything else is a mistake (a typo, the CLI's `until`). */
+const KNOWN: readonly string[] = [
+  "message",
+  "retryAfter",
+  "startsAt",
+  "endsAt",
+  "refresh",
+  "secret",
+];
+/** Names used elsewhere (the CLI, the admin routes, the state) for `enable()`'s. */
+const ALIASES: Readonly<Record<string, string>> = {
+  from: "startsAt",
+  until: "endsAt",
+  start: "startsAt",
+  end: "endsAt",
+  withSecret: "secret: generateSecret()",
+};
+
 function toIso(
   value: Date | string | undefined,
   name: string,
@@ -51,6 +76,12 @@ function toIso(
       `${name} must be a Date or an ISO-8601 string like 2030-01-01T14:00:00Z${
         instantHelp(value)
       }`,
+    );
+  }
+  // A Date can be any year; a state holds 1970 to 9999 (as strings are parsed).
+  if (ms < 0 || ms > MAX_INSTANT) {
+    throw new RangeError(
+      `${name} must be from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z`,
     );
   }
   return new Date(ms).toISOString();
@@ -71,8 +102,9 @@ function checkSeconds(
 
 /**
  * Validates `enable()` options into a state. Throws `TypeError`/`RangeError` saying
- * what to change (a window that ends before it starts, or has already ended, a message
- * too long or with control characters, a secret too short).
+ * what to change (an unknown option, a window that ends before it starts, or has
+ * already ended, a time outside 1970 to 9999, a message too long or with control
+ * characters, a secret too short).
  *
  * Synchronous, so it checks a `secret` but leaves it out of the state: hashing takes
  * Web Crypto, which is async. {@linkcode enabledState} does both.
@@ -91,6 +123,16 @@ export function buildEnabledState(
     throw new TypeError(
       "enable() takes an options object, such as { message: 'Back soon' }",
     );
+  }
+  for (const k of Object.keys(options)) {
+    if (!KNOWN.includes(k)) {
+      const hint = Object.hasOwn(ALIASES, k)
+        ? `; did you mean ${ALIASES[k]}?`
+        : "";
+      throw new TypeError(
+        `unknown enable() option "${k}" (known: ${KNOWN.join(", ")})${hint}`,
+      );
+    }
   }
   const state: MaintenanceState = { enabled: true };
   if (options.message !== undefined) {

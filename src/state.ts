@@ -103,8 +103,17 @@ const INSTANT_RE =
 /** A date and time without `Z` or an offset: each server would read its own zone. */
 const NAIVE_RE = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$/;
 
-/** The last instant a state can name (ISO 8601 has four-digit years). */
-const MAX_INSTANT = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+/**
+ * The last instant a state can hold (9999-12-31T23:59:59.999Z): {@linkcode parseInstant}
+ * takes 1970 to 9999.
+ *
+ * @example
+ * ```ts
+ * import { MAX_INSTANT } from "./state.ts";
+ * new Date(MAX_INSTANT).toISOString(); // "9999-12-31T23:59:59.999Z"
+ * ```
+ */
+export const MAX_INSTANT: number = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 /**
  * Milliseconds since the epoch of an RFC 3339 date or date-time (`2030-01-01` at UTC

@@ -10,6 +10,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { type Context, Hono } from "hono";
 import {
   bearerToken,
+  buildEnabledState,
   createMaintenance,
   type Maintenance,
   MemoryStore,
@@ -615,6 +616,183 @@ describe("admin routes: options and wiring", () => {
     const body = await res.json();
     assert.equal(body.error, "store_failed");
     assert.match(body.message, /disk on fire/);
+  });
+});
+
+describe("admin routes: form bodies, odd fields, odd failures", () => {
+  function adminApp(): {
+    mm: Maintenance;
+    store: CountingStore;
+    post(body: BodyInit, type?: string): Promise<Response>;
+  } {
+    const store = new CountingStore();
+    const mm = createMaintenance({ store, cache: { ttlMs: 60_000 } });
+    const app = new Hono();
+    app.use(mm.middleware());
+    app.route("/m", mm.adminRoutes({ authorize: bearerToken(TOKEN) }));
+    const post = async (body: BodyInit, type?: string) =>
+      await app.fetch(
+        new Request("http://l/m/on", {
+          method: "POST",
+          headers: {
+            ...AUTH,
+            origin: "http://l",
+            ...(type ? { "content-type": type } : {}),
+          },
+          body,
+        }),
+      );
+    return { mm, store, post };
+  }
+
+  it("a form's multi-line message (CR LF, as browsers send a textarea) is saved with newlines", async () => {
+    const { mm, post } = adminApp();
+    // HTML forms send every line break of a textarea as CR LF, urlencoded or multipart.
+    const r = await post(
+      new URLSearchParams({ message: "Line one\r\nLine two" }).toString(),
+      "application/x-www-form-urlencoded",
+    );
+    const body = await r.json();
+    assert.equal(r.status, 200, JSON.stringify(body));
+    assert.equal(body.state.message, "Line one\nLine two");
+    assert.equal((await mm.getState()).message, "Line one\nLine two");
+    const form = new FormData();
+    form.set("message", "A\r\nB\r\n\r\nC");
+    const m = await post(form);
+    const mBody = await m.json();
+    assert.equal(m.status, 200, JSON.stringify(mBody));
+    assert.equal(mBody.state.message, "A\nB\n\nC");
+    // Other control characters are still refused.
+    const bell = await post(
+      "message=a%07b",
+      "application/x-www-form-urlencoded",
+    );
+    assert.equal(bell.status, 400);
+    assert.match((await bell.json()).message, /control characters/);
+  });
+
+  it("a form time whose + offset arrived as a space: 400 saying to send %2B", async () => {
+    const { store, post } = adminApp();
+    // curl -d 'until=2030-01-01T14:00:00+02:00' sends a raw "+", which a form reads
+    // as a space.
+    const r = await post(
+      "until=2099-01-01T14:00:00+02:00",
+      "application/x-www-form-urlencoded",
+    );
+    const body = await r.json();
+    assert.equal(r.status, 400);
+    assert.match(body.message, /^until must be an ISO-8601 date and time/);
+    assert.match(body.message, /send \+02:00 as %2B02:00/);
+    assert.equal(store.writes, 0);
+    // Encoded, it is what was meant.
+    const ok = await post(
+      "until=2099-01-01T14:00:00%2B02:00",
+      "application/x-www-form-urlencoded",
+    );
+    const okBody = await ok.json();
+    assert.equal(ok.status, 200, JSON.stringify(okBody));
+    assert.equal(okBody.state.endsAt, "2099-01-01T12:00:00.000Z");
+  });
+
+  it("form fields named like Object.prototype members are unknown fields, not duplicates", async () => {
+    const { store, post } = adminApp();
+    for (
+      const k of ["constructor", "__proto__", "toString", "hasOwnProperty"]
+    ) {
+      const r = await post(`${k}=1`, "application/x-www-form-urlencoded");
+      const body = await r.json();
+      assert.equal(r.status, 400, k);
+      assert.equal(
+        body.message,
+        `unknown field "${k}"; known fields: message, retryAfter, from, until, refresh, secret, withSecret`,
+      );
+    }
+    // Duplicates are still duplicates.
+    const twice = await post(
+      "message=a&message=b",
+      "application/x-www-form-urlencoded",
+    );
+    assert.match(
+      (await twice.json()).message,
+      /field "message" is given twice/,
+    );
+    assert.equal(store.writes, 0);
+  });
+
+  it("a store that rejects with something not an Error: 503 with what it said", async () => {
+    const store = new MemoryStore();
+    store.write = () => Promise.reject("disk full");
+    const mm = createMaintenance({ store });
+    const app = new Hono();
+    app.route("/m", mm.adminRoutes({ authorize: () => true }));
+    const res = await app.fetch(
+      new Request("http://l/m/off", { method: "POST" }),
+    );
+    assert.equal(res.status, 503);
+    const body = await res.json();
+    assert.equal(body.error, "store_failed");
+    assert.equal(body.message, "the state was not written: disk full");
+  });
+});
+
+describe("enable(): input the admin routes and the CLI share", () => {
+  it("an unknown option is refused, naming it, and nothing is written", async () => {
+    const store = new CountingStore();
+    const mm = createMaintenance({ store });
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [
+        { mesage: "typo" },
+        /unknown enable\(\) option "mesage" \(known: message,/,
+      ],
+      [
+        { message: "x", until: "2030-01-01T00:00:00Z" },
+        /unknown enable\(\) option "until".*did you mean endsAt\?/,
+      ],
+      [{ from: "2030-01-01T00:00:00Z" }, /"from".*did you mean startsAt\?/],
+      [{ withSecret: true }, /"withSecret".*generateSecret\(\)/],
+      [{ enabled: false }, /unknown enable\(\) option "enabled"/],
+    ];
+    for (const [opts, re] of cases) {
+      await assert.rejects(mm.enable(opts as never), (e: Error) => {
+        assert.ok(e instanceof TypeError, JSON.stringify(opts));
+        assert.match(e.message, re);
+        return true;
+      });
+    }
+    assert.equal(store.writes, 0);
+    assert.equal(await mm.isEnabled(), false);
+  });
+
+  it("a Date outside 1970-9999 is refused when validated, not when written", async () => {
+    const now = Date.parse("2030-01-01T00:00:00Z");
+    const far = new Date(Date.UTC(10000, 0, 1));
+    const early = new Date(-1);
+    for (
+      const [opts, name] of [
+        [{ endsAt: far }, "endsAt"],
+        [{ startsAt: early, endsAt: new Date(now + 60_000) }, "startsAt"],
+        [{ startsAt: far }, "startsAt"],
+      ] as const
+    ) {
+      assert.throws(() => buildEnabledState(opts, now), (e: Error) => {
+        assert.ok(e instanceof RangeError, `${name}: ${e.name}`);
+        assert.equal(
+          e.message,
+          `${name} must be from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z`,
+        );
+        return true;
+      });
+    }
+    // The edges themselves are fine, and written as they are read back.
+    const last = new Date(Date.UTC(9999, 11, 31, 23, 59, 59, 999));
+    const store = new CountingStore();
+    const mm = createMaintenance({ store });
+    const written = await mm.enable({ endsAt: last });
+    assert.equal(written.endsAt, "9999-12-31T23:59:59.999Z");
+    assert.equal(
+      parseState(await store.read()).endsAt,
+      "9999-12-31T23:59:59.999Z",
+    );
   });
 });
 
