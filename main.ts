@@ -20,7 +20,9 @@ import {
   cacheSettingsFromEnv,
   ConfigError,
   invalidateSharedCache,
+  processEnv,
   storeFromEnv,
+  strictProcessEnv,
 } from "./src/env_config.ts";
 import { generateSecret } from "./src/bypass.ts";
 import { enabledState } from "./src/enable.ts";
@@ -63,7 +65,8 @@ Options for on:
       --with-secret         generate a bypass secret and print it (once)
 
 Options for status:
-      --json                print one JSON object
+      --json                print one JSON object: enabled (now), bypass (whether
+                            a secret is set; never its hash), state, store
 
 Where the state lives (all commands):
       --file PATH           state file (else $MAINTENANCE_STATE_FILE,
@@ -101,6 +104,57 @@ const defaultIo: CliIo = {
 
 class UsageError extends Error {}
 
+/** The options, for `parseArgs`. */
+const OPTIONS = {
+  message: { type: "string", short: "m" },
+  "retry-after": { type: "string" },
+  from: { type: "string" },
+  until: { type: "string" },
+  refresh: { type: "string" },
+  secret: { type: "string" },
+  "with-secret": { type: "boolean" },
+  json: { type: "boolean" },
+  file: { type: "string" },
+  s3: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** How many single-character edits turn `a` into `b`. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        prev[j] + 1,
+        row[j - 1] + 1,
+        prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    prev = row;
+  }
+  return prev[b.length];
+}
+
+/**
+ * What to say about an option `parseArgs` does not know. Its own advice (pass it after
+ * `--` as a positional argument) is wrong here: the CLI takes no such argument.
+ */
+function unknownOption(raw: string): string {
+  const name = raw.replace(/^-+/, "").split("=")[0].toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const known of Object.keys(OPTIONS)) {
+    const d = editDistance(name.replaceAll("_", "-"), known);
+    if (d < bestDistance) [best, bestDistance] = [known, d];
+  }
+  const hint = name.length > 1 && best !== undefined &&
+      bestDistance <= Math.min(2, Math.floor(best.length / 3))
+    ? `; did you mean --${best}?`
+    : "";
+  return `Unknown option '${raw}'${hint} (the options are listed below)`;
+}
+
 function seconds(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value) || Number(value) > 31_536_000) {
@@ -123,8 +177,15 @@ function instant(value: string | undefined, flag: string): string | undefined {
           `or Z for UTC (${value}Z)`,
       );
     }
+    const colon = /^(.*[Tt ].*[+-])(\d{2})(\d{2})$/.exec(value);
     throw new UsageError(
-      `${flag} must be an ISO-8601 date and time such as 2030-01-01T14:00:00Z, not "${value}"`,
+      `${flag} must be an ISO-8601 date and time such as 2030-01-01T14:00:00Z, not "${value}"` +
+        (colon &&
+            !Number.isNaN(parseInstant(`${colon[1]}${colon[2]}:${colon[3]}`))
+          ? `; write the offset with a colon: ${colon[1]}${colon[2]}:${
+            colon[3]
+          }`
+          : ""),
     );
   }
   return new Date(ms).toISOString();
@@ -196,32 +257,37 @@ export async function runCli(
       args,
       allowPositionals: true,
       strict: true,
-      options: {
-        message: { type: "string", short: "m" },
-        "retry-after": { type: "string" },
-        from: { type: "string" },
-        until: { type: "string" },
-        refresh: { type: "string" },
-        secret: { type: "string" },
-        "with-secret": { type: "boolean" },
-        json: { type: "boolean" },
-        file: { type: "string" },
-        s3: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
+      tokens: true,
+      options: OPTIONS,
     });
   } catch (e) {
-    io.err(`error: ${(e as Error).message}`);
+    const err = e as Error & { code?: unknown };
+    const raw = err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION"
+      ? /^Unknown option '([^']*)'/.exec(err.message)?.[1]
+      : undefined;
+    io.err(`error: ${raw !== undefined ? unknownOption(raw) : err.message}`);
     io.err("");
     io.err(USAGE);
     return 2;
   }
-  const { values, positionals } = parsed;
+  const { values, positionals, tokens } = parsed;
   if (values.help) {
     io.out(USAGE);
     return 0;
   }
+  let store: StateStore | undefined;
   try {
+    // A second -m, --file, ... would silently replace the first (git joins two -m).
+    const seen = new Set<string>();
+    for (const t of tokens) {
+      if (t.kind !== "option" || t.value === undefined) continue;
+      if (seen.has(t.name)) {
+        throw new UsageError(
+          `--${t.name} is given more than once; give it once`,
+        );
+      }
+      seen.add(t.name);
+    }
     if (positionals.length === 0) {
       throw new UsageError("missing command: on, off or status");
     }
@@ -286,11 +352,17 @@ export async function runCli(
         );
       }
     }
-    let store: StateStore;
     let cacheSettings: CacheSettings;
     try {
-      store = await storeFromEnv({ file: values.file, s3: values.s3 });
-      cacheSettings = cacheSettingsFromEnv(); // MAINTENANCE_REDIS_URL, checked before writing
+      // A variable that cannot be read (Deno without --allow-env) is an error, not unset.
+      store = await storeFromEnv(
+        { file: values.file, s3: values.s3 },
+        strictProcessEnv,
+      );
+      // MAINTENANCE_REDIS_URL, checked before writing (status does not use it)
+      cacheSettings = cacheSettingsFromEnv(
+        command === "status" ? processEnv : strictProcessEnv,
+      );
     } catch (e) {
       if (e instanceof ConfigError) throw new UsageError(e.message);
       throw e;
@@ -298,9 +370,13 @@ export async function runCli(
     if (command === "status") {
       const current = await readStrict(store);
       if (values.json) {
+        // The stored hash is enough to mint a bypass cookie (without a cookieKey), and
+        // this output lands in CI logs: say that a bypass is set, never the hash.
+        const { bypass, ...shown } = current;
         io.out(JSON.stringify({
           enabled: isActiveAt(current, now),
-          state: current,
+          bypass: bypass !== undefined,
+          state: shown,
           store: store.description ?? null,
         }));
       } else io.out(describe(current, now));
@@ -311,13 +387,15 @@ export async function runCli(
       updatedAt: new Date(now).toISOString(),
     };
     await store.write(serializeState(written));
-    // Servers sharing a Redis cache (MAINTENANCE_REDIS_URL) read the new state at once.
-    await invalidateSharedCache(cacheSettings);
+    // Said now: the state is written even if the cache below fails, and a generated
+    // secret is in it, so it must be shown.
     io.out(describe(written, now) + ` (${store.description ?? "store"})`);
     if (generated !== undefined) {
       io.out(`bypass secret (shown once, not stored): ${generated}`);
       io.out(`visit /${generated} on the site to get the bypass cookie`);
     }
+    // Servers sharing a Redis cache (MAINTENANCE_REDIS_URL) read the new state at once.
+    await invalidateSharedCache(cacheSettings);
     return 0;
   } catch (e) {
     if (e instanceof UsageError) {
@@ -326,9 +404,23 @@ export async function runCli(
       io.err(USAGE);
       return 2;
     }
-    io.err(`error: ${(e as Error).message}`);
+    io.err(`error: ${(e as Error).message}${timeoutHint(e, store)}`);
     return 1;
   }
+}
+
+/** For an S3 call that timed out: the setting that bounds it here, and what a write
+ * that timed out means. */
+function timeoutHint(e: unknown, store: StateStore | undefined): string {
+  if (!(e instanceof StoreError) || e.code !== "TIMEOUT") return "";
+  const ms = (store as { timeoutMs?: unknown } | undefined)?.timeoutMs;
+  if (!store?.description?.startsWith("s3://") || typeof ms !== "number") {
+    return "";
+  }
+  return ` (for this command: MAINTENANCE_S3_TIMEOUT_MS, now ${ms})` +
+    (/^cannot write\b/.test(e.message)
+      ? "; a write that timed out may still land: check with `maintenance status`"
+      : "");
 }
 
 if (import.meta.main) {

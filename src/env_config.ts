@@ -65,6 +65,37 @@ export function processEnv(name: string): string | undefined {
   }
 }
 
+/**
+ * Like {@linkcode processEnv}, but a variable that cannot be read (Deno without
+ * `--allow-env` for it, and no terminal to ask) throws {@linkcode ConfigError} naming
+ * it, instead of reading as unset: the CLI must not switch a local file because it
+ * could not see `MAINTENANCE_S3_URL`, nor skip the shared cache because it could not see
+ * `MAINTENANCE_REDIS_URL`.
+ *
+ * @example
+ * ```ts
+ * import { storeFromEnv, strictProcessEnv } from "./env_config.ts";
+ * const store = await storeFromEnv({}, strictProcessEnv);
+ * ```
+ */
+export function strictProcessEnv(name: string): string | undefined {
+  let v: string | undefined;
+  try {
+    const g = globalThis as {
+      process?: { env?: Record<string, string | undefined> };
+    };
+    v = g.process?.env?.[name];
+  } catch (e) {
+    throw new ConfigError(
+      `cannot read the environment variable ${name} (${
+        (e as Error).message
+      }); allow reading the environment (deno run --allow-env; ` +
+        "deno task maintenance does)",
+    );
+  }
+  return v === "" ? undefined : v;
+}
+
 /** Where the state lives, as flags give it. */
 export interface StoreFlags {
   /** `--file PATH`. */
@@ -317,8 +348,43 @@ export function cacheSettingsFromEnv(
           "(or rediss://user:password@host:6380/0 for TLS)",
       );
     }
+    // The path is the database number; node-redis refuses anything else only when it
+    // connects, which for the CLI is after the state was written.
+    if (!/^\/?(\d+)?$/.test(u.pathname)) {
+      throw new ConfigError(
+        "MAINTENANCE_REDIS_URL must look like redis://127.0.0.1:6379 " +
+          "(or rediss://user:password@host:6380/0 for TLS); after the port comes " +
+          `only a database number, such as /0 (got ${
+            JSON.stringify(u.pathname)
+          })`,
+      );
+    }
   }
   return { ttlMs, key, redisUrl };
+}
+
+/**
+ * Closes a node-redis client within `timeoutMs`. `close()` waits for the replies to
+ * commands already sent, so a Redis that stopped answering would hold it (and the
+ * process) forever: past the bound, the client is destroyed.
+ */
+async function closeRedis(
+  client: { close(): Promise<unknown>; destroy(): void },
+  timeoutMs: number,
+): Promise<void> {
+  try {
+    await withTimeout(() => client.close(), timeoutMs, "closing Redis");
+  } catch {
+    destroyRedis(client);
+  }
+}
+
+function destroyRedis(client: { destroy(): void }): void {
+  try {
+    client.destroy();
+  } catch {
+    // already closed
+  }
 }
 
 /** `redis://host:port` without credentials, for messages. */
@@ -360,7 +426,7 @@ async function connectRedis(
       `connection to ${redisWhere(url)}`,
     );
   } catch (e) {
-    client.destroy();
+    destroyRedis(client);
     throw e;
   }
   return client;
@@ -418,7 +484,7 @@ export async function cacheFromEnv(
   return {
     cache: { ttlMs, key, store: redisCache(client) },
     close: async () => {
-      if (client.isOpen) await client.close().catch(() => client.destroy());
+      if (client.isOpen) await closeRedis(client, timeoutMs);
     },
   };
 }
@@ -450,14 +516,18 @@ export async function invalidateSharedCache(
   if (redisUrl === undefined) return false;
   try {
     const client = await connectRedis(redisUrl, false, timeoutMs);
+    let deleted = false;
     try {
       await withTimeout(() => client.del(key), timeoutMs, `DEL ${key}`);
       if (againAfterMs > 0) {
         await new Promise((resolve) => setTimeout(resolve, againAfterMs));
         await withTimeout(() => client.del(key), timeoutMs, `DEL ${key}`);
       }
+      deleted = true;
     } finally {
-      await client.close().catch(() => client.destroy());
+      // After a DEL that got no answer, close() would wait for it forever.
+      if (deleted) await closeRedis(client, timeoutMs);
+      else destroyRedis(client);
     }
     return true;
   } catch (e) {

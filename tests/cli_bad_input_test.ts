@@ -58,6 +58,28 @@ const CASES: { args: string[]; code: 1 | 2; says: RegExp }[] = [
   { args: ["ON"], code: 2, says: /unknown command "ON"/ },
   { args: ["on", "--mesage", "x"], code: 2, says: /Unknown option '--mesage'/ },
   { args: ["on", "-x"], code: 2, says: /Unknown option '-x'/ },
+  {
+    // A typo gets the option it misses, not advice to pass it as a positional.
+    args: ["on", "--mesage=x"],
+    code: 2,
+    says: /Unknown option '--mesage'; did you mean --message\?/,
+  },
+  {
+    args: ["on", "--retry_after", "5"],
+    code: 2,
+    says: /Unknown option '--retry_after'; did you mean --retry-after\?/,
+  },
+  {
+    // A second -m would silently replace the first (git would join them).
+    args: ["on", "-m", "first line", "-m", "second line"],
+    code: 2,
+    says: /--message is given more than once; give it once/,
+  },
+  {
+    args: ["status", "--file", file, "--file", join(dir, "other.txt")],
+    code: 2,
+    says: /--file is given more than once/,
+  },
   { args: ["on", "--message"], code: 2, says: /--message.*argument missing/ },
   {
     args: ["on", "--retry-after"],
@@ -126,6 +148,12 @@ const CASES: { args: string[]; code: 1 | 2; says: RegExp }[] = [
     code: 2,
     says:
       /--until "2030-01-01T14:00" has no time zone.*[+-]\d{2}:\d{2}.*2030-01-01T14:00Z/,
+  },
+  {
+    // ISO 8601's basic offset: say what RFC 3339 wants instead.
+    args: ["on", "--until", "2030-01-01T14:00:00+0200"],
+    code: 2,
+    says: /write the offset with a colon: 2030-01-01T14:00:00\+02:00/,
   },
   {
     args: ["on", "--until", "2020-01-01T00:00:00Z"],
@@ -235,6 +263,7 @@ describe("CLI bad input (in process)", () => {
       const r = await cli(args);
       assert.equal(r.code, c.code, r.err);
       assert.match(r.err, c.says);
+      assert.doesNotMatch(r.err, /after '--'/, "no advice this CLI refuses");
       if (c.code === 2) assert.match(r.err, /Usage: maintenance <command>/);
       else {assert.doesNotMatch(
           r.err,
@@ -334,6 +363,20 @@ describe("CLI bad input (child process, real exit status)", () => {
       says: /AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not/,
     },
     {
+      // node-redis refuses the path only when it connects: after the state is written.
+      args: ["on", "--file", file],
+      env: { MAINTENANCE_REDIS_URL: "redis://127.0.0.1:1/abc" },
+      code: 2,
+      says:
+        /MAINTENANCE_REDIS_URL must look like .*only a database number, such as \/0 \(got "\/abc"\)/,
+    },
+    {
+      args: ["off", "--file", file],
+      env: { MAINTENANCE_REDIS_URL: "redis://127.0.0.1:1/0/x" },
+      code: 2,
+      says: /MAINTENANCE_REDIS_URL .*only a database number/,
+    },
+    {
       args: ["status"],
       env: { MAINTENANCE_S3_URL: "https://bucket/key" },
       code: 2,
@@ -376,4 +419,56 @@ describe("CLI bad input (child process, real exit status)", () => {
       assert.deepEqual(readdirSync(dir).sort(), ["plain", "state.txt"]);
     });
   }
+});
+
+describe("CLI without permission to read the environment (deno run without --allow-env)", () => {
+  it("exits 2 naming the variable and --allow-env, instead of switching a local file", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "maintenance-cli-noenv-"));
+    try {
+      const base: Record<string, string> = {};
+      for (const k of ["PATH", "HOME", "DENO_DIR", "TMPDIR"]) {
+        if (process.env[k]) base[k] = process.env[k]!;
+      }
+      const run = (args: string[]) =>
+        new Promise<{ code: number | null; stderr: string }>((resolve) => {
+          const child = spawn("deno", [
+            "run",
+            "--allow-read",
+            "--allow-write",
+            "--no-prompt",
+            "--no-lock",
+            "--config",
+            `${ROOT}/deno.json`,
+            `${ROOT}/main.ts`,
+            ...args,
+          ], {
+            cwd,
+            env: { ...base, MAINTENANCE_S3_URL: "s3://fleet-bucket/state.txt" },
+            stdio: ["ignore", "ignore", "pipe"],
+          });
+          let stderr = "";
+          child.stderr?.on(
+            "data",
+            (d: Uint8Array | string) => stderr += String(d),
+          );
+          const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+          child.on("close", (code) => {
+            clearTimeout(timer);
+            resolve({ code, stderr });
+          });
+        });
+      const r = await run(["on"]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(
+        r.stderr,
+        /cannot read the environment variable MAINTENANCE_S3_URL .*--allow-env/,
+      );
+      assert.deepEqual(readdirSync(cwd), [], "no local state file was written");
+      // status with --file reads no store variable, and skips the cache settings.
+      const s = await run(["status", "--file", file]);
+      assert.equal(s.code, 0, s.stderr);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
 });

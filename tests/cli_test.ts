@@ -116,6 +116,31 @@ for (const runtime of RUNTIMES) {
       assert.equal(json2.enabled, false);
     });
 
+    it("status --json says a bypass is set, never its hash (enough to mint a cookie)", async () => {
+      const d = await freshDir();
+      const file = `${d}/state.txt`;
+      const on = await cli(["on", "--with-secret", "-m", "x", "--file", file]);
+      assert.equal(on.code, 0, on.stderr);
+      const stored: string = JSON.parse(await readFile(file, "utf8")).bypass;
+      assert.match(stored, /^[0-9a-f]{32}:[0-9a-f]{64}$/);
+      const r = await cli(["status", "--json", "--file", file]);
+      assert.equal(r.code, 0, r.stderr);
+      for (const part of stored.split(":")) {
+        assert.ok(!r.stdout.includes(part), `hash printed: ${r.stdout}`);
+      }
+      const parsed = JSON.parse(r.stdout);
+      assert.equal(parsed.enabled, true);
+      assert.equal(parsed.bypass, true);
+      assert.equal(parsed.state.bypass, undefined);
+      assert.equal(parsed.state.message, "x");
+      const off = await cli(["off", "--file", file]);
+      assert.equal(off.code, 0, off.stderr);
+      const after = JSON.parse(
+        (await cli(["status", "--json", "--file", file])).stdout,
+      );
+      assert.equal(after.bypass, false);
+    });
+
     it("a scheduled window reads as OFF, scheduled", async () => {
       const d = await freshDir();
       const file = `${d}/state.txt`;

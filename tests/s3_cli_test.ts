@@ -11,12 +11,14 @@ import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { createClient } from "redis";
 import { S3Store } from "../stores/s3.ts";
+import { verifySecret } from "../src/bypass.ts";
 import { cleanEnv } from "./helpers.ts";
 import {
   freePort,
   type RedisHandle,
   s3ClientFor,
   type S3rverHandle,
+  startCountingProxy,
   startRedis,
   startS3rver,
 } from "../scripts/test_servers.ts";
@@ -274,6 +276,38 @@ describe(`CLI with S3 from the environment (${ON_BUN ? "bun" : "deno"}, s3rver)`
     }
   });
 
+  it("on an S3 timeout, names MAINTENANCE_S3_TIMEOUT_MS and says a write may still land", async () => {
+    const proxy = await startCountingProxy(s3!.endpoint);
+    proxy.mode = "hang";
+    proxy.hangMs = 3000;
+    try {
+      const env = {
+        ...s3Env("cli/slow.json"),
+        MAINTENANCE_S3_ENDPOINT: proxy.url,
+        MAINTENANCE_S3_TIMEOUT_MS: "500",
+      };
+      const [on, status] = await Promise.all([
+        cli(["on"], env, 20_000),
+        cli(["status"], env, 20_000),
+      ]);
+      for (const r of [on, status]) {
+        assert.equal(r.code, 1, show(r));
+        assert.match(r.stderr, /did not answer within 500 ms/);
+        assert.match(
+          r.stderr,
+          /for this command: MAINTENANCE_S3_TIMEOUT_MS, now 500/,
+        );
+      }
+      assert.match(
+        on.stderr,
+        /may still land: check with `maintenance status`/,
+      );
+      assert.doesNotMatch(status.stderr, /may still land/);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it("exits 1 naming AWS_REGION when AWS S3 has no region", async () => {
     const { MAINTENANCE_S3_ENDPOINT: _e, ...env } = s3Env("cli/region.json");
     const r = await cli(["status"], env);
@@ -345,6 +379,47 @@ describe(`CLI with S3 from the environment (${ON_BUN ? "bun" : "deno"}, s3rver)`
     } finally {
       await redisClient.close();
     }
+  });
+
+  it("exits within its timeouts when Redis takes the connection but does not answer DEL", async () => {
+    // CLIENT PAUSE WRITE: the handshake is answered, DEL waits, as with a Redis that is
+    // stuck. The CLI must give up after its 2 s bound, not wait for the reply.
+    const admin = createClient({ url: redis!.url });
+    await admin.connect();
+    try {
+      await admin.sendCommand(["CLIENT", "PAUSE", "25000", "WRITE"]);
+      const key = "cli/redis-stuck.json";
+      const r = await cli(["on"], {
+        ...s3Env(key),
+        MAINTENANCE_REDIS_URL: redis!.url,
+      }, 40_000);
+      assert.equal(r.code, 1, show(r));
+      assert.ok(r.ms < 12_000, `took ${Math.round(r.ms)} ms\n${show(r)}`);
+      assert.match(r.stderr, /the state was written/);
+      assert.match(r.stderr, /DEL maintenance_mode_state did not finish/);
+      assert.match(r.stdout, /maintenance mode is ON/);
+      assert.equal(JSON.parse((await object(key))!).enabled, true);
+    } finally {
+      await admin.sendCommand(["CLIENT", "UNPAUSE"]);
+      await admin.close();
+    }
+  });
+
+  it("prints a generated secret even when Redis then fails: the state holds it", async () => {
+    const port = await freePort();
+    const key = "cli/redis-down-secret.json";
+    const r = await cli(["on", "--with-secret"], {
+      ...s3Env(key),
+      MAINTENANCE_REDIS_URL: `redis://127.0.0.1:${port}`,
+    }, 20_000);
+    assert.equal(r.code, 1, show(r));
+    assert.match(r.stderr, /the state was written/);
+    const secret = /bypass secret \(shown once, not stored\): (\S+)/.exec(
+      r.stdout,
+    )?.[1];
+    assert.ok(secret, show(r));
+    const stored = JSON.parse((await object(key))!);
+    assert.equal(await verifySecret(secret, stored.bypass), true);
   });
 
   it("exits 1 when Redis is unreachable, saying the state was written", async () => {
