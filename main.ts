@@ -201,6 +201,19 @@ function localOffset(naive: string): string {
   }:${String(abs % 60).padStart(2, "0")}`;
 }
 
+/**
+ * JSON text with the characters a terminal acts on or that reorder what it shows
+ * (C1 controls, bidi controls, line and paragraph separators) written as `\uXXXX`
+ * escapes, which `JSON.stringify` leaves raw. The state may have been written by
+ * another tool, so its message is not trusted to be free of them.
+ */
+function terminalSafe(json: string): string {
+  return json.replace(
+    /[\u0080-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    (ch) => "\\u" + ch.charCodeAt(0).toString(16).padStart(4, "0"),
+  );
+}
+
 function describe(state: MaintenanceState, now: number): string {
   const active = isActiveAt(state, now);
   const parts = [`maintenance mode is ${active ? "ON" : "OFF"}`];
@@ -216,7 +229,9 @@ function describe(state: MaintenanceState, now: number): string {
     parts.push(`the window ended at ${state.endsAt}`);
   }
   if (active && state.endsAt) parts.push(`until ${state.endsAt}`);
-  if (state.message) parts.push(`message: ${JSON.stringify(state.message)}`);
+  if (state.message) {
+    parts.push(`message: ${terminalSafe(JSON.stringify(state.message))}`);
+  }
   if (state.enabled && state.bypass) parts.push("secret bypass set");
   return parts.join("; ");
 }
@@ -373,12 +388,12 @@ export async function runCli(
         // The stored hash is enough to mint a bypass cookie (without a cookieKey), and
         // this output lands in CI logs: say that a bypass is set, never the hash.
         const { bypass, ...shown } = current;
-        io.out(JSON.stringify({
+        io.out(terminalSafe(JSON.stringify({
           enabled: isActiveAt(current, now),
           bypass: bypass !== undefined,
           state: shown,
           store: store.description ?? null,
-        }));
+        })));
       } else io.out(describe(current, now));
       return 0;
     }

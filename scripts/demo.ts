@@ -80,6 +80,23 @@ app.get("/", (c) => {
 });
 
 const hostname = processEnv("HOST") ?? "127.0.0.1";
+/** The address as a URL's host: an IPv6 address goes in brackets (`http://[::1]:8000/`). */
+const urlHost = hostname.includes(":") ? `[${hostname}]` : hostname;
+const listening = (p: number) =>
+  console.log(`demo listening on http://${urlHost}:${p}/`);
+/** A port in use (another demo, another dev server) or refused: say what to change. */
+function cannotListen(e: unknown): never {
+  const err = e as { code?: string; name?: string; message?: string };
+  const inUse = err.code === "EADDRINUSE" || err.name === "AddrInUse";
+  fail(
+    inUse
+      ? `port ${port} on ${hostname} is in use: stop what uses it, or set PORT ` +
+        "to another port (PORT=0 picks a free one)"
+      : `cannot listen on ${hostname} port ${port}: ${
+        err.message ?? String(e)
+      }; set PORT (PORT=0 picks a free one) or HOST`,
+  );
+}
 const g = globalThis as {
   Deno?: {
     serve(
@@ -98,15 +115,23 @@ const g = globalThis as {
   };
 };
 if (g.Deno) {
-  g.Deno.serve({
-    port,
-    hostname,
-    onListen: ({ port }) =>
-      console.log(`demo listening on http://${hostname}:${port}/`),
-  }, (req, info) => app.fetch(req, info));
+  try {
+    g.Deno.serve({
+      port,
+      hostname,
+      onListen: ({ port }) => listening(port),
+    }, (req, info) => app.fetch(req, info));
+  } catch (e) {
+    cannotListen(e);
+  }
 } else if (g.Bun) {
-  const server = g.Bun.serve({ port, hostname, fetch: app.fetch });
-  console.log(`demo listening on http://${hostname}:${server.port}/`);
+  let server: { port: number };
+  try {
+    server = g.Bun.serve({ port, hostname, fetch: app.fetch });
+  } catch (e) {
+    cannotListen(e);
+  }
+  listening(server.port);
 } else {
   fail("run the demo with Deno (deno task demo) or Bun (bun scripts/demo.ts)");
 }

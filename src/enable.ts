@@ -9,7 +9,9 @@ import {
   instantHelp,
   type MaintenanceState,
   MAX_INSTANT,
+  MAX_MESSAGE,
   parseInstant,
+  textLength,
 } from "./state.ts";
 
 /**
@@ -139,11 +141,19 @@ export function buildEnabledState(
     if (typeof options.message !== "string") {
       throw new TypeError("message must be a string");
     }
-    if (options.message.length > 2000) {
-      throw new RangeError("message must be at most 2000 characters");
+    if (
+      options.message.length > MAX_MESSAGE &&
+      textLength(options.message) > MAX_MESSAGE
+    ) {
+      throw new RangeError(
+        `message must be at most ${MAX_MESSAGE} characters (it has ${
+          textLength(options.message)
+        })`,
+      );
     }
+    // C0 and C1 controls (but tab and newline): terminals act on them.
     // deno-lint-ignore no-control-regex
-    if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(options.message)) {
+    if (/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.test(options.message)) {
       throw new TypeError(
         "message must not contain control characters (newlines are fine)",
       );

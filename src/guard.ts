@@ -94,7 +94,11 @@ export interface GuardOptions extends ResponseOptions {
    * `ignoreIps` rule lets it through (the peer is then a proxy, not the client).
    */
   trustedProxies?: number;
-  /** Let this request through when it returns true (asked only when it would be blocked). */
+  /**
+   * Let this request through when it returns true (asked only when it would be
+   * blocked). A request with a body is given as a copy: reading it leaves the body to
+   * the app.
+   */
   ignoreRequest?: (
     req: Request,
     info: unknown,
@@ -124,6 +128,51 @@ export interface GuardOptions extends ResponseOptions {
  * ```
  */
 export type GuardInternals = MiddlewareInternals;
+
+/** `Request` members that read or hand out the body: a copy answers them. */
+const BODY_MEMBERS: ReadonlySet<PropertyKey> = new Set([
+  "body",
+  "bodyUsed",
+  "arrayBuffer",
+  "blob",
+  "bytes",
+  "formData",
+  "json",
+  "text",
+  "clone",
+]);
+
+/**
+ * The request as `ignoreRequest` sees it (`view`): the request itself, except that its
+ * body comes from a copy made when first read, so the app still gets the whole body of
+ * a request that is let through (as the middleware's `c.req.json()` keeps it for the
+ * handler). Copied only when read: `clone()` costs a tee, and under Deno a notice.
+ */
+class BodyCopy {
+  #copy: Request | undefined;
+  /** What `ignoreRequest` is given. */
+  readonly view: Request;
+
+  constructor(req: Request) {
+    this.view = new Proxy(req, {
+      get: (target, key) => {
+        const from = BODY_MEMBERS.has(key)
+          ? (this.#copy ??= target.clone())
+          : target;
+        const value: unknown = Reflect.get(from, key, from);
+        return typeof value === "function" ? value.bind(from) : value;
+      },
+    });
+  }
+
+  /** `ignoreRequest` is done: a copy it did not read must not hold the body. */
+  drop(): void {
+    const copy = this.#copy;
+    if (copy !== undefined && !copy.bodyUsed) {
+      copy.body?.cancel().catch(() => {});
+    }
+  }
+}
 
 /**
  * Wraps a fetch handler with the maintenance check. Use `mm.guard(app.fetch, options)`
@@ -187,7 +236,7 @@ export function createGuard(
     t: number,
   ): Response | Promise<Response> {
     if (render === undefined) return responder.respond(req, snap, t);
-    const custom = render(req, snap.state);
+    const custom = render(req, snap.shown);
     return custom instanceof Promise
       ? custom.then((r) => responder.respond(req, snap, t, r))
       : responder.respond(req, snap, t, custom);
@@ -209,10 +258,27 @@ export function createGuard(
     const facts = { path, ip: needsIp ? getIp(req, a) : undefined };
     if (decide(rules, snap, t, facts) === "pass") return inner(req, a, b);
     if (ignoreRequest !== undefined) {
-      const ok = ignoreRequest(req, a);
-      if (ok instanceof Promise) {
-        return ok.then((yes) => yes ? inner(req, a, b) : block(req, snap, t));
+      // It may read the body (a token in a posted form, as `c.req.json()` allows in
+      // the middleware, which keeps the body for the handler): it gets a copy, so the
+      // app can still read the request it lets through.
+      const seen = req.body === null ? undefined : new BodyCopy(req);
+      let ok: boolean | Promise<boolean>;
+      try {
+        ok = ignoreRequest(seen === undefined ? req : seen.view, a);
+      } catch (e) {
+        seen?.drop();
+        throw e;
       }
+      if (ok instanceof Promise) {
+        return ok.then((yes) => {
+          seen?.drop();
+          return yes ? inner(req, a, b) : block(req, snap, t);
+        }, (e: unknown) => {
+          seen?.drop();
+          throw e;
+        });
+      }
+      seen?.drop();
       if (ok) return inner(req, a, b);
     }
     return block(req, snap, t);

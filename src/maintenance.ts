@@ -29,6 +29,7 @@ import {
 import { isActive } from "./snapshot.ts";
 import { type MaintenanceState, serializeState } from "./state.ts";
 import { enabledState, type EnableOptions } from "./enable.ts";
+import { withTimeout } from "./timeout.ts";
 
 /**
  * Options of {@linkcode createMaintenance}.
@@ -86,11 +87,20 @@ export interface Maintenance {
   isEnabled(): Promise<boolean>;
   /** The current state, through the cache. */
   getState(): Promise<MaintenanceState>;
-  /** Switches maintenance on (set_maintenance_mode(True)); returns the state written. */
+  /**
+   * Switches maintenance on (set_maintenance_mode(True)); returns the state written.
+   * Writes through the controller (`enable`, `disable`, `setState`, the admin routes)
+   * run one at a time in the order they were called, so `enable(); disable()` ends
+   * off (a write that never settles, on a store without a timeout of its own, holds
+   * up the writes after it for 10 × `timeoutMs` at most (10 s by default); `S3Store`
+   * bounds its writes by its
+   * `timeoutMs`). A write
+   * that fails makes the next check read the store again: it may have landed anyway.
+   */
   enable(options?: EnableOptions): Promise<MaintenanceState>;
   /** Switches maintenance off (set_maintenance_mode(False)); returns the state written. */
   disable(): Promise<MaintenanceState>;
-  /** Writes a whole state (validated); returns it. */
+  /** Writes a whole state (validated); returns it. In call order, as `enable`. */
   setState(state: MaintenanceState): Promise<MaintenanceState>;
   /** The secret bypass (`/<secret>` and its cookie), shared by middleware and guard. */
   readonly bypass: BypassCookie;
@@ -118,6 +128,9 @@ const KNOWN = new Set([
   "now",
   "bypass",
 ]);
+
+/** Keys of the `cache` option. */
+const CACHE_KNOWN = new Set(["key", "ttlMs", "store"]);
 
 function defaultOnError(error: Error): void {
   console.error(`[maintenance] ${error.message}`);
@@ -155,10 +168,13 @@ export function createMaintenance(
       );
     }
   }
-  const store = options.store ?? new FileStore();
+  // Only a store left out gets the default file: `store: null` (a store that failed to
+  // be made) must not quietly switch the app to a local file no one else reads.
+  const store = options.store === undefined ? new FileStore() : options.store;
   if (typeof store?.read !== "function" || typeof store?.write !== "function") {
     throw new TypeError(
-      "store must have read() and write(), e.g. new FileStore(path)",
+      "store must have read() and write(), e.g. new FileStore(path)" +
+        (store === null ? "; leave it out for the default file store" : ""),
     );
   }
   const timeoutMs = options.timeoutMs ?? 1000;
@@ -173,6 +189,15 @@ export function createMaintenance(
       throw new TypeError(
         "cache must be an object such as { ttlMs: 1000 }, or false",
       );
+    }
+    for (const k of Object.keys(cacheOpt)) {
+      if (!CACHE_KNOWN.has(k)) {
+        throw new TypeError(
+          `unknown cache option "${k}" (known: ${
+            [...CACHE_KNOWN].join(", ")
+          }), such as { ttlMs: 1000 }`,
+        );
+      }
     }
     const ttl = cacheOpt.ttlMs;
     if (
@@ -205,6 +230,12 @@ export function createMaintenance(
   if (options.onError !== undefined && typeof options.onError !== "function") {
     throw new TypeError("onError must be a function");
   }
+  if (options.now !== undefined && typeof options.now !== "function") {
+    throw new TypeError(
+      "now must be a function returning ms since the epoch, such as () => Date.now() " +
+        "(not a number such as Date.now())",
+    );
+  }
   const now = options.now ?? Date.now;
   const bypass = createBypassCookie(options.bypass ?? {});
   const cache = new StateCache({
@@ -216,15 +247,44 @@ export function createMaintenance(
     now,
   });
 
-  async function setState(state: MaintenanceState): Promise<MaintenanceState> {
+  // Writes run one at a time, in the order they were called: `enable(); disable()`
+  // ends off, and the state this process serves is the one the store kept, even when
+  // a store (S3) could land or acknowledge two overlapping writes in either order.
+  // A write that never settles (a hung NFS mount under a FileStore, a custom store with
+  // no timeout) holds up the next one for 10 × timeoutMs at most, not for ever.
+  const writeWaitMs = 10 * timeoutMs;
+  let writes: Promise<unknown> = Promise.resolve();
+  function queued(
+    make: () => MaintenanceState | Promise<MaintenanceState>,
+  ): Promise<MaintenanceState> {
+    const before = writes;
+    const run = withTimeout(() => before, writeWaitMs, "the write before")
+      .catch(() => {})
+      .then(async () => write(await make()));
+    writes = run.catch(() => {});
+    return run;
+  }
+
+  async function write(state: MaintenanceState): Promise<MaintenanceState> {
     const written: MaintenanceState = {
       ...state,
       updatedAt: new Date(now()).toISOString(),
     };
     const text = serializeState(written);
-    await store.write(text);
+    try {
+      await store.write(text);
+    } catch (e) {
+      // A write that failed may still have landed (a timeout after S3 took it): the
+      // copy held here is no longer known to be the store's, so read it again.
+      cache.invalidate();
+      throw e;
+    }
     await cache.written(text);
     return written;
+  }
+
+  function setState(state: MaintenanceState): Promise<MaintenanceState> {
+    return queued(() => state);
   }
 
   const internals: MiddlewareInternals = { now, bypass };
@@ -238,8 +298,8 @@ export function createMaintenance(
     async getState() {
       return (await cache.get()).state;
     },
-    async enable(opts: EnableOptions = {}) {
-      return setState(await enabledState(opts, now()));
+    enable(opts: EnableOptions = {}) {
+      return queued(() => enabledState(opts, now()));
     },
     disable() {
       return setState({ enabled: false });
@@ -277,6 +337,13 @@ export function createMaintenance(
 export function maintenance(
   options: MaintenanceOptions & MiddlewareOptions = {},
 ): MaintenanceMiddleware {
+  if (
+    options === null || typeof options !== "object" || Array.isArray(options)
+  ) {
+    throw new TypeError(
+      "maintenance takes an options object, such as { ignorePaths: ['/healthz'] }",
+    );
+  }
   const { store, cache, timeoutMs, fallback, onError, now, bypass, ...mw } =
     options;
   const ctl: MaintenanceOptions = {};

@@ -34,8 +34,13 @@ export interface MaintenanceInfo {
   readonly enabled: boolean;
   /** Switched on with a window that has not started yet: show a banner. */
   readonly scheduled: boolean;
-  /** The state as stored (message, window, ...). */
+  /**
+   * The state as stored (message, window, ...), without the bypass secret's hash
+   * (see `bypass`).
+   */
   readonly state: Readonly<MaintenanceState>;
+  /** A secret bypass is set (its hash is never shown: it could mint a cookie). */
+  readonly bypass: boolean;
 }
 
 /**
@@ -195,7 +200,7 @@ export function createMiddleware(
     const t = now();
     const snap = cache.peek(t) ?? await cache.get();
     const custom = render && !options.redirectTo
-      ? await render(c, snap.state)
+      ? await render(c, snap.shown)
       : undefined;
     return responder.respond(c.req.raw, snap, t, custom);
   }
@@ -213,7 +218,8 @@ export function createMiddleware(
         Object.freeze({
           enabled,
           scheduled,
-          state: snap.state,
+          state: snap.shown,
+          bypass: snap.state.bypass !== undefined,
           [RESPOND]: respond,
         });
       infos = [make(true, false), make(false, true), make(false, false)];
@@ -290,7 +296,7 @@ export function createMiddleware(
       return next();
     }
     const custom = render && !options.redirectTo
-      ? await render(c, snap.state)
+      ? await render(c, snap.shown)
       : undefined;
     return responder.respond(c.req.raw, snap, t, custom);
   }

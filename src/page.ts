@@ -41,7 +41,11 @@ export interface PageOptions {
   title?: string;
   /** Shown when the state has no message. */
   defaultMessage?: string;
-  /** The document's `lang`. Default `"en"`. */
+  /**
+   * The document's `lang`. Default `"en"`. A language written right to left (`ar`,
+   * `he`, `fa`, `ur`, or a tag with such a script, as `az-Arab`) lays the page out
+   * right to left.
+   */
   lang?: string;
 }
 
@@ -55,6 +59,7 @@ main{width:100%;max-width:34rem;background:var(--card);border:1px solid var(--li
 .badge{display:inline-block;font-size:.8rem;font-weight:600;letter-spacing:.04em;text-transform:uppercase;color:var(--accent);margin:0 0 .75rem}
 h1{font-size:clamp(1.4rem,4.5vw,1.9rem);line-height:1.25;margin:0 0 .75rem}
 p{margin:0 0 .75rem;overflow-wrap:anywhere;white-space:pre-line}
+h1,p,.badge{unicode-bidi:plaintext}
 .until{color:var(--muted);font-size:.95rem;margin:1.25rem 0 0;padding-top:1rem;border-top:1px solid var(--line)}
 time{white-space:nowrap}
 `.trim();
@@ -75,9 +80,62 @@ const SCRIPT =
  * style and this script (by SHA-256, checked by tests/page_test.ts) may run.
  */
 const CSP = "default-src 'none'; " +
-  "style-src 'sha256-OSIEYATJjttVhNzpzI12OfhZ87v7aUT6bWZ+dap7iuo='; " +
+  "style-src 'sha256-6/tjHhac9DEicsm+j4ikLKEQGbm670AoqNaoKiTQL+s='; " +
   "script-src 'sha256-vxVYxJZVWHsCfQhgPufk/HyluEUsCu7T8CsNMuASPl0='; " +
   "img-src data:; base-uri 'none'; form-action 'none'";
+
+/** Script subtags (ISO 15924, lower case) of scripts written right to left. */
+const RTL_SCRIPTS: ReadonlySet<string> = new Set([
+  "adlm",
+  "arab",
+  "hebr",
+  "mand",
+  "mend",
+  "nkoo",
+  "rohg",
+  "samr",
+  "syrc",
+  "thaa",
+  "yezi",
+]);
+
+/** Languages whose usual script is written right to left. */
+const RTL_LANGS: ReadonlySet<string> = new Set([
+  "ar",
+  "arc",
+  "azb",
+  "ckb",
+  "dv",
+  "fa",
+  "he",
+  "iw",
+  "ji",
+  "khw",
+  "ks",
+  "lrc",
+  "mzn",
+  "nqo",
+  "pnb",
+  "prs",
+  "ps",
+  "sd",
+  "syr",
+  "ug",
+  "ur",
+  "yi",
+]);
+
+/**
+ * Whether a BCP 47 language tag is written right to left: by its script subtag when it
+ * has one (`az-Arab` is, `ug-Cyrl` is not), else by its language (`ar`, `he-IL`, `fa`).
+ */
+function isRtl(lang: string): boolean {
+  const parts = lang.toLowerCase().split(/[-_]/);
+  for (let i = 1; i < parts.length && parts[i].length > 1; i++) {
+    if (/^[a-z]{4}$/.test(parts[i])) return RTL_SCRIPTS.has(parts[i]);
+  }
+  return RTL_LANGS.has(parts[0]);
+}
 
 function utcText(iso: string): string {
   // 2030-01-01T14:00:00.000Z -> 2030-01-01 14:00 UTC
@@ -88,7 +146,9 @@ function utcText(iso: string): string {
  * Renders the default page for a state: one self-contained document (no external
  * requests, its own CSP forbids them), `noindex`, light and dark, readable from phone
  * to desktop, with the expected end time when the state has one (in UTC, and in the
- * viewer's time zone where scripts run). Every piece of the state is escaped.
+ * viewer's time zone where scripts run). Every piece of the state is escaped. Right
+ * to left for an RTL `lang`; each paragraph of text also takes its own direction, so a
+ * Hebrew message reads right on an English page.
  *
  * @example
  * ```ts
@@ -102,6 +162,11 @@ export function renderPage(
 ): string {
   const title = escapeHtml(options.title ?? "Down for maintenance");
   const lang = escapeHtml(options.lang ?? "en");
+  // An RTL language lays the page out right to left; each paragraph of text still
+  // takes the direction of its own first letter (unicode-bidi: plaintext), so an
+  // Arabic message on an English page, or the English labels on an Arabic one, read
+  // in their own order.
+  const dir = isRtl(options.lang ?? "en") ? ' dir="rtl"' : "";
   const message = escapeHtml(
     state.message ??
       options.defaultMessage ??
@@ -116,11 +181,15 @@ export function renderPage(
       }</time></p>\n` +
       `<script>${SCRIPT}</script>\n`;
   }
-  const refresh = state.refresh
-    ? `<meta http-equiv="refresh" content="${state.refresh}">\n`
+  // Only a whole number of seconds: the store's states are checked, but a state
+  // passed here by hand is not, and `content` could also carry a URL to go to.
+  const seconds = state.refresh;
+  const refresh = typeof seconds === "number" && Number.isInteger(seconds) &&
+      seconds > 0
+    ? `<meta http-equiv="refresh" content="${seconds}">\n`
     : "";
   return `<!doctype html>
-<html lang="${lang}">
+<html lang="${lang}"${dir}>
 <head>
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="${CSP}">

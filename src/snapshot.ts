@@ -20,6 +20,12 @@ import type { MaintenanceState } from "./state.ts";
 export interface Snapshot {
   /** The state as read. */
   readonly state: Readonly<MaintenanceState>;
+  /**
+   * The state without its `bypass` hash, which could mint a bypass cookie (when no
+   * `cookieKey` is set): what handlers (`c.get("maintenance").state`) and `render`
+   * see.
+   */
+  readonly shown: Readonly<MaintenanceState>;
   /** `state.enabled`. */
   readonly enabled: boolean;
   /** `startsAt` in ms, or `-Infinity`. */
@@ -39,8 +45,14 @@ export interface Snapshot {
  */
 export function toSnapshot(state: MaintenanceState): Snapshot {
   const frozen = Object.freeze({ ...state });
+  let shown = frozen;
+  if (state.bypass !== undefined) {
+    const { bypass: _, ...rest } = state;
+    shown = Object.freeze(rest);
+  }
   return Object.freeze({
     state: frozen,
+    shown,
     enabled: state.enabled,
     startsAtMs: state.startsAt ? Date.parse(state.startsAt) : -Infinity,
     endsAtMs: state.endsAt ? Date.parse(state.endsAt) : Infinity,

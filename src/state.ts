@@ -62,7 +62,40 @@ export const OFF_STATE: Readonly<MaintenanceState> = Object.freeze({
   enabled: false,
 });
 
-const MAX_MESSAGE = 2000;
+/**
+ * The longest message a state holds, in characters (code points, so an emoji is one).
+ *
+ * @example
+ * ```ts
+ * import { MAX_MESSAGE, textLength } from "./state.ts";
+ * textLength("🔧".repeat(MAX_MESSAGE)) <= MAX_MESSAGE; // true
+ * ```
+ */
+export const MAX_MESSAGE = 2000;
+
+/**
+ * The length of a text in characters (code points), as a person counts them: an
+ * emoji is one, where `String.length` counts two.
+ *
+ * @example
+ * ```ts
+ * import { textLength } from "./state.ts";
+ * textLength("🔧 ok"); // 4
+ * ```
+ */
+export function textLength(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    // A high surrogate followed by a low one is one character.
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+    n++;
+  }
+  return n;
+}
 
 function optionalString(
   obj: Record<string, unknown>,
@@ -74,7 +107,7 @@ function optionalString(
   if (typeof v !== "string") {
     throw new StateParseError(`"${key}" must be a string`);
   }
-  if (v.length > max) {
+  if (v.length > max && textLength(v) > max) {
     throw new StateParseError(`"${key}" is longer than ${max} characters`);
   }
   return v;

@@ -796,6 +796,43 @@ describe("enable(): input the admin routes and the CLI share", () => {
   });
 });
 
+describe("enable(): message length and characters", () => {
+  it("counts characters as people do (an emoji is one), and says how many there are", async () => {
+    const now = Date.parse("2030-01-01T00:00:00Z");
+    const full = "🔧".repeat(2000); // 4000 UTF-16 units
+    const store = new CountingStore();
+    const mm = createMaintenance({ store });
+    await mm.enable({ message: full });
+    // The state it wrote reads back: the parser counts the same way.
+    assert.equal(parseState(await store.read()).message, full);
+    assert.throws(
+      () => buildEnabledState({ message: "🔧".repeat(2001) }, now),
+      (e: Error) => {
+        assert.ok(e instanceof RangeError);
+        assert.equal(
+          e.message,
+          "message must be at most 2000 characters (it has 2001)",
+        );
+        return true;
+      },
+    );
+  });
+
+  it("refuses C1 controls (a terminal acts on U+009B as on ESC [), keeps other text", () => {
+    const now = Date.parse("2030-01-01T00:00:00Z");
+    for (const ch of ["\u0085", "\u009b", "\u0080", "\u009f"]) {
+      assert.throws(
+        () => buildEnabledState({ message: `a${ch}b` }, now),
+        /message must not contain control characters/,
+        JSON.stringify(ch),
+      );
+    }
+    for (const ok of ["\u00a0é", "שלום", "a\tb\nc"]) {
+      assert.equal(buildEnabledState({ message: ok }, now).message, ok);
+    }
+  });
+});
+
 describe("demo: admin routes at /maintenance-mode by MAINTENANCE_ADMIN_TOKEN", () => {
   const runtime = currentRuntime();
   let dir: string;

@@ -141,6 +141,24 @@ for (const runtime of RUNTIMES) {
       assert.equal(after.bypass, false);
     });
 
+    it("status escapes bidi and C1 controls a state written by another tool holds", async () => {
+      const d = await freshDir();
+      const file = `${d}/state.txt`;
+      // Written by hand, as another tool might: enable() refuses C1 controls.
+      const message = "ok\u202egnp.exe\u009b31m\u2028x";
+      await writeFile(file, JSON.stringify({ enabled: true, message }));
+      const plain = await cli(["status", "--file", file]);
+      assert.equal(plain.code, 0, plain.stderr);
+      const json = await cli(["status", "--json", "--file", file]);
+      assert.equal(json.code, 0, json.stderr);
+      for (const out of [plain.stdout, json.stdout]) {
+        assert.doesNotMatch(out, /[\u0080-\u009f\u2028\u202e]/, out);
+      }
+      assert.match(plain.stdout, /ok\\u202egnp\.exe\\u009b31m\\u2028x/);
+      // Still JSON, with the message as it is stored.
+      assert.equal(JSON.parse(json.stdout).state.message, message);
+    });
+
     it("a scheduled window reads as OFF, scheduled", async () => {
       const d = await freshDir();
       const file = `${d}/state.txt`;

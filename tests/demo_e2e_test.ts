@@ -1,5 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { createServer } from "node:net";
 import {
   cleanEnv,
   makeTempDir,
@@ -13,6 +14,13 @@ import {
   sleep,
   startProcess,
 } from "./helpers.ts";
+
+/** Whether this machine can listen on the IPv6 loopback address. */
+const ipv6 = await new Promise<boolean>((resolve) => {
+  const server = createServer();
+  server.once("error", () => resolve(false));
+  server.listen(0, "::1", () => server.close(() => resolve(true)));
+});
 
 const TTL_MS = 300;
 /** How long after the CLI returns the demo must answer with the new state. */
@@ -133,6 +141,45 @@ for (const runtime of RUNTIMES) {
         `took ${Math.round(ms)} ms (bound ${BOUND_MS})`,
       );
       assert.equal((await get("/healthz")).status, 200);
+    });
+
+    it("a port in use: exits 2 naming PORT, no stack trace", async () => {
+      const [cmd, args] = scriptCommand(runtime, "scripts/demo.ts");
+      const r = await runProcess(cmd, args, {
+        timeoutMs: 30_000,
+        env: cleanEnv({
+          PORT: new URL(base).port,
+          MAINTENANCE_STATE_FILE: file,
+        }),
+      });
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.match(
+        r.stderr,
+        /^error: port \d+ on 127\.0\.0\.1 is in use: .*set PORT .*PORT=0/m,
+      );
+      assert.doesNotMatch(r.stderr, /\bat .*demo\.ts:\d+/, "no stack trace");
+    });
+
+    it("HOST=::1 prints a URL that works: the IPv6 address in brackets", {
+      skip: ipv6 ? false : "no IPv6 loopback on this machine",
+    }, async () => {
+      const [cmd, args] = scriptCommand(runtime, "scripts/demo.ts");
+      const v6 = startProcess(cmd, args, {
+        env: cleanEnv({
+          HOST: "::1",
+          PORT: "0",
+          MAINTENANCE_STATE_FILE: file,
+        }),
+      });
+      try {
+        const m = await v6.waitFor(/demo listening on (\S+)/, 30_000);
+        assert.match(m[1], /^http:\/\/\[::1\]:\d+\/$/);
+        const res = await fetch(m[1]);
+        assert.equal(res.status, 200);
+        assert.match(await res.text(), /Hello from the demo app/);
+      } finally {
+        await v6.stop();
+      }
     });
   });
 }

@@ -599,3 +599,87 @@ describe("guard: mm.guard", () => {
     assert.equal(await statusOf(guard, "/"), 200);
   });
 });
+
+describe("guard: ignoreRequest and the request body", () => {
+  /** A guard around a Hono app that answers with the body it read. */
+  async function bodyGuard(
+    ignoreRequest: GuardOptions["ignoreRequest"],
+  ): Promise<GuardedFetch> {
+    const mm = createMaintenance({ store: new MemoryStore() });
+    await mm.enable();
+    const app = new Hono();
+    app.post("*", async (c) => c.text(`app got ${await c.req.text()}`));
+    return mm.guard(app.fetch, { ignoreRequest });
+  }
+
+  it("ignoreRequest may read the body (as c.req.json() in the middleware): the app still gets it", async () => {
+    const guard = await bodyGuard(async (req) => {
+      const body = await req.json() as { token?: string };
+      return body.token === "staff";
+    });
+    const body = JSON.stringify({ token: "staff", order: 42 });
+    const res = await call(guard, "/hook", {
+      method: "POST",
+      body,
+      headers: { "content-type": "application/json" },
+    });
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), `app got ${body}`);
+    const other = await call(guard, "/hook", {
+      method: "POST",
+      body: JSON.stringify({ token: "nope" }),
+    });
+    assert.equal(other.status, 503);
+    await other.body?.cancel();
+  });
+
+  it("an ignoreRequest that reads headers only sees the request itself, body untouched", async () => {
+    let seen: Request | undefined;
+    const guard = await bodyGuard((req) => {
+      seen = req;
+      return req.headers.get("x-staff") === "yes";
+    });
+    const res = await call(guard, "/hook?x=1", {
+      method: "POST",
+      body: "payload",
+      headers: { "x-staff": "yes" },
+    });
+    assert.equal(await res.text(), "app got payload");
+    assert.ok(seen instanceof Request);
+    assert.equal(seen.url, "http://localhost/hook?x=1");
+    assert.equal(seen.method, "POST");
+  });
+
+  it("over a real server: a 1 MB upload reaches the app whole, read by ignoreRequest or not", async () => {
+    const guard = await bodyGuard(async (req) =>
+      req.headers.get("x-read") === "yes"
+        ? (await req.text()).startsWith("staff")
+        : req.headers.get("x-staff") === "yes"
+    );
+    const s = await serveFetch(guard);
+    try {
+      const body = "staff" + "x".repeat(1 << 20);
+      const cases: Record<string, string>[] = [
+        { "x-read": "yes" },
+        { "x-staff": "yes" },
+      ];
+      for (const headers of cases) {
+        const res = await fetch(`${s.url}/upload`, {
+          method: "POST",
+          body,
+          headers,
+        });
+        assert.equal(res.status, 200, JSON.stringify(headers));
+        assert.equal(
+          (await res.text()).length,
+          "app got ".length + body.length,
+        );
+      }
+      const blocked = await fetch(`${s.url}/upload`, { method: "POST", body });
+      assert.equal(blocked.status, 503);
+      await blocked.body?.cancel();
+    } finally {
+      await s.stop();
+    }
+  });
+});

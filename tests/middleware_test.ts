@@ -860,3 +860,222 @@ describe("option validation", () => {
     assert.throws(() => maintenance({ stor: store } as never), TypeError);
   });
 });
+
+describe("controller: writes land in the order they were called", () => {
+  /** A MemoryStore whose writes land at once but are acknowledged after `delays`. */
+  class LateAckStore extends MemoryStore {
+    delays: number[];
+    constructor(delays: number[]) {
+      super();
+      this.delays = delays;
+    }
+    override async write(text: string): Promise<void> {
+      await super.write(text);
+      const ms = this.delays.shift() ?? 0;
+      await new Promise((r) => setTimeout(r, ms));
+    }
+  }
+
+  it("enable() then disable(), not awaited in between: ends off, in the store and here", async () => {
+    const store = new MemoryStore();
+    const mm = createMaintenance({ store, cache: { ttlMs: null } });
+    const app: App = new Hono();
+    app.use(mm.middleware());
+    app.get("*", (c) => c.text("ok"));
+    const on = mm.enable({ message: "Back soon" });
+    const off = mm.disable();
+    await Promise.all([on, off]);
+    assert.equal(JSON.parse((await store.read())!).enabled, false);
+    assert.equal(await mm.isEnabled(), false);
+    assert.equal(await statusOf(app, "/"), 200);
+  });
+
+  it("overlapping writes: this process serves the state the store kept", async () => {
+    // The first write is acknowledged last (as S3 may do): the store keeps the
+    // second, and so must the cache, which here never expires.
+    const store = new LateAckStore([60, 0]);
+    const mm = createMaintenance({ store, cache: { ttlMs: null } });
+    await Promise.all([
+      mm.enable({ message: "first" }),
+      mm.enable({ message: "second" }),
+    ]);
+    assert.equal(JSON.parse((await store.read())!).message, "second");
+    assert.equal((await mm.getState()).message, "second");
+  });
+
+  it("a write that fails may have landed: the next check reads the store", async () => {
+    class TimesOutAfterLanding extends MemoryStore {
+      override async write(text: string): Promise<void> {
+        await super.write(text);
+        throw new Error("write timed out");
+      }
+    }
+    const store = new TimesOutAfterLanding();
+    const mm = createMaintenance({
+      store,
+      cache: { ttlMs: null },
+      onError: () => {},
+    });
+    assert.equal(await mm.isEnabled(), false);
+    await assert.rejects(mm.enable(), /write timed out/);
+    assert.equal(await mm.isEnabled(), true, "the store says on");
+  });
+
+  it("a failed write does not hold up the writes after it", async () => {
+    let fail = true;
+    class FailsOnce extends MemoryStore {
+      override async write(text: string): Promise<void> {
+        if (fail) {
+          fail = false;
+          throw new Error("store down");
+        }
+        await super.write(text);
+      }
+    }
+    const mm = createMaintenance({
+      store: new FailsOnce(),
+      onError: () => {},
+    });
+    const first = mm.enable({ message: "lost" });
+    const second = mm.enable({ message: "kept" });
+    await assert.rejects(first, /store down/);
+    assert.equal((await second).message, "kept");
+    assert.equal((await mm.getState()).message, "kept");
+    // A bad option still rejects at once, and the queue goes on after it.
+    await assert.rejects(mm.enable({ retryAfter: -1 }), RangeError);
+    assert.equal((await mm.disable()).enabled, false);
+  });
+});
+
+describe("the bypass hash never reaches handlers or render", () => {
+  it("c.get('maintenance').state and render's state leave it out; .bypass says one is set", async () => {
+    // The stored hash keys the cookie's HMAC when no cookieKey is set: a handler that
+    // returns c.get("maintenance") (a status endpoint) would hand out bypass cookies.
+    const mm = createMaintenance({ store: new MemoryStore() });
+    const written = await mm.enable({
+      message: "down",
+      secret: "a-secret-of-enough-length",
+    });
+    assert.ok(written.bypass, "the store holds a hash");
+    const seen: unknown[] = [];
+    const app = new Hono();
+    app.use(
+      mm.middleware({
+        render: (c, state) => {
+          seen.push(state);
+          return c.text("custom");
+        },
+      }),
+    );
+    app.get("/", (c) => c.text("app"));
+    // A public status endpoint that returns the variable as it is.
+    const app2 = new Hono<{ Variables: MaintenanceVariables }>();
+    app2.use(mm.middleware());
+    app2.get(
+      "/status",
+      forceMaintenance(false),
+      (c) => c.json(c.get("maintenance")),
+    );
+    const r = await app2.request("/status");
+    assert.equal(r.status, 200);
+    const body = await r.text();
+    for (const part of written.bypass!.split(":")) {
+      assert.ok(!body.includes(part), `hash shown: ${body}`);
+    }
+    const info = JSON.parse(body);
+    assert.equal(info.bypass, true);
+    assert.equal(info.state.message, "down");
+    assert.equal(info.state.bypass, undefined);
+    assert.equal((await app.request("/")).status, 503);
+    assert.equal(seen.length, 1);
+    assert.equal((seen[0] as { bypass?: string }).bypass, undefined);
+    assert.equal((seen[0] as { message?: string }).message, "down");
+    // The guard's render too.
+    const guarded = mm.guard(() => new Response("app"), {
+      render: (_req, state) => {
+        seen.push(state);
+        return "custom";
+      },
+    });
+    assert.equal((await guarded(new Request("http://x/"))).status, 503);
+    assert.equal((seen[1] as { bypass?: string }).bypass, undefined);
+    // Off: bypass false.
+    await mm.disable();
+    assert.equal(
+      JSON.parse(await (await app2.request("/status")).text()).bypass,
+      false,
+    );
+  });
+});
+
+describe("createMaintenance: a write that never settles", () => {
+  it("holds up the next write for 10 × timeoutMs at most, not for ever (fault injected: a hung store)", async () => {
+    // A store whose first write hangs, as on a hung NFS mount: no real store hangs on cue.
+    let hang = true;
+    class HangsOnce extends MemoryStore {
+      override write(text: string): Promise<void> {
+        if (hang) {
+          hang = false;
+          return new Promise<void>(() => {});
+        }
+        return super.write(text);
+      }
+    }
+    const store = new HangsOnce();
+    const mm = createMaintenance({ store, timeoutMs: 30, onError: () => {} });
+    void mm.enable({ message: "hung" });
+    const t0 = Date.now();
+    const off = await mm.disable();
+    const waited = Date.now() - t0;
+    assert.equal(off.enabled, false);
+    assert.ok(waited >= 250 && waited < 2000, `waited ${waited} ms`);
+    assert.equal(await mm.isEnabled(), false);
+  });
+});
+
+describe("createMaintenance: options checked at construction", () => {
+  it("now must be a function: Date.now() (a number) says so", () => {
+    assert.throws(
+      () => createMaintenance({ store: new MemoryStore(), now: 0 as never }),
+      (e: Error) =>
+        e instanceof TypeError && /now must be a function/.test(e.message) &&
+        /\(\) => Date\.now\(\)/.test(e.message),
+    );
+  });
+
+  it("store: null is refused, not replaced by the default file store", () => {
+    assert.throws(
+      () => createMaintenance({ store: null as never }),
+      (e: Error) =>
+        e instanceof TypeError &&
+        /store must have read\(\) and write\(\)/.test(e.message) &&
+        /leave it out/.test(e.message),
+    );
+  });
+
+  it("an unknown cache option (a typo of ttlMs) is refused, naming the known ones", () => {
+    assert.throws(
+      () =>
+        createMaintenance({
+          store: new MemoryStore(),
+          cache: { ttl: 5000 } as never,
+        }),
+      (e: Error) =>
+        e instanceof TypeError &&
+        /unknown cache option "ttl"/.test(e.message) &&
+        /key, ttlMs, store/.test(e.message),
+    );
+  });
+
+  it("maintenance() takes an options object: null or a number says so", () => {
+    for (const bad of [null, 5, "x", []]) {
+      assert.throws(
+        () => maintenance(bad as never),
+        (e: Error) =>
+          e instanceof TypeError &&
+          /maintenance takes an options object/.test(e.message),
+        String(bad),
+      );
+    }
+  });
+});

@@ -20,7 +20,12 @@ import { existsSync } from "node:fs";
 import process from "node:process";
 import { Hono } from "hono";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
-import { createMaintenance, type Maintenance, MemoryStore } from "../mod.ts";
+import {
+  createMaintenance,
+  type Maintenance,
+  MemoryStore,
+  renderPage,
+} from "../mod.ts";
 import {
   makeTempDir,
   removeDir,
@@ -239,6 +244,57 @@ describe("default page in headless Chromium", { skip }, () => {
       assert.ok(m.scrollWidth <= m.clientWidth, JSON.stringify(m));
     } finally {
       await mm.enable({ message: MESSAGE, endsAt: ENDS });
+    }
+  });
+
+  it("right to left: an Arabic page reads from the right, and so does a Hebrew message on an English page", async () => {
+    const ar = await ctx!.newPage();
+    try {
+      const dirs = async (html: string) => {
+        await ar.setContent(html);
+        return await ar.evaluate(() => {
+          const p = document.getElementById("message")!;
+          const range = document.createRange();
+          range.selectNodeContents(p);
+          const text = range.getBoundingClientRect();
+          const box = p.getBoundingClientRect();
+          return {
+            page: getComputedStyle(document.documentElement).direction,
+            leftGap: Math.round(text.left - box.left),
+            rightGap: Math.round(box.right - text.right),
+          };
+        });
+      };
+      const arabic = await dirs(
+        renderPage({ enabled: true, message: "نعود في الساعة 14:00." }, {
+          lang: "ar",
+          title: "الموقع تحت الصيانة",
+        }),
+      );
+      assert.equal(arabic.page, "rtl");
+      assert.ok(
+        arabic.rightGap === 0 && arabic.leftGap > 0,
+        `the message starts at the right: ${JSON.stringify(arabic)}`,
+      );
+      const hebrew = await dirs(
+        renderPage({ enabled: true, message: "חוזרים בקרוב." }),
+      );
+      assert.equal(hebrew.page, "ltr");
+      assert.ok(
+        hebrew.rightGap === 0 && hebrew.leftGap > 0,
+        `a Hebrew message starts at the right: ${JSON.stringify(hebrew)}`,
+      );
+      const english = await dirs(
+        renderPage({ enabled: true, message: "Back soon." }, { lang: "ar" }),
+      );
+      assert.ok(
+        english.leftGap === 0 && english.rightGap > 0,
+        `an English message on an Arabic page starts at the left: ${
+          JSON.stringify(english)
+        }`,
+      );
+    } finally {
+      await ar.close();
     }
   });
 

@@ -119,6 +119,26 @@ describe("default page", () => {
     assert.doesNotMatch(none, /<time|<script|Expected back/);
   });
 
+  it("an RTL lang lays the page out right to left; text takes its own direction", () => {
+    for (const lang of ["ar", "he-IL", "fa_IR", "ur", "az-Arab", "yi"]) {
+      assert.match(
+        renderPage({ enabled: true }, { lang }),
+        new RegExp(`<html lang="${lang}" dir="rtl">`),
+        lang,
+      );
+    }
+    for (const lang of ["en", "de-CH", "ug-Cyrl", "tr", "x-ar", "arn"]) {
+      assert.match(
+        renderPage({ enabled: true }, { lang }),
+        new RegExp(`<html lang="${lang}">`),
+        lang,
+      );
+    }
+    // An Arabic message on an English page, English labels on an Arabic one: each
+    // paragraph's first letter sets its direction.
+    assert.match(html, /h1,p,\.badge\{unicode-bidi:plaintext\}/);
+  });
+
   it("renders state text only through the escaper (every field)", () => {
     const state: MaintenanceState = {
       enabled: true,
@@ -129,6 +149,13 @@ describe("default page", () => {
     const out = renderPage(state);
     assert.equal(out.split("<script>").length, 2, "only the page's own script");
     assert.match(out, /<meta http-equiv="refresh" content="15">/);
+    // A state made by hand (not read from a store) is not checked: a refresh that is
+    // not a number of seconds cannot add markup or a URL to go to.
+    const odd = renderPage({
+      enabled: true,
+      refresh: '0;url=https://evil.example/"><script>x</script>' as never,
+    });
+    assert.doesNotMatch(odd, /http-equiv="refresh"|evil|<script>x/);
   });
 });
 
