@@ -434,7 +434,7 @@ function timeoutHint(e: unknown, store: StateStore | undefined): string {
   }
   return ` (for this command: MAINTENANCE_S3_TIMEOUT_MS, now ${ms})` +
     (/^cannot write\b/.test(e.message)
-      ? "; a write that timed out may still land: check with `maintenance status`"
+      ? "; check with `maintenance status`"
       : "");
 }
 

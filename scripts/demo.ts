@@ -23,6 +23,7 @@ import {
   intFromEnv,
   processEnv,
   storeFromEnv,
+  strictProcessEnv,
 } from "../src/env_config.ts";
 
 function fail(message: string): never {
@@ -36,7 +37,8 @@ let mm: Maintenance;
 let adminAuthorize: Authorize | undefined;
 try {
   port = intFromEnv("PORT", 8000, 0, 65535);
-  const adminToken = processEnv("MAINTENANCE_ADMIN_TOKEN");
+  // A variable that cannot be read (Deno without --allow-env) is an error, not unset.
+  const adminToken = strictProcessEnv("MAINTENANCE_ADMIN_TOKEN");
   if (adminToken !== undefined) {
     try {
       adminAuthorize = bearerToken(adminToken);
@@ -44,8 +46,9 @@ try {
       throw new ConfigError(`MAINTENANCE_ADMIN_TOKEN: ${(e as Error).message}`);
     }
   }
-  const cacheSettings = cacheSettingsFromEnv(); // checked before anything connects
-  const store = await storeFromEnv();
+  // checked before anything connects
+  const cacheSettings = cacheSettingsFromEnv(strictProcessEnv);
+  const store = await storeFromEnv({}, strictProcessEnv);
   const { cache } = await cacheFromEnv(cacheSettings);
   mm = createMaintenance({ store, cache });
 } catch (e) {

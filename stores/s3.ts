@@ -583,7 +583,10 @@ export class S3Store implements StateStore {
       return e.stop === "timeout"
         ? new StoreError(
           `${what}: the S3 endpoint did not answer within ${this.timeoutMs} ms; check the ` +
-            "endpoint and the network, or raise timeoutMs",
+            "endpoint and the network, or raise timeoutMs" +
+            (op === "write"
+              ? "; a write that timed out may still have landed: read the state to see"
+              : ""),
           "TIMEOUT",
           { cause: e.cause },
         )
