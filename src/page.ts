@@ -148,7 +148,8 @@ function utcText(iso: string): string {
  * to desktop, with the expected end time when the state has one (in UTC, and in the
  * viewer's time zone where scripts run). Every piece of the state is escaped. Right
  * to left for an RTL `lang`; each paragraph of text also takes its own direction, so a
- * Hebrew message reads right on an English page.
+ * Hebrew message reads right on an English page. `status` is the code its badge
+ * shows (the response's own; default 503).
  *
  * @example
  * ```ts
@@ -159,6 +160,7 @@ function utcText(iso: string): string {
 export function renderPage(
   state: MaintenanceState,
   options: PageOptions = {},
+  status: number = 503,
 ): string {
   const title = escapeHtml(options.title ?? "Down for maintenance");
   const lang = escapeHtml(options.lang ?? "en");
@@ -203,7 +205,9 @@ ${refresh}<title>${title}</title>
 </head>
 <body>
 <main>
-<div class="badge">503 &middot; Maintenance</div>
+<div class="badge">${
+    Number.isInteger(status) ? status : 503
+  } &middot; Maintenance</div>
 <h1>${title}</h1>
 <p id="message">${message}</p>
 ${until}</main>

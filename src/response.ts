@@ -170,10 +170,19 @@ function isSelf(req: Request, target: RedirectTarget): boolean {
   }
 }
 
+/** How a bad option value reads in a message: a string is shown as one. */
+function shown(value: unknown): string {
+  return typeof value === "string"
+    ? `the string ${JSON.stringify(value)}`
+    : String(value);
+}
+
 function checkStatus(status: number): number {
   if (!Number.isInteger(status) || status < 200 || status > 599) {
     throw new RangeError(
-      `status must be an HTTP status code from 200 to 599 (got ${status})`,
+      `status must be an HTTP status code from 200 to 599 (got ${
+        shown(status)
+      })`,
     );
   }
   return status;
@@ -182,11 +191,16 @@ function checkStatus(status: number): number {
 function checkSeconds(value: number, name: string): number {
   if (!Number.isInteger(value) || value < 0 || value > 31_536_000) {
     throw new RangeError(
-      `${name} must be a whole number of seconds from 0 to 31536000`,
+      `${name} must be a whole number of seconds from 0 to 31536000 (got ${
+        shown(value)
+      })`,
     );
   }
   return value;
 }
+
+/** The keys of `page`. */
+const PAGE_KEYS = ["title", "defaultMessage", "lang"] as const;
 
 function checkPage(page: PageOptions | undefined): PageOptions {
   if (page === undefined) return {};
@@ -195,7 +209,14 @@ function checkPage(page: PageOptions | undefined): PageOptions {
       'page must be an object such as { title: "Down for maintenance" }',
     );
   }
-  for (const k of ["title", "defaultMessage", "lang"] as const) {
+  for (const k of Object.keys(page)) {
+    if (!(PAGE_KEYS as readonly string[]).includes(k)) {
+      throw new TypeError(
+        `unknown page option "${k}" (known: ${PAGE_KEYS.join(", ")})`,
+      );
+    }
+  }
+  for (const k of PAGE_KEYS) {
     if (page[k] !== undefined && typeof page[k] !== "string") {
       throw new TypeError(`page.${k} must be a string`);
     }
@@ -293,7 +314,7 @@ export function createResponder(options: ResponseOptions = {}): Responder {
     if (memo === undefined || memo.snap !== snap) {
       memo = {
         snap,
-        html: renderPage(snap.state, page),
+        html: renderPage(snap.state, page, status),
         json: jsonBody(snap.state),
       };
     }

@@ -805,6 +805,24 @@ describe("option validation", () => {
     ],
     ["status", { status: 99 }, RangeError, /status must be an HTTP status/],
     [
+      "status as a string",
+      { status: "503" as unknown as number },
+      RangeError,
+      /\(got the string "503"\)/,
+    ],
+    [
+      "retryAfter as a string",
+      { retryAfter: "60" as unknown as number },
+      RangeError,
+      /retryAfter must be a whole number of seconds .*\(got the string "60"\)/,
+    ],
+    [
+      "page with a mistyped key",
+      { page: { titel: "x" } as never },
+      TypeError,
+      /unknown page option "titel" \(known: title, defaultMessage, lang\)/,
+    ],
+    [
       "retryAfter",
       { retryAfter: -5 },
       RangeError,

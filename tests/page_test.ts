@@ -210,3 +210,19 @@ describe("the page as the middleware serves it", () => {
     assert.equal(b.headers.get("cache-control"), "no-store");
   });
 });
+
+describe("the badge shows the response's status", () => {
+  it("503 by default, and the configured status otherwise", async () => {
+    assert.match(renderPage({ enabled: true }), />503 &middot; Maintenance</);
+    const mm = createMaintenance({ store: new MemoryStore() });
+    await mm.enable({ message: "down" });
+    const app = new Hono();
+    app.use(mm.middleware({ status: 500 }));
+    app.get("/", (c) => c.text("app"));
+    const res = await app.request("/");
+    assert.equal(res.status, 500);
+    const html = await res.text();
+    assert.match(html, />500 &middot; Maintenance</);
+    assert.doesNotMatch(html, /503/);
+  });
+});
