@@ -18,9 +18,20 @@ function has(cmd: string): boolean {
     .status === 0;
 }
 
-function run(cmd: string): void {
+function run(cmd: string, hint = ""): void {
   console.error(`setup: ${cmd}`);
-  execSync(cmd, { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
+  try {
+    execSync(cmd, { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
+  } catch (e) {
+    // Its own output is above; say which step failed, without a stack trace.
+    const status = (e as { status?: unknown }).status;
+    console.error(
+      `setup: \`${cmd}\` failed${
+        typeof status === "number" ? ` (exit ${status})` : ""
+      }${hint ? `; ${hint}` : ""}`,
+    );
+    process.exit(1);
+  }
 }
 
 const demoOnly = process.argv.includes("--demo");
@@ -29,10 +40,27 @@ if (
   !existsSync(`${root}/node_modules/hono/package.json`) ||
   (!demoOnly && !existsSync(`${root}/node_modules/s3rver/package.json`))
 ) {
-  run("npm ci --no-audit --no-fund --loglevel=error");
+  // Without npm (Deno alone), Deno installs the same packages from package.json.
+  if (has("npm")) {
+    run(
+      "npm ci --no-audit --no-fund --loglevel=error",
+      "check the network to the npm registry",
+    );
+  } else {
+    run("deno install", "check the network to the npm registry");
+  }
 }
 if (!demoOnly) {
-  if (!has("bun")) run("npm i -g bun --no-audit --no-fund --loglevel=error");
+  if (!has("bun")) {
+    if (!has("npm")) {
+      console.error(
+        "setup: the tests run under Bun too, and Bun comes from npm here: install Node " +
+          "and npm (apt-get install nodejs npm), or Bun itself, then run this again",
+      );
+      process.exit(1);
+    }
+    run("npm i -g bun --no-audit --no-fund --loglevel=error");
+  }
   const apt: string[] = [];
   if (!has("redis-server")) apt.push("redis-server");
   if (!has("chromium")) apt.push("chromium");
