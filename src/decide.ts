@@ -51,6 +51,13 @@ export interface DecisionRules {
 export interface RequestFacts {
   /** The request path, as routing sees it. */
   readonly path: string;
+  /**
+   * The path of the request URL, when routing sees another spelling (Hono's
+   * `strict: false` drops a trailing slash; a `getPath` option may prefix the host).
+   * A client that follows the redirect asks for this path, so the redirect target
+   * itself is recognised by it too. Default: `path`.
+   */
+  readonly urlPath?: string;
   /** The client address (see `getClientIp`), if known. */
   readonly ip: string | undefined;
   /** Per-route `forceMaintenance(value)`, if the route has it. */
@@ -85,7 +92,10 @@ export function decide(
   if (rules.skipForTests) return "pass";
   if (rules.ip(facts.ip)) return "pass";
   if (rules.path(facts.path)) return "pass";
-  if (rules.redirectPath !== undefined && facts.path === rules.redirectPath) {
+  if (
+    rules.redirectPath !== undefined &&
+    (facts.path === rules.redirectPath || facts.urlPath === rules.redirectPath)
+  ) {
     return "pass";
   }
   return "maintenance";

@@ -5,6 +5,7 @@
  */
 import { checkSharedOptions, compileDecisionRules } from "./options.ts";
 import type { Context, MiddlewareHandler, Next } from "hono";
+import { getPath } from "hono/utils/url";
 import { type BypassCookie, createBypassCookie } from "./bypass.ts";
 import type { StateCache } from "./cache.ts";
 import { clientIp, connectionIp } from "./client_ip.ts";
@@ -202,7 +203,23 @@ export function createMiddleware(
     const custom = render && !options.redirectTo
       ? await render(c, snap.shown)
       : undefined;
-    return responder.respond(c.req.raw, snap, t, custom);
+    return send(c, responder.respond(c.req.raw, snap, t, custom));
+  }
+
+  /**
+   * `/<secret>` sets the bypass cookie. The link is a URL: its path is looked for as
+   * routing sees it and, when routing sees another spelling (a `getPath` that prefixes
+   * the host), as the URL has it.
+   */
+  function visitBypass(
+    c: Context,
+    snap: Snapshot,
+  ): Promise<Response | undefined> | undefined {
+    const routed = c.req.path;
+    const visit = bypass.visit(c.req.raw, snap, routed);
+    if (visit !== undefined) return visit;
+    const url = getPath(c.req.raw);
+    return url === routed ? undefined : bypass.visit(c.req.raw, snap, url);
   }
 
   // Info objects are made once per state (in force / scheduled / not in force), so
@@ -251,17 +268,17 @@ export function createMiddleware(
         snap.enabled && rules.forced === undefined &&
         snap.state.bypass !== undefined && t < snap.startsAtMs
       ) {
-        const visit = bypass.visit(c.req.raw, snap, c.req.path);
+        const visit = visitBypass(c, snap);
         const res = visit && await visit;
-        if (res) return res;
+        if (res) return send(c, res);
       }
       return next();
     }
     // The library's own routes first: `/<secret>` sets the bypass cookie.
     if (snap.state.bypass !== undefined) {
-      const visit = bypass.visit(c.req.raw, snap, c.req.path);
+      const visit = visitBypass(c, snap);
       const res = visit && await visit;
-      if (res) return res;
+      if (res) return send(c, res);
     }
     let force: boolean | undefined;
     if (forceHandlers > 0) {
@@ -288,6 +305,11 @@ export function createMiddleware(
     }
     const facts = {
       path: c.req.path,
+      // A client following the redirect asks for the URL's path; routing may spell it
+      // otherwise (`strict: false`, `getPath`), and the target must not redirect again.
+      urlPath: rules.redirectPath !== undefined
+        ? getPath(c.req.raw)
+        : undefined,
       ip: needsIp ? getIp(c) : undefined,
       force,
     };
@@ -298,7 +320,7 @@ export function createMiddleware(
     const custom = render && !options.redirectTo
       ? await render(c, snap.shown)
       : undefined;
-    return responder.respond(c.req.raw, snap, t, custom);
+    return send(c, responder.respond(c.req.raw, snap, t, custom));
   }
 
   if (rules.forced !== undefined) {
@@ -317,24 +339,74 @@ export function createMiddleware(
 }
 
 /**
- * The `forceMaintenance()` value a matched handler carries, also through the wrapper
- * Hono puts around the handlers of a sub-app that has its own `onError`.
+ * Sends the middleware's own response (the maintenance page, a redirect, the bypass
+ * cookie) through the context. Hono copies onto a returned response the headers set
+ * earlier in the chain once anything has touched `c.res` (`hono/cors` does), and lets
+ * them win: a `Cache-Control` set for the app would make the 503 cacheable, and a
+ * session cookie would replace the bypass cookie. Headers set earlier that this
+ * response has not are kept (CORS, security headers); its own win, `Vary` is merged,
+ * and its cookies are added to theirs.
  */
-function forceMark(handler: unknown): boolean | undefined {
-  const h = handler as {
-    [FORCE]?: boolean;
-    __COMPOSED_HANDLER?: { [FORCE]?: boolean };
-  };
-  return h[FORCE] ?? h.__COMPOSED_HANDLER?.[FORCE];
+function send(c: Context, res: Response): Response {
+  c.res = res;
+  const out = c.res;
+  if (out === res) return res;
+  const h = out.headers;
+  res.headers.forEach((value, name) => {
+    if (name === "set-cookie") return;
+    h.set(name, name === "vary" ? mergeVary(h.get("vary"), value) : value);
+  });
+  for (const cookie of res.headers.getSetCookie()) {
+    h.append("set-cookie", cookie);
+  }
+  return out;
 }
 
-/** Whether a matched handler is the admin routes' mark, also through Hono's wrapper. */
-function isAdminMark(handler: unknown): boolean {
-  const h = handler as {
+/** Two `Vary` values as one, each field name once. */
+function mergeVary(a: string | null, b: string): string {
+  if (a === null || a === b) return b;
+  const names = new Map<string, string>();
+  for (const part of `${a},${b}`.split(",")) {
+    const n = part.trim();
+    if (n !== "" && !names.has(n.toLowerCase())) names.set(n.toLowerCase(), n);
+  }
+  return names.has("*") ? "*" : [...names.values()].join(", ");
+}
+
+/** How deep Hono may nest its `onError` wrappers (one per sub-app level). */
+const MAX_WRAPPERS = 32;
+
+/**
+ * The handler a matched route runs, through the wrappers Hono puts around the handlers
+ * of a sub-app that has its own `onError` (one per level: `app.route()` of a sub-app
+ * that itself routes a sub-app with an `onError` of its own wraps twice).
+ */
+function unwrap(
+  handler: unknown,
+): { [FORCE]?: boolean; [ADMIN]?: true } {
+  let h = handler as {
+    [FORCE]?: boolean;
     [ADMIN]?: true;
-    __COMPOSED_HANDLER?: { [ADMIN]?: true };
+    __COMPOSED_HANDLER?: unknown;
   };
-  return h[ADMIN] === true || h.__COMPOSED_HANDLER?.[ADMIN] === true;
+  for (let i = 0; i < MAX_WRAPPERS && h.__COMPOSED_HANDLER !== undefined; i++) {
+    if (h[FORCE] !== undefined) break;
+    h = h.__COMPOSED_HANDLER as typeof h;
+  }
+  return h;
+}
+
+/**
+ * The `forceMaintenance()` value a matched handler carries, also through the wrappers
+ * Hono puts around the handlers of sub-apps that have their own `onError`.
+ */
+function forceMark(handler: unknown): boolean | undefined {
+  return unwrap(handler)[FORCE];
+}
+
+/** Whether a matched handler is the admin routes' mark, also through Hono's wrappers. */
+function isAdminMark(handler: unknown): boolean {
+  return unwrap(handler)[ADMIN] === true;
 }
 
 /**

@@ -255,8 +255,11 @@ interface Rendered {
 }
 
 /**
- * Seconds for `Retry-After`: until `endsAt` when known, else the state's
- * `retryAfter`, else the default.
+ * Seconds for `Retry-After`: until `endsAt` when known and still ahead, else the
+ * state's `retryAfter`, else the default. An `endsAt` already past (maintenance forced
+ * on by `enabled: true` or `forceMaintenance(true)` after the window) says nothing of
+ * when to come back: counting to it would say 1 second forever, and clients that honour
+ * it would retry every second.
  *
  * @example
  * ```ts
@@ -269,7 +272,7 @@ export function retryAfterSeconds(
   now: number,
   fallback: number,
 ): number {
-  if (snap.endsAtMs !== Infinity) {
+  if (snap.endsAtMs !== Infinity && snap.endsAtMs > now) {
     return Math.max(1, Math.ceil((snap.endsAtMs - now) / 1000));
   }
   return snap.state.retryAfter ?? fallback;
