@@ -70,6 +70,11 @@ export function clientIp(
   const hops = header.split(",");
   const i = hops.length - trustedProxies;
   if (i < 0) return undefined;
-  const ip = hops[i].trim();
+  // Some proxies (Azure's, among others) add the client's port: "1.2.3.4:5678",
+  // "[2001:db8::1]:443". The port is not part of the address a rule names.
+  const hop = hops[i].trim();
+  const ported = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(hop) ??
+    /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(hop);
+  const ip = ported === null ? hop : ported[1];
   return parseIp(ip) === undefined ? undefined : ip;
 }

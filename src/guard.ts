@@ -12,6 +12,7 @@
 import type { MiddlewareInternals } from "./middleware.ts";
 import { checkSharedOptions, compileDecisionRules } from "./options.ts";
 import { getPath } from "hono/utils/url";
+import { failClosed, logError } from "./exempt_predicate.ts";
 import { createBypassCookie } from "./bypass.ts";
 import type { StateCache } from "./cache.ts";
 import { clientIp, connectionIp } from "./client_ip.ts";
@@ -222,7 +223,12 @@ export function createGuard(
   const getIp = options.getClientIp ??
     ((req: Request, info: unknown) =>
       clientIp(req, connectionIp(req, info), trusted));
-  const ignoreRequest = options.ignoreRequest;
+  const ignoreRequest = options.ignoreRequest &&
+    failClosed(
+      options.ignoreRequest,
+      internals.onError ?? logError,
+      "ignoreRequest",
+    );
   const render = options.redirectTo === undefined ? options.render : undefined;
   const bypass = internals.bypass ?? createBypassCookie();
   const now = internals.now ?? Date.now;

@@ -287,7 +287,11 @@ export function createMaintenance(
     return queued(() => state);
   }
 
-  const internals: MiddlewareInternals = { now, bypass };
+  const internals: MiddlewareInternals = {
+    now,
+    bypass,
+    onError: options.onError ?? defaultOnError,
+  };
 
   return {
     store,
@@ -310,7 +314,7 @@ export function createMaintenance(
       return createMiddleware(cache, mwOptions, internals);
     },
     guard(fetch: FetchHandler, guardOptions?: GuardOptions) {
-      return createGuard(cache, fetch, guardOptions, { now, bypass });
+      return createGuard(cache, fetch, guardOptions, internals);
     },
     adminRoutes(adminOptions: AdminRoutesOptions) {
       return createAdminRoutes({

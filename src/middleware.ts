@@ -6,6 +6,7 @@
 import { checkSharedOptions, compileDecisionRules } from "./options.ts";
 import type { Context, MiddlewareHandler, Next } from "hono";
 import { getPath } from "hono/utils/url";
+import { failClosed, logError } from "./exempt_predicate.ts";
 import { type BypassCookie, createBypassCookie } from "./bypass.ts";
 import type { StateCache } from "./cache.ts";
 import { clientIp, connectionIp } from "./client_ip.ts";
@@ -154,6 +155,11 @@ export interface MiddlewareInternals {
   now?: () => number;
   /** Option names the controller handles on top of these. */
   extraOptions?: readonly string[];
+  /**
+   * Told when `ignoreRequest` throws (once per streak; the request is then not
+   * exempt). Default: `console.error`. The controller passes its `onError`.
+   */
+  onError?: (error: Error) => void;
 }
 
 /**
@@ -192,7 +198,12 @@ export function createMiddleware(
   const getIp = options.getClientIp ??
     ((c: Context) =>
       clientIp(c.req.raw, connectionIp(c.req.raw, c.env), trusted));
-  const ignoreRequest = options.ignoreRequest;
+  const ignoreRequest = options.ignoreRequest &&
+    failClosed(
+      options.ignoreRequest,
+      internals.onError ?? logError,
+      "ignoreRequest",
+    );
   const render = options.render;
   const now = internals.now ?? Date.now;
   const bypass = internals.bypass ?? createBypassCookie();

@@ -405,3 +405,26 @@ describe("client addresses through the runtime's server", () => {
     }
   });
 });
+
+describe("X-Forwarded-For entries with a port", () => {
+  it("1.2.3.4:5678 and [2001:db8::1]:443 match the address's rules; junk still does not", async () => {
+    const mm = await controller();
+    const app = new Hono();
+    app.use(
+      mm.middleware({
+        ignoreIps: ["203.0.113.7", "2001:db8::/32"],
+        trustedProxies: 1,
+      }),
+    );
+    app.get("/", (c) => c.text("ok"));
+    const status = async (xff: string) =>
+      (await app.request("/", { headers: { "x-forwarded-for": xff } })).status;
+    assert.equal(await status("203.0.113.7:5678"), 200);
+    assert.equal(await status("10.0.0.1, 203.0.113.7:443"), 200);
+    assert.equal(await status("[2001:db8::1]:443"), 200);
+    assert.equal(await status("[2001:db8::1]"), 200);
+    assert.equal(await status("203.0.113.8:5678"), 503);
+    assert.equal(await status("203.0.113.7:99999999"), 503);
+    assert.equal(await status("[203.0.113.7:1]"), 503);
+  });
+});

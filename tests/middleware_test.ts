@@ -1097,3 +1097,53 @@ describe("createMaintenance: options checked at construction", () => {
     }
   });
 });
+
+describe("an ignoreRequest that throws", () => {
+  it("means not exempt (the maintenance response, not a 500), told once per streak", async () => {
+    const errors: string[] = [];
+    const mm = createMaintenance({
+      store: new MemoryStore(),
+      onError: (e) => errors.push(e.message),
+    });
+    await mm.enable({ message: "down" });
+    // A staff check whose session store is down for the very maintenance.
+    let mode: "throw" | "reject" | "staff" = "throw";
+    const isStaff = (): boolean | Promise<boolean> => {
+      if (mode === "throw") throw new Error("session store down");
+      if (mode === "reject") return Promise.reject(new Error("db gone"));
+      return true;
+    };
+    const app = new Hono();
+    app.use(mm.middleware({ ignoreRequest: isStaff }));
+    app.get("/", (c) => c.text("app"));
+    const guarded = mm.guard(() => new Response("app"), {
+      ignoreRequest: isStaff,
+    });
+    for (let i = 0; i < 3; i++) {
+      const r = await app.request("/");
+      assert.equal(r.status, 503);
+      assert.match(await r.text(), /down/);
+    }
+    assert.equal(errors.length, 1, errors.join("\n"));
+    assert.match(
+      errors[0],
+      /^ignoreRequest threw: session store down; the request got the maintenance response/,
+    );
+    mode = "reject";
+    assert.equal((await app.request("/")).status, 503);
+    assert.equal(errors.length, 1, "the same streak");
+    mode = "staff";
+    assert.equal((await app.request("/")).status, 200);
+    mode = "reject";
+    assert.equal((await app.request("/")).status, 503);
+    assert.equal(errors.length, 2, "a new streak is told");
+    assert.match(errors[1], /db gone/);
+    // The guard does the same, with its own streak.
+    mode = "throw";
+    assert.equal((await guarded(new Request("http://x/"))).status, 503);
+    assert.equal((await guarded(new Request("http://x/"))).status, 503);
+    assert.equal(errors.length, 3);
+    mode = "staff";
+    assert.equal((await guarded(new Request("http://x/"))).status, 200);
+  });
+});
