@@ -5,6 +5,7 @@
  */
 import { checkSharedOptions, compileDecisionRules } from "./options.ts";
 import type { Context, MiddlewareHandler, Next } from "hono";
+import { matchedRoutes } from "hono/route";
 import { getPath } from "hono/utils/url";
 import { failClosed, logError } from "./exempt_predicate.ts";
 import { type BypassCookie, createBypassCookie } from "./bypass.ts";
@@ -298,7 +299,7 @@ export function createMiddleware(
       // before the admin mount): the mark does not exempt it. `app.use()` routes (ALL)
       // and the marks themselves run on. A mark you place yourself always counts.
       let appRoute = false;
-      for (const r of c.req.matchedRoutes) {
+      for (const r of matchedRoutes(c)) {
         const f = forceMark(r.handler);
         if (f === undefined) {
           if (r.method !== ANY_METHOD) appRoute = true;
