@@ -139,6 +139,9 @@ export class StateCache {
   #freshUntil = -Infinity;
   #inflight: Promise<Snapshot> | undefined;
   #failing = false;
+  /** The store's failure streak has been reported; only a good read of the store itself
+   * (or a write to it) ends that streak: a shared-cache hit says nothing of the store. */
+  #storeReported = false;
   #retryAt = -Infinity;
   #cacheFailing = false;
   /** Which shared-cache operation failed: only its success ends the failure streak. */
@@ -390,6 +393,7 @@ export class StateCache {
     }
     // Corrupt text is an error: the last good state is kept.
     checkState(text, this.#store.description ?? "the state store");
+    this.#storeReported = false; // the store answered: its failure streak is over
     // A write through this process since the read began has deleted the key; putting
     // what this read saw back would serve the old state to every process for a TTL.
     if (shared && useShared && generation === this.#generation) {
@@ -436,8 +440,12 @@ export class StateCache {
     if (this.#cached && !this.#shared) {
       this.#freshUntil = now + Math.min(RETRY_MS, this.#ttlMs ?? RETRY_MS);
     }
-    if (!this.#failing) {
-      this.#failing = true;
+    this.#failing = true;
+    // Once per streak: a shared-cache hit in between (other instances filling the key)
+    // does not end it, or an instance whose store is down would report the same outage
+    // again each time the shared key expires.
+    if (!this.#storeReported) {
+      this.#storeReported = true;
       this.#report(error);
     }
   }
@@ -474,6 +482,7 @@ export class StateCache {
     this.#generation++;
     this.#inflight = undefined;
     this.#failing = false;
+    this.#storeReported = false; // the store took a write: it works
     this.#accept(text, this.#now());
     if (this.#shared) {
       const shared = this.#shared;

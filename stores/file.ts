@@ -51,34 +51,36 @@ function errorCode(e: unknown): string {
   return "EIO";
 }
 
-function explain(path: string, op: "read" | "write", e: unknown): StoreError {
+/** `target` is the file a write replaces, when `path` is a symbolic link to it. */
+function explain(
+  path: string,
+  op: "read" | "write",
+  e: unknown,
+  target: string = path,
+): StoreError {
   const code = errorCode(e);
-  const what = `cannot ${op} maintenance state file ${path}`;
+  const what = `cannot ${op} maintenance state file ${path}` +
+    (target !== path ? ` (a symbolic link to ${target})` : "");
+  const dir = dirname(target);
   let fix: string;
   switch (code) {
     case "ENOENT":
       fix =
-        `directory ${
-          dirname(path)
-        } does not exist; create it, or choose another path ` +
+        `directory ${dir} does not exist; create it, or choose another path ` +
         "(--file PATH or MAINTENANCE_STATE_FILE)";
       break;
     case "EACCES":
     case "EPERM":
       fix = op === "read"
         ? "permission denied; let this user read the file (chmod/chown), or choose another path"
-        : `permission denied; let this user write to ${
-          dirname(path)
-        } (chmod/chown), ` +
+        : `permission denied; let this user write to ${dir} (chmod/chown), ` +
           "or choose another path (--file PATH or MAINTENANCE_STATE_FILE)";
       break;
     case "EISDIR":
       fix = "it is a directory; remove it or point the store at a file path";
       break;
     case "ENOTDIR":
-      fix = `a part of ${
-        dirname(path)
-      } is a file, not a directory; choose another path`;
+      fix = `a part of ${dir} is a file, not a directory; choose another path`;
       break;
     case "EROFS":
       fix = "the file system is read-only; choose a writable path";
@@ -186,7 +188,9 @@ export class FileStore implements StateStore {
 
   /**
    * Replaces the file's text atomically (temp file + rename). Writes through one store
-   * land in the order they were made, so the last one called is the one that stays.
+   * land in the order they were made, so the last one called is the one that stays. When
+   * the path is a symbolic link, the file it points to is replaced (the temp file goes
+   * next to it), and the link stays, as a plain write through the link would do.
    */
   write(text: string): Promise<void> {
     const done = this.#queue.then(() => this.#write(text));
@@ -196,22 +200,33 @@ export class FileStore implements StateStore {
   }
 
   async #write(text: string): Promise<void> {
-    const tmp = `${dirname(this.path)}/.${basename(this.path)}.${
+    // A symbolic link is written through, to the file it points to (a shared mount, a
+    // deploy's current/ directory): renaming over the link itself would leave every
+    // reader of that file on the old state.
+    let target: string;
+    try {
+      target = this.#fs.resolve === undefined
+        ? this.path
+        : await this.#fs.resolve(this.path);
+    } catch (e) {
+      throw explain(this.path, "write", e);
+    }
+    const tmp = `${dirname(target)}/.${basename(target)}.${
       (globalThis as { process?: { pid?: number } }).process?.pid ?? 0
     }-${Date.now().toString(36)}-${(counter++).toString(36)}-${
       Math.random().toString(36).slice(2, 8)
     }.tmp`;
     try {
       await this.#fs.writeNew(tmp, text);
-      await this.#fs.rename(tmp, this.path);
+      await this.#fs.rename(tmp, target);
     } catch (e) {
       await this.#fs.remove(tmp).catch(() => {});
-      throw explain(this.path, "write", e);
+      throw explain(this.path, "write", e, target);
     }
     if (!this.#swept) {
       this.#swept = true;
       // Tidying only, after the state is written: never awaited, never an error.
-      this.#sweep().catch(() => {});
+      this.#sweep(target).catch(() => {});
     }
   }
 
@@ -222,11 +237,11 @@ export class FileStore implements StateStore {
    * shared mount with a clock of its own cannot make a writer at work look old. Once
    * per store, after its first write.
    */
-  async #sweep(): Promise<void> {
+  async #sweep(target: string): Promise<void> {
     const list = this.#fs.list;
     if (list === undefined) return;
-    const dir = dirname(this.path);
-    const name = basename(this.path);
+    const dir = dirname(target);
+    const name = basename(target);
     const prefix = `.${name}.`;
     const files = await list.call(
       this.#fs,

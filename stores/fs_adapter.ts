@@ -4,6 +4,7 @@
  * @module
  */
 import * as nodeFs from "node:fs/promises";
+import { dirname, isAbsolute, join } from "node:path";
 
 /** File operations the file store uses; `readText` returns `null` when the file is absent. */
 export interface FsAdapter {
@@ -25,6 +26,14 @@ export interface FsAdapter {
   rename(from: string, to: string): Promise<void>;
   /** Removes a file, ignoring a missing one. */
   remove(path: string): Promise<void>;
+  /**
+   * The file a write to `path` should replace: when `path` is a symbolic link, the file
+   * it points to (through a chain of links, even to a file that does not exist yet), so
+   * that a write goes through the link, as `echo 1 > path` and Django's `open(path, "w")`
+   * do, instead of replacing the link by a file of its own; else `path`. Optional: an
+   * adapter without it replaces the link.
+   */
+  resolve?(path: string): Promise<string>;
   /**
    * The files in `dir` whose names `include` accepts, with their modification times;
    * an empty list where looking would need a permission not yet granted (Deno would
@@ -98,6 +107,32 @@ async function listMatching(
     }
   }
   return out;
+}
+
+/** How many links in a row `resolveLink` follows before it gives up (as Linux's ELOOP). */
+const MAX_LINKS = 40;
+
+/** `resolve` for every adapter: node:fs works on Deno, Bun and Node alike. Only the last
+ * part of the path is followed: a rename in a linked directory already lands in the
+ * directory it points to. */
+async function resolveLink(path: string): Promise<string> {
+  let current = path;
+  for (let i = 0; i < MAX_LINKS; i++) {
+    let isLink: boolean;
+    try {
+      isLink = (await nodeFs.lstat(current)).isSymbolicLink();
+    } catch (e) {
+      if (isNotFound(e)) return current; // a new file, or a link's missing target
+      throw e;
+    }
+    if (!isLink) return current;
+    const target = await nodeFs.readlink(current);
+    current = isAbsolute(target) ? target : join(dirname(current), target);
+  }
+  throw codeError(
+    "ELOOP",
+    `more than ${MAX_LINKS} symbolic links in a row (a loop?)`,
+  );
 }
 
 function isNotFound(e: unknown): boolean {
@@ -175,6 +210,14 @@ function denoAdapter(deno: DenoFs): FsAdapter {
     // node:fs gives us fsync on the handle, which Deno.writeTextFile does not.
     writeNew: writeNewSynced,
     rename: (from, to) => deno.rename(from, to),
+    resolve(path) {
+      // Without read permission Deno would prompt (and stall a run in a terminal):
+      // replace the path as it is instead.
+      const state = deno.permissions?.querySync?.({ name: "read", path }).state;
+      return state === undefined || state === "granted"
+        ? resolveLink(path)
+        : Promise.resolve(path);
+    },
     list(dir, include) {
       // Listing and removing without the permission would prompt (and stall) a Deno
       // run in a terminal: tidying is not worth asking for.
@@ -228,6 +271,7 @@ function nodeAdapter(runtime: "node" | "bun", bun?: BunFs): FsAdapter {
     },
     writeNew: writeNewSynced,
     rename: (from, to) => nodeFs.rename(from, to),
+    resolve: resolveLink,
     list: listMatching,
     async remove(path) {
       try {

@@ -232,6 +232,12 @@ class TornRead extends Error {
 /** Why the bounded call was stopped, when it was. */
 type Stop = "timeout" | "aborted" | undefined;
 
+/** Where one read or write is: still waiting for the SDK to find credentials, or past
+ * that (talking to S3). */
+interface Progress {
+  findingCredentials: boolean;
+}
+
 const ABORTED = Symbol("aborted");
 
 /**
@@ -399,8 +405,10 @@ export class S3Store implements StateStore {
    */
   async read(signal?: AbortSignal): Promise<string | null> {
     const cached = this.#cached;
+    const progress: Progress = { findingCredentials: false };
     try {
       return await this.#bounded("read", signal, async (abortSignal) => {
+        await this.#credentials(progress);
         let ifNoneMatch = cached?.etag;
         let previous: { etag: string | undefined; body: string } | undefined;
         /** How many reads in a row gave this same pair. */
@@ -486,7 +494,7 @@ export class S3Store implements StateStore {
         }
       });
     } catch (e) {
-      throw this.#explain("read", e);
+      throw this.#explain("read", e, progress);
     }
   }
 
@@ -498,8 +506,10 @@ export class S3Store implements StateStore {
     if (typeof text !== "string") {
       throw new TypeError("S3Store.write needs the state as text (a string)");
     }
+    const progress: Progress = { findingCredentials: false };
     try {
       await this.#bounded("write", signal, async (abortSignal) => {
+        await this.#credentials(progress);
         this.writes++;
         const out = await this.client.send(
           new PutObjectCommand({
@@ -518,8 +528,23 @@ export class S3Store implements StateStore {
         }
       });
     } catch (e) {
-      throw this.#explain("write", e);
+      throw this.#explain("write", e, progress);
     }
+  }
+
+  /**
+   * Has the client find its credentials before the request (the SDK would do it first
+   * anyway, and keeps them until they expire), so that a call that times out while the
+   * SDK's chain is still looking (an instance metadata service that does not answer off
+   * AWS, a slow SSO or credential_process) says so, instead of blaming the endpoint.
+   */
+  async #credentials(progress: Progress): Promise<void> {
+    const provider = (this.client as { config?: { credentials?: unknown } })
+      .config?.credentials;
+    if (typeof provider !== "function") return; // not an S3Client (a test double)
+    progress.findingCredentials = true;
+    await (provider as () => Promise<unknown>)();
+    progress.findingCredentials = false;
   }
 
   /** Runs `fn` with a signal that aborts after `timeoutMs` or when `signal` aborts, and
@@ -576,9 +601,28 @@ export class S3Store implements StateStore {
     }
   }
 
-  #explain(op: "read" | "write", e: unknown): StoreError {
+  #explain(
+    op: "read" | "write",
+    e: unknown,
+    progress: Progress = { findingCredentials: false },
+  ): StoreError {
     const what = `cannot ${op} maintenance state ${this.description}`;
     const arn = `arn:aws:s3:::${this.bucket}/${this.key}`;
+    if (
+      e instanceof BoundedStop && e.stop === "timeout" &&
+      progress.findingCredentials
+    ) {
+      return new StoreError(
+        `${what}: no AWS credentials within ${this.timeoutMs} ms: the AWS SDK was still ` +
+          "looking for them (environment, profile, SSO, container or instance role; " +
+          "off AWS, the instance metadata service may never answer), and nothing was " +
+          "sent to S3" + (op === "write" ? ", so the state is unchanged" : "") +
+          "; set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE, pass " +
+          "credentials, or raise timeoutMs",
+        "TIMEOUT",
+        { cause: e.cause },
+      );
+    }
     if (e instanceof BoundedStop) {
       return e.stop === "timeout"
         ? new StoreError(
@@ -618,10 +662,15 @@ export class S3Store implements StateStore {
       case "ExpiredToken":
       case "TokenRefreshRequired":
       case "InvalidToken":
-      case "CredentialsProviderError":
         fix =
           `the credentials were refused (${code}); check AWS_ACCESS_KEY_ID / ` +
           "AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the instance role";
+        break;
+      case "CredentialsProviderError":
+        // The SDK's chain found none: nothing was refused, nothing was sent.
+        fix = `no AWS credentials were found (${code}: ${detail}); set ` +
+          "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run with an " +
+          "instance role";
         break;
       case "PermanentRedirect":
       case "AuthorizationHeaderMalformed":

@@ -10,12 +10,14 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import {
   chmodSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -584,5 +586,64 @@ for (let i = 0; i < 200000; i++) {
 describe("state flips under load", () => {
   it("the state flips every 100 ms for 2.5 s at 8 connections: only 200 and 503", async () => {
     await toggleScenario({ seconds: 2.5, connections: 8 });
+  });
+});
+
+describe("a state file that is a symbolic link", () => {
+  it("a write goes through the link to the shared file, and the link stays", async () => {
+    // Each server's state path links to one file on a shared mount; a switch through
+    // any of them must reach the file the others read, as `echo 1 > link` would.
+    const d = tempDir();
+    mkdirSync(join(d, "shared"));
+    mkdirSync(join(d, "app1"));
+    mkdirSync(join(d, "app2"));
+    const shared = join(d, "shared", "state.txt");
+    writeFileSync(shared, "0\n");
+    symlinkSync("../shared/state.txt", join(d, "app1", "state.txt"));
+    symlinkSync(shared, join(d, "app2", "state.txt"));
+    const one = createMaintenance({
+      store: new FileStore(join(d, "app1", "state.txt")),
+      cache: false,
+    });
+    const two = createMaintenance({
+      store: new FileStore(join(d, "app2", "state.txt")),
+      cache: false,
+    });
+    await one.enable({ message: "through app1" });
+    assert.ok(lstatSync(join(d, "app1", "state.txt")).isSymbolicLink());
+    assert.equal(parseState(readFileSync(shared, "utf8")).enabled, true);
+    assert.equal(await two.isEnabled(), true, "the other server sees it");
+    await two.disable();
+    assert.ok(lstatSync(join(d, "app2", "state.txt")).isSymbolicLink());
+    assert.equal(await one.isEnabled(), false);
+    // The temp file went next to the target (same file system), and none is left.
+    assert.deepEqual(readdirSync(join(d, "shared")), ["state.txt"]);
+    assert.deepEqual(readdirSync(join(d, "app1")), ["state.txt"]);
+  });
+
+  it("a link to a file not yet there: the write creates it, a loop names the path", async () => {
+    const d = tempDir();
+    mkdirSync(join(d, "shared"));
+    const link = join(d, "state.txt");
+    symlinkSync("shared/state.txt", link); // dangling until the first write
+    const store = new FileStore(link);
+    assert.equal(await store.read(), null, "off until written");
+    await store.write("1\n");
+    assert.ok(lstatSync(link).isSymbolicLink());
+    assert.equal(readFileSync(join(d, "shared", "state.txt"), "utf8"), "1\n");
+    // A link into a directory that does not exist names that directory.
+    const lost = join(d, "lost.txt");
+    symlinkSync("nowhere/state.txt", lost);
+    await assert.rejects(new FileStore(lost).write("1"), (e: Error) => {
+      assert.match(e.message, /symbolic link to .*nowhere\/state\.txt/);
+      assert.match(e.message, /directory .*nowhere does not exist/);
+      return true;
+    });
+    const loop = join(d, "loop.txt");
+    symlinkSync("loop.txt", loop);
+    await assert.rejects(new FileStore(loop).write("1"), (e: Error) => {
+      assert.ok(e.message.includes(loop), e.message);
+      return true;
+    });
   });
 });

@@ -4,6 +4,9 @@ import { createClient } from "redis";
 import { type IoRedisLikeClient, redisCache } from "../stores/redis_cache.ts";
 import { MemoryCache } from "../stores/memory_cache.ts";
 import { StoreError } from "../stores/store_error.ts";
+import { MemoryStore } from "../stores/memory.ts";
+import type { StateStore } from "../stores/types.ts";
+import { createMaintenance } from "../src/maintenance.ts";
 import { type RedisHandle, startRedis } from "../scripts/test_servers.ts";
 
 function sleep(ms: number): Promise<void> {
@@ -149,5 +152,82 @@ describe("MemoryCache", () => {
     await sleep(80);
     assert.equal(await cache.get("k"), null);
     cache.clear();
+  });
+});
+
+describe("a shared cache in front of a store that fails on one instance", () => {
+  /** Lets background reads (and their cache calls) settle. */
+  async function settle(): Promise<void> {
+    for (let i = 0; i < 5; i++) await sleep(0);
+  }
+
+  it("onError hears of the store's outage once, though other instances keep filling the key", async () => {
+    let t = 1_000_000;
+    const now = () => t;
+    const shared = new MemoryCache({ now });
+    let broken = true;
+    let text = '{"enabled":true}';
+    // This instance's store: denied (a missing IAM permission), until it is fixed.
+    const mine: StateStore = {
+      description: "s3://bucket/state",
+      read: () =>
+        broken
+          ? Promise.reject(new Error("AccessDenied"))
+          : Promise.resolve(text),
+      write: (next) => {
+        text = next;
+        return Promise.resolve();
+      },
+    };
+    const errors: string[] = [];
+    const a = createMaintenance({
+      store: mine,
+      cache: { ttlMs: 1000, store: shared },
+      now,
+      onError: (e) => errors.push(e.message),
+    });
+    const b = createMaintenance({
+      store: new MemoryStore('{"enabled":true}'),
+      cache: { ttlMs: 1000, store: shared },
+      now,
+      onError: (e) => assert.fail(e.message),
+    });
+    assert.equal(
+      await a.isEnabled(),
+      false,
+      "the fallback before any good read",
+    );
+    assert.equal(errors.length, 1);
+    // Three key lifetimes: the other instance fills the key, this one gets hits from it
+    // and misses when it has expired, and its own store is still denied each time.
+    for (let round = 0; round < 3; round++) {
+      t += 500;
+      assert.equal(await b.isEnabled(), true); // a miss: b reads its store, sets the key
+      t += 600;
+      await a.isEnabled(); // the background retry gets the key from the shared cache
+      await settle();
+      assert.equal(await a.isEnabled(), true, "served from the shared cache");
+      t += 1000; // the key has expired: a reads its store, still denied
+      await a.isEnabled();
+      await settle();
+      assert.equal(await a.isEnabled(), true, "the last good state is kept");
+    }
+    assert.equal(
+      errors.length,
+      1,
+      `one outage, one report: ${errors.join(" | ")}`,
+    );
+    // After the store recovers, a new outage is told again.
+    broken = false;
+    t += 1100;
+    await a.isEnabled();
+    await settle();
+    await a.isEnabled();
+    broken = true;
+    t += 2200;
+    await a.isEnabled();
+    await settle();
+    await a.isEnabled();
+    assert.equal(errors.length, 2, errors.join(" | "));
   });
 });

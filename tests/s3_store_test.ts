@@ -487,6 +487,79 @@ describe("S3Store against s3rver", () => {
       isStoreError("ECONNREFUSED", "cannot connect"),
     );
   });
+
+  it("a timeout while the SDK still looks for credentials says so, not that the endpoint did not answer", async () => {
+    // Off AWS, with no credentials set, the SDK's chain ends at the instance metadata
+    // service, which may never answer: the endpoint was never asked.
+    let release: () => void = () => {};
+    const found = new Promise<void>((resolve) => release = resolve);
+    let lookups = 0;
+    const c = s3ClientFor(proxy.url, {
+      maxAttempts: 1,
+      credentials: async () => {
+        lookups++;
+        await found;
+        return S3RVER_CREDENTIALS;
+      },
+    });
+    clients.push(c);
+    const s = new S3Store({
+      bucket: BUCKET,
+      key: "creds.json",
+      client: c,
+      timeoutMs: 200,
+    });
+    proxy.reset();
+    await assert.rejects(
+      s.read(),
+      isStoreError(
+        "TIMEOUT",
+        `s3://${BUCKET}/creds.json`,
+        "no AWS credentials within 200 ms",
+        "AWS_ACCESS_KEY_ID",
+      ),
+    );
+    await assert.rejects(
+      s.write("1"),
+      isStoreError("TIMEOUT", "cannot write", "the state is unchanged"),
+    );
+    assert.equal(proxy.counts.total, 0, "nothing was sent to S3");
+    // Once the chain finds them, reads and writes go through, and it is not asked again.
+    release();
+    await s.write("1");
+    assert.equal(await sameObject(s).read(), "1");
+    assert.equal(await s.read(), "1");
+    assert.equal(lookups, 1);
+  });
+
+  it("no credentials found: says none were found, not that they were refused", async () => {
+    const c = s3ClientFor(proxy.url, {
+      maxAttempts: 1,
+      credentials: () =>
+        Promise.reject(
+          Object.assign(
+            new Error("Could not load credentials from any providers"),
+            { name: "CredentialsProviderError" },
+          ),
+        ),
+    });
+    clients.push(c);
+    const s = new S3Store({ bucket: BUCKET, client: c });
+    proxy.reset();
+    for (const op of [() => s.read(), () => s.write("1")]) {
+      await assert.rejects(op(), (e: unknown) => {
+        isStoreError(
+          "CredentialsProviderError",
+          "no AWS credentials were found",
+          "Could not load credentials from any providers",
+          "AWS_ACCESS_KEY_ID",
+        )(e);
+        assert.doesNotMatch((e as Error).message, /refused/);
+        return true;
+      });
+    }
+    assert.equal(proxy.counts.total, 0);
+  });
 });
 
 describe("S3Store options", () => {
