@@ -345,7 +345,10 @@ describe("abuse: X-Forwarded-For and other client-IP headers", () => {
       ["X-Forwarded-For: 10.1.2.3", "X-Forwarded-For: 6.6.6.6"],
       503,
     ],
-    ["/proxy1/x", ["X-Forwarded-For: 10.1.2.3:8080"], 503],
+    // A port the proxy added is not part of the address (Azure writes one).
+    ["/proxy1/x", ["X-Forwarded-For: 10.1.2.3:8080"], 200],
+    ["/proxy1/x", ["X-Forwarded-For: 6.6.6.6:8080"], 503],
+    ["/proxy1/x", ["X-Forwarded-For: 10.1.2.3:80808080"], 503],
     ["/proxy1/x", ["X-Forwarded-For: 010.1.2.3"], 503],
     ["/proxy1/x", ["X-Forwarded-For: ::10.1.2.3"], 503],
     ["/proxy1/x", ["X-Forwarded-For: 64:ff9b::10.1.2.3"], 503],
