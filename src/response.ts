@@ -224,7 +224,7 @@ function checkPage(page: PageOptions | undefined): PageOptions {
   return page;
 }
 
-/** Whether the client prefers JSON over HTML (an `Accept` naming JSON with a higher q). */
+/** Whether the client prefers JSON over HTML (an `Accept` naming JSON with a q at least as high). */
 function wantsJson(accept: string | null): boolean {
   // Media types are case-insensitive: "Application/JSON" asks for JSON too.
   if (accept === null || !/json/i.test(accept)) return false;

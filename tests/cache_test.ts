@@ -6,6 +6,7 @@ import {
   createMaintenance,
   MemoryCache,
   MemoryStore,
+  StateCache,
   type StateStore,
   TimeoutError,
 } from "../mod.ts";
@@ -649,5 +650,170 @@ describe("cache faults: hung reads, clock steps, a shared cache that half works"
     );
     assert.equal(errors.length, 1);
     assert.match(errors[0].message, /cache key maintenance_mode_state/);
+  });
+});
+
+describe("cache edges: defaults, retries, a shared cache that hangs or races", () => {
+  it("cache: {} trusts a read for the default 1000 ms", async () => {
+    const c = clock();
+    const store = new MemoryStore("0");
+    const mm = createMaintenance({ store, cache: {}, now: c.now });
+    assert.equal(await mm.isEnabled(), false);
+    await store.write("1"); // another process switches it on
+    c.advance(999);
+    assert.equal(await mm.isEnabled(), false);
+    c.advance(1);
+    assert.equal(await mm.isEnabled(), true);
+    assert.equal(store.reads, 2);
+  });
+
+  it("a StateCache without cache options reads the store on every check", async () => {
+    const store = new MemoryStore("0");
+    const cache = new StateCache({
+      store,
+      timeoutMs: 1000,
+      fallback: { enabled: false },
+      onError: () => {},
+      now: Date.now,
+    });
+    for (let i = 0; i < 3; i++) await cache.get();
+    assert.equal(store.reads, 3);
+  });
+
+  it("ttlMs: null stays forever even when the clock steps back", async () => {
+    const c = clock();
+    const store = new MemoryStore("0");
+    const mm = createMaintenance({ store, cache: { ttlMs: null }, now: c.now });
+    assert.equal(await mm.isEnabled(), false);
+    await store.write("1");
+    c.advance(-3_600_000);
+    assert.equal(await mm.isEnabled(), false);
+    assert.equal(store.reads, 1);
+  });
+
+  for (const cache of [false, { ttlMs: 100 }] as const) {
+    it(`a failing store is tried once a second, not on every check (cache: ${JSON.stringify(cache)})`, async () => {
+      const c = clock();
+      const store = new FaultyStore('{"enabled":true}');
+      const mm = createMaintenance({
+        store,
+        cache,
+        now: c.now,
+        onError: () => {},
+      });
+      assert.equal(await mm.isEnabled(), true);
+      store.mode = "fail";
+      c.advance(200);
+      assert.equal(await mm.isEnabled(), true); // this check finds it failing
+      const reads = store.reads;
+      for (let i = 0; i < 5; i++) {
+        c.advance(150);
+        assert.equal(await mm.isEnabled(), true, "the last good state");
+        await settle();
+      }
+      assert.equal(store.reads, reads, "no read within the second");
+      c.advance(300); // a second after the failure
+      assert.equal(await mm.isEnabled(), true);
+      await settle();
+      assert.equal(store.reads, reads + 1, "one retry");
+    });
+  }
+
+  it("a store failing from the start: the fallback is served and the store tried once a second", async () => {
+    for (const cache of [false, { ttlMs: 60_000 }] as const) {
+      const c = clock();
+      const store = new FaultyStore("1");
+      store.mode = "fail";
+      const mm = createMaintenance({
+        store,
+        cache,
+        now: c.now,
+        fallback: true,
+        onError: () => {},
+      });
+      for (let i = 0; i < 4; i++) {
+        assert.equal(await mm.isEnabled(), true, "the fallback");
+        await settle();
+        c.advance(100);
+      }
+      assert.equal(store.reads, 1, JSON.stringify(cache));
+    }
+  });
+
+  it("a shared cache that hangs gets half of timeoutMs; the store the rest, and is asked alone for a second", async () => {
+    const c = clock();
+    let cacheGets = 0;
+    const hanging: CacheStore = {
+      get: () => {
+        cacheGets++;
+        return new Promise<string | null>(() => {});
+      },
+      set: () => Promise.resolve(),
+      delete: () => Promise.resolve(),
+    };
+    const inner = new MemoryStore(
+      '{"enabled":true,"message":"from the store"}',
+    );
+    const slowStore: StateStore = {
+      read: async () => {
+        await new Promise((r) => setTimeout(r, 40));
+        return inner.read();
+      },
+      write: (t) => inner.write(t),
+    };
+    const errors: Error[] = [];
+    const mm = createMaintenance({
+      store: slowStore,
+      cache: { ttlMs: 100, store: hanging },
+      timeoutMs: 600,
+      now: c.now,
+      onError: (e) => errors.push(e),
+    });
+    const state = await mm.getState();
+    assert.equal(state.message, "from the store");
+    assert.equal(errors.length, 1, errors.map((e) => e.message).join(" | "));
+    assert.equal(cacheGets, 1);
+    c.advance(200); // past the local copy, within the cache's retry second
+    const t0 = performance.now();
+    assert.equal((await mm.getState()).message, "from the store");
+    assert.equal(cacheGets, 1, "the hanging cache is not asked again");
+    assert.ok(performance.now() - t0 < 250, "no wait for the cache");
+  });
+
+  it("a read that began before a write does not put the old state into the shared cache", async () => {
+    let release!: (text: string | null) => void;
+    const store: StateStore & { text: string | null } = {
+      text: "0",
+      read: () => new Promise((resolve) => (release = resolve)),
+      write(t) {
+        this.text = t;
+        return Promise.resolve();
+      },
+    };
+    const shared = new MemoryCache();
+    const mm = createMaintenance({
+      store,
+      cache: { ttlMs: 60_000, store: shared },
+    });
+    const pending = mm.isEnabled(); // a miss: the store read is in flight
+    await mm.enable();
+    release("0"); // the stale read completes after the write
+    await pending;
+    await settle();
+    assert.equal(await shared.get("maintenance_mode_state"), null);
+  });
+
+  it("after a write the shared key is deleted again, in case another process put the old state back", async () => {
+    const shared = new MemoryCache();
+    const mm = createMaintenance({
+      store: new MemoryStore("0"),
+      cache: { ttlMs: 60_000, store: shared },
+      timeoutMs: 50,
+    });
+    await mm.enable();
+    // Another process's read, in flight during the write, lands now.
+    await shared.set("maintenance_mode_state", "0", 60);
+    await new Promise((resolve) => setTimeout(resolve, 50 + 250 + 150));
+    assert.equal(await shared.get("maintenance_mode_state"), null);
   });
 });

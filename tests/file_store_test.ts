@@ -8,7 +8,7 @@ import {
   utimes,
   writeFile,
 } from "node:fs/promises";
-import { detectFs } from "../stores/fs_adapter.ts";
+import { detectFs, type FsAdapter } from "../stores/fs_adapter.ts";
 import {
   createMaintenance,
   DEFAULT_STATE_FILE,
@@ -369,5 +369,151 @@ console.log("done " + id);
     const state = parseState(await new FileStore(`${d}/state.txt`).read());
     assert.equal(state.enabled, true);
     assert.equal(state.message, "from the CLI");
+  });
+});
+
+/**
+ * FAULT INJECTOR (a real file system cannot be made to fail this way on cue, and chmod
+ * keeps nobody out when the tests run as root): an adapter over a Map whose reads and
+ * writes can be made to throw, recording the paths and signals it is given.
+ */
+class FakeFs implements FsAdapter {
+  readonly runtime = "node" as const;
+  files = new Map<string, string>();
+  readError: unknown = undefined;
+  writeError: unknown = undefined;
+  /** Text read returns as is, as an adapter that does not bound its reads. */
+  unbounded: string | undefined = undefined;
+  signals: (AbortSignal | undefined)[] = [];
+  written: string[] = [];
+  readText(path: string, signal?: AbortSignal): Promise<string | null> {
+    this.signals.push(signal);
+    if (this.readError !== undefined) return Promise.reject(this.readError);
+    if (this.unbounded !== undefined) return Promise.resolve(this.unbounded);
+    return Promise.resolve(this.files.get(path) ?? null);
+  }
+  writeNew(path: string, text: string): Promise<void> {
+    this.written.push(path);
+    if (this.writeError !== undefined) return Promise.reject(this.writeError);
+    this.files.set(path, text);
+    return Promise.resolve();
+  }
+  rename(from: string, to: string): Promise<void> {
+    const text = this.files.get(from);
+    if (text === undefined) return Promise.reject(new Error("no such file"));
+    this.files.delete(from);
+    this.files.set(to, text);
+    return Promise.resolve();
+  }
+  remove(path: string): Promise<void> {
+    this.files.delete(path);
+    return Promise.resolve();
+  }
+}
+
+describe("FileStore over an adapter: errors, bounds, signals, paths", () => {
+  it("permission denied says read or write, for EACCES, EPERM and Deno's error names", async () => {
+    const path = "/srv/app/state.txt";
+    for (
+      const err of [
+        Object.assign(new Error("denied"), { code: "EACCES" }),
+        Object.assign(new Error("denied"), { code: "EPERM" }),
+        Object.assign(new Error("denied"), { name: "PermissionDenied" }),
+        Object.assign(new Error("denied"), { name: "NotCapable" }),
+      ]
+    ) {
+      const fs = new FakeFs();
+      fs.readError = err;
+      fs.writeError = err;
+      const store = new FileStore(path, fs);
+      await assert.rejects(store.read(), (e: Error) => {
+        assert.ok(e instanceof StoreError, e.name);
+        assert.match(
+          e.message,
+          /permission denied; let this user read the file/,
+        );
+        return true;
+      });
+      await assert.rejects(store.write("1"), (e: Error) => {
+        assert.ok(e instanceof StoreError, e.name);
+        assert.match(
+          e.message,
+          /permission denied; let this user write to \/srv\/app/,
+        );
+        return true;
+      });
+    }
+  });
+
+  it("Deno's error names map to the codes: NotFound, IsADirectory, AbortError", async () => {
+    for (
+      const [name, code] of [
+        ["NotFound", "ENOENT"],
+        ["IsADirectory", "EISDIR"],
+        ["AbortError", "TIMEOUT"],
+      ]
+    ) {
+      const fs = new FakeFs();
+      fs.writeError = Object.assign(new Error(name), { name });
+      await assert.rejects(
+        new FileStore("/srv/app/state.txt", fs).write("1"),
+        (e: Error) => e instanceof StoreError && e.code === code,
+        name,
+      );
+    }
+  });
+
+  it("an adapter that does not bound its reads: more than 64 KiB is EFBIG", async () => {
+    const fs = new FakeFs();
+    fs.unbounded = "1" + " ".repeat(70_000);
+    await assert.rejects(
+      new FileStore("/srv/app/state.txt", fs).read(),
+      (e: Error) =>
+        e instanceof StoreError && e.code === "EFBIG" &&
+        /larger than 64 KiB/.test(e.message),
+    );
+  });
+
+  it("read passes the abort signal on to the adapter", async () => {
+    const fs = new FakeFs();
+    fs.files.set("/srv/app/state.txt", "1");
+    const signal = new AbortController().signal;
+    assert.equal(
+      await new FileStore("/srv/app/state.txt", fs).read(signal),
+      "1",
+    );
+    assert.equal(fs.signals[0], signal);
+  });
+
+  it("a Windows path: the temp file goes next to the state file", async () => {
+    const fs = new FakeFs();
+    const store = new FileStore("C:\\app\\state.txt", fs);
+    await store.write("1");
+    assert.match(fs.written[0], /^C:\\app\/\.state\.txt\..*\.tmp$/);
+    assert.equal(fs.files.get("C:\\app\\state.txt"), "1");
+    assert.throws(() => new FileStore("C:\\app\\"), /ends with a slash/);
+  });
+
+  it("a failed write does not hold up the writes after it", async () => {
+    const d = await freshDir();
+    const store = new FileStore(`${d}/sub/state.txt`);
+    await assert.rejects(store.write("1"), StoreError); // sub/ does not exist yet
+    await mkdir(`${d}/sub`);
+    await store.write("0");
+    assert.equal(await store.read(), "0");
+  });
+
+  it("the sweep removes only its own temp file names, not one with more after .tmp", async () => {
+    const d = await freshDir();
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    const stale = ".state.txt.4242-lz3k1a2b-0-abc123.tmp";
+    const kept = ".state.txt.4242-lz3k1a2b-0-abc123.tmp.keep";
+    for (const name of [stale, kept]) {
+      await writeFile(`${d}/${name}`, "1");
+      await utimes(`${d}/${name}`, hourAgo, hourAgo);
+    }
+    await new FileStore(`${d}/state.txt`).write("1");
+    await waitUntil(async () => !(await readdir(d)).includes(stale));
+    assert.deepEqual((await readdir(d)).sort(), [kept, "state.txt"].sort());
   });
 });

@@ -5,6 +5,7 @@ import {
   createMaintenance,
   createResponder,
   type EnableOptions,
+  forceMaintenance,
   MemoryStore,
   type MiddlewareOptions,
   retryAfterSeconds,
@@ -102,6 +103,8 @@ describe("HTML or JSON by Accept", () => {
     ["application/json;q=0.5, */*;q=0.1", "json"],
     ["application/json;q=0", "html"],
     ["text/*;q=0.5, application/json;q=0.4", "html"],
+    ["application/json, text/html", "json"],
+    ["text/html;q=0.8, application/json;q=0.8", "json"],
   ];
   for (const [accept, want] of cases) {
     it(`Accept ${accept === undefined ? "(none)" : JSON.stringify(accept)} → ${want}`, async () => {
@@ -298,5 +301,111 @@ describe("the redirect", () => {
       T0,
     );
     assert.equal(other.status, 302);
+  });
+});
+
+describe("createResponder checks its options once, when built", () => {
+  it("status from 200 to 599 only", () => {
+    for (const status of [200, 503, 599]) {
+      assert.equal(createResponder({ status }).redirectPath, undefined);
+    }
+    for (const status of [100, 199, 600, 999, 503.5]) {
+      assert.throws(
+        () => createResponder({ status }),
+        (e: Error) => e instanceof RangeError && /200 to 599/.test(e.message),
+        String(status),
+      );
+    }
+  });
+  it("retryAfter in whole seconds from 0 to 31536000", () => {
+    for (const retryAfter of [0, 31_536_000]) {
+      const res = createResponder({ retryAfter }).respond(
+        new Request("http://localhost/", { method: "HEAD" }),
+        toSnapshot({ enabled: true }),
+        T0,
+      );
+      assert.equal(res.headers.get("retry-after"), String(retryAfter));
+    }
+    for (const retryAfter of [-1, 1.5, 31_536_001]) {
+      assert.throws(
+        () => createResponder({ retryAfter }),
+        RangeError,
+        String(retryAfter),
+      );
+    }
+  });
+  it("page must be an object, not an array", () => {
+    assert.throws(
+      () => createResponder({ page: [] as unknown as { title: string } }),
+      (e: Error) =>
+        e instanceof TypeError && /page must be an object/.test(e.message),
+    );
+  });
+});
+
+describe("headers in every shape of the response", () => {
+  it("with a refresh, the default page still says Vary: Accept", async () => {
+    const res = await get(await appWith({ refresh: 30 }));
+    assert.equal(res.headers.get("refresh"), "30");
+    assert.equal(res.headers.get("vary"), "Accept");
+    assert.equal(res.headers.get("cache-control"), "no-store");
+    await res.body?.cancel();
+  });
+  it("render text: Refresh and Vary as the default page; HEAD gets no body", async () => {
+    const snap = toSnapshot({ enabled: true, refresh: 15, retryAfter: 60 });
+    const responder = createResponder();
+    for (const method of ["GET", "HEAD"]) {
+      const res = responder.respond(
+        new Request("http://localhost/page", { method }),
+        snap,
+        T0,
+        "<h1>Back soon</h1>",
+      );
+      assert.equal(res.status, 503, method);
+      assert.equal(res.headers.get("refresh"), "15", method);
+      assert.equal(res.headers.get("vary"), "Accept", method);
+      assert.equal(res.headers.get("retry-after"), "60", method);
+      if (method === "HEAD") assert.equal(res.body, null);
+      else assert.equal(await res.text(), "<h1>Back soon</h1>");
+    }
+  });
+  it("a render Response with 300 keeps it, and a non-2xx keeps its status text", async () => {
+    const responder = createResponder();
+    const snap = toSnapshot({ enabled: true });
+    const choices = responder.respond(
+      new Request("http://localhost/page"),
+      snap,
+      T0,
+      new Response("pick one", { status: 300 }),
+    );
+    assert.equal(choices.status, 300);
+    await choices.body?.cancel();
+    const broken = responder.respond(
+      new Request("http://localhost/page"),
+      snap,
+      T0,
+      new Response("broken", { status: 500, statusText: "Database Down" }),
+    );
+    assert.equal(broken.status, 500);
+    assert.equal(broken.statusText, "Database Down");
+    await broken.body?.cancel();
+  });
+});
+
+describe("render and forceMaintenance(true)", () => {
+  it("a forceMaintenance(true) route answers with your render, while off", async () => {
+    const mm = createMaintenance({
+      store: new MemoryStore(),
+      cache: { ttlMs: 60_000 },
+      now: () => T0,
+    });
+    const app = new Hono();
+    app.use(mm.middleware({ render: () => "<h1>Custom</h1>" }));
+    app.get("/old", forceMaintenance(true), (c) => c.text("never"));
+    app.get("*", (c) => c.text("app"));
+    const res = await app.fetch(new Request("http://localhost/old"));
+    assert.equal(res.status, 503);
+    assert.equal(await res.text(), "<h1>Custom</h1>");
+    assert.equal(await (await get(app)).text(), "app");
   });
 });

@@ -1,12 +1,16 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { Hono } from "hono";
 import {
   clientIp,
   compileIpRules,
   compilePathRules,
+  connectionIp,
+  createMaintenance,
   decide,
   type DecisionRules,
   isCanonicalPath,
+  MemoryStore,
   parseIp,
   toSnapshot,
 } from "../mod.ts";
@@ -280,11 +284,24 @@ describe("clientIp", () => {
     assert.equal(clientIp(req("1.1.1.1, "), "10.0.0.5", 1), undefined);
     assert.equal(clientIp(req("1.1.1.1, ,2.2.2.2"), "10.0.0.5", 2), undefined);
     assert.equal(clientIp(req("unknown"), "10.0.0.5", 1), undefined);
-    assert.equal(clientIp(req("1.1.1.1:8080"), "10.0.0.5", 1), undefined);
+    assert.equal(clientIp(req("host:8080"), "10.0.0.5", 1), undefined);
     assert.equal(
       clientIp(req("1.1.1.1,  2001:db8::1 "), "10.0.0.5", 1),
       "2001:db8::1",
     );
+  });
+});
+
+describe("clientIp: a port a proxy added to the hop", () => {
+  const req = (xff: string) =>
+    new Request("http://x/", { headers: { "x-forwarded-for": xff } });
+  it("is dropped: the address is what a rule names", () => {
+    assert.equal(clientIp(req("1.1.1.1:8080"), "10.0.0.5", 1), "1.1.1.1");
+    assert.equal(
+      clientIp(req("9.9.9.9, [2001:db8::1]:443"), "10.0.0.5", 1),
+      "2001:db8::1",
+    );
+    assert.equal(clientIp(req("1.1.1.1:123456"), "10.0.0.5", 1), undefined);
   });
 });
 
@@ -354,5 +371,94 @@ describe("decide (the pure decision, Django's order)", () => {
     assert.equal(decide(base, on, t, facts("/healthz")), "pass");
     assert.equal(decide(base, on, t, facts("/down")), "pass");
     assert.equal(decide(base, on, t, facts("/down/x")), "maintenance");
+  });
+});
+
+describe("compileIpRules: range edges", () => {
+  it("a /32 or /128 range is that one address", () => {
+    const exempt = compileIpRules(["10.0.0.1/32", "2001:db8::1/128"]);
+    assert.equal(exempt("10.0.0.1"), true);
+    assert.equal(exempt("10.0.0.2"), false);
+    assert.equal(exempt("2001:db8::1"), true);
+    assert.equal(exempt("2001:db8::2"), false);
+  });
+  it("host bits in a range are ignored: 192.168.1.1/24 is 192.168.1.0/24", () => {
+    const exempt = compileIpRules(["192.168.1.1/24", "2001:db8::1/32"]);
+    assert.equal(exempt("192.168.1.77"), true);
+    assert.equal(exempt("192.168.2.1"), false);
+    assert.equal(exempt("2001:db8:abcd::9"), true);
+  });
+  it("::ffff:0:0/96 is every IPv4 client; ::/0 is every IPv6 client, no IPv4 one", () => {
+    const mapped = compileIpRules(["::ffff:0:0/96"]);
+    assert.equal(mapped("203.0.113.9"), true);
+    assert.equal(mapped("::ffff:10.1.1.1"), true);
+    assert.equal(mapped("2001:db8::1"), false);
+    const v6 = compileIpRules(["::/0"]);
+    assert.equal(v6("2001:db8::1"), true);
+    assert.equal(v6("203.0.113.9"), false);
+    assert.equal(v6("::ffff:203.0.113.9"), false);
+  });
+});
+
+describe("connectionIp: the peer address from each runtime's connection info", () => {
+  const req = new Request("http://x/", {
+    headers: { "x-forwarded-for": "6.6.6.6" },
+  });
+  it("Deno.serve: info.remoteAddr.hostname", () => {
+    assert.equal(
+      connectionIp(req, { remoteAddr: { hostname: "10.0.0.1", port: 1 } }),
+      "10.0.0.1",
+    );
+  });
+  it("Bun.serve: server.requestIP(req).address", () => {
+    const env = {
+      requestIP: (r: Request) => {
+        assert.equal(r, req);
+        return { address: "::1", port: 1 };
+      },
+    };
+    assert.equal(connectionIp(req, env), "::1");
+    assert.equal(connectionIp(req, { requestIP: () => null }), undefined);
+    const throwing = {
+      requestIP: () => {
+        throw new Error("not a server");
+      },
+    };
+    assert.equal(connectionIp(req, throwing), undefined);
+  });
+  it("@hono/node-server: incoming.socket.remoteAddress", () => {
+    assert.equal(
+      connectionIp(req, {
+        incoming: { socket: { remoteAddress: "10.0.0.3" } },
+      }),
+      "10.0.0.3",
+    );
+  });
+  it("nothing known (app.fetch alone, a string, null): undefined, never a header", () => {
+    for (const env of [undefined, null, "10.0.0.1", 5, {}]) {
+      assert.equal(connectionIp(req, env), undefined, String(env));
+    }
+  });
+});
+
+describe("route marks: the admin routes' exemption", () => {
+  it("an app route before an admin mount with its own onError is not exempted by it", async () => {
+    const mm = createMaintenance({ store: new MemoryStore() });
+    await mm.enable({ message: "down" });
+    const admin = mm.adminRoutes({ authorize: () => false });
+    admin.onError((e, c) => c.text(String(e), 500)); // Hono then wraps each handler
+    const app = new Hono();
+    app.use(mm.middleware());
+    app.get("/admin", (c) => c.text("admin panel"));
+    app.route("/admin", admin);
+    app.all("*", (c) => c.text("app"));
+    const panel = await app.fetch(new Request("http://l/admin"));
+    assert.equal(panel.status, 503);
+    assert.doesNotMatch(await panel.text(), /admin panel/);
+    // The admin route no app route shadows still answers (here: 401).
+    const on = await app.fetch(
+      new Request("http://l/admin/on", { method: "POST" }),
+    );
+    assert.equal(on.status, 401);
   });
 });

@@ -11,6 +11,7 @@ import {
   bearerToken,
   buildEnabledState,
   createMaintenance,
+  forceMaintenance,
   type Maintenance,
   type MaintenanceVariables,
   MemoryStore,
@@ -274,6 +275,88 @@ describe("scheduled window", () => {
       assert.equal(s.state.endsAt, until);
     } finally {
       await removeDir(dir);
+    }
+  });
+});
+
+describe("scheduled window: what the middleware tells and answers around it", () => {
+  it("a state switched off with a start still ahead is not announced as scheduled", async () => {
+    const w = world();
+    await w.mm.setState({
+      enabled: false,
+      startsAt: new Date(T0 + MIN).toISOString(),
+    });
+    assert.equal((await get(w)).status, 200);
+    assert.deepEqual(w.seen.at(-1), {
+      enabled: false,
+      scheduled: false,
+      startsAt: new Date(T0 + MIN).toISOString(),
+    });
+  });
+
+  it("c.get('maintenance') follows each new state on the same app", async () => {
+    const w = world();
+    await w.mm.enable({ startsAt: new Date(T0 + MIN), message: "first" });
+    await (await get(w)).body?.cancel();
+    assert.equal(w.seen.at(-1)?.scheduled, true);
+    await w.mm.disable();
+    await (await get(w)).body?.cancel();
+    assert.deepEqual(w.seen.at(-1), {
+      enabled: false,
+      scheduled: false,
+      startsAt: undefined,
+    });
+  });
+
+  it("enabled: false (forced off): the secret's visit before the window is not taken either", async () => {
+    const clock = { t: T0 };
+    const mm = createMaintenance({
+      store: new MemoryStore(),
+      cache: { ttlMs: 1000 },
+      now: () => clock.t,
+    });
+    const secret = "window-secret-0123456789";
+    await mm.enable({ startsAt: new Date(T0 + MIN), secret });
+    const app = new Hono();
+    app.use(mm.middleware({ enabled: false }));
+    app.all("*", (c) => c.text("app"));
+    const res = await app.fetch(new Request(`http://localhost/${secret}`));
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("set-cookie"), null);
+    assert.equal(await res.text(), "app");
+  });
+
+  it("forceMaintenance(true) before the window: Retry-After counts down to endsAt", async () => {
+    const w = world();
+    await w.mm.enable({
+      startsAt: new Date(T0 + MIN),
+      endsAt: new Date(T0 + 10 * MIN),
+    });
+    const app = new Hono();
+    app.use(w.mm.middleware());
+    app.get("/old", forceMaintenance(true), (c) => c.text("never"));
+    const res = await app.fetch(new Request("http://localhost/old"));
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get("retry-after"), String(10 * 60));
+    await res.body?.cancel();
+  });
+
+  it("with the real clock (the hot path), a window that has started is in force", async () => {
+    const mm = createMaintenance({
+      store: new MemoryStore(),
+      cache: { ttlMs: 60_000 },
+    });
+    await mm.enable({
+      startsAt: new Date(Date.now() - MIN),
+      endsAt: new Date(Date.now() + 10 * MIN),
+    });
+    const app = new Hono();
+    app.use(mm.middleware());
+    app.all("*", (c) => c.text("app"));
+    for (let i = 0; i < 3; i++) {
+      const res = await app.fetch(new Request("http://localhost/"));
+      assert.equal(res.status, 503, `request ${i}`);
+      await res.body?.cancel();
     }
   });
 });

@@ -129,3 +129,116 @@ describe("parseInstant: RFC 3339, with a zone", () => {
     );
   });
 });
+
+describe("parseInstant: days that do not exist, instants before 1970", () => {
+  it("refuses month 0 or 13, day 0, and a day past the month's end", () => {
+    for (
+      const bad of [
+        "2030-02-30T00:00:00Z",
+        "2030-02-29", // not a leap year
+        "2030-04-31",
+        "2030-13-01",
+        "2030-00-10",
+        "2030-03-00",
+      ]
+    ) {
+      assert.ok(Number.isNaN(parseInstant(bad)), bad);
+    }
+    assert.equal(parseInstant("2028-02-29"), Date.UTC(2028, 1, 29));
+    assert.equal(parseInstant("2030-12-31"), Date.UTC(2030, 11, 31));
+  });
+  it("refuses an offset that puts the instant before 1970 in UTC, or a year before 1970", () => {
+    assert.ok(Number.isNaN(parseInstant("1970-01-01T00:30:00+01:00")));
+    assert.ok(Number.isNaN(parseInstant("1969-12-31T23:00:00-02:00")));
+    assert.equal(parseInstant("1970-01-01T01:00:00+01:00"), 0);
+  });
+});
+
+describe("parseState: edges", () => {
+  it("reads JSON true, false, 1.0 and 0.0 as on and off", () => {
+    assert.deepEqual(parseState("true"), { enabled: true });
+    assert.deepEqual(parseState("false\n"), { enabled: false });
+    assert.deepEqual(parseState("1.0"), { enabled: true });
+    assert.deepEqual(parseState("0.0"), { enabled: false });
+  });
+  it("upstream Django's schedule with only an end is on until then", () => {
+    const s = parseState('{"end":"2030-01-01T12:00:00Z"}');
+    assert.equal(s.enabled, true);
+    assert.equal(s.startsAt, undefined);
+    assert.equal(s.endsAt, "2030-01-01T12:00:00.000Z");
+  });
+  it('a schedule with "enabled" that is not a boolean is corrupt, not on', () => {
+    for (const enabled of ['"false"', '"no"', "null", "0"]) {
+      assert.throws(
+        () =>
+          parseState(
+            `{"enabled":${enabled},"start":"2030-01-01T10:00:00Z"}`,
+          ),
+        StateParseError,
+        enabled,
+      );
+    }
+  });
+  it("bypass must be exactly salt:hash in hex, nothing after it", () => {
+    const ok = `${"a".repeat(32)}:${"b".repeat(64)}`;
+    assert.equal(
+      parseState(`{"enabled":true,"bypass":"${ok}"}`).bypass,
+      ok,
+    );
+    for (const bad of [`${ok}x`, `${ok}:${ok}`, `x${ok}`]) {
+      assert.throws(
+        () => parseState(`{"enabled":true,"bypass":"${bad}"}`),
+        StateParseError,
+        bad,
+      );
+    }
+  });
+  it("seconds up to 31536000 (a year), not one more", () => {
+    assert.equal(
+      parseState('{"enabled":true,"retryAfter":31536000}').retryAfter,
+      31_536_000,
+    );
+    for (const key of ["retryAfter", "refresh"]) {
+      assert.throws(
+        () => parseState(`{"enabled":true,"${key}":31536001}`),
+        StateParseError,
+        key,
+      );
+    }
+  });
+  it("text up to 64 KiB is read; one character more is corrupt", () => {
+    const sized = (n: number) => {
+      const head = '{"enabled":true,"pad":"';
+      return head + "x".repeat(n - head.length - 2) + '"}';
+    };
+    assert.equal(sized(65_536).length, 65_536);
+    assert.equal(parseState(sized(65_536)).enabled, true);
+    assert.throws(() => parseState(sized(65_537)), /larger than 64 KiB/);
+  });
+  it("a date that is not one gets no advice about time zones", () => {
+    assert.throws(
+      () => parseState('{"enabled":true,"endsAt":"tomorrow"}'),
+      (e: Error) =>
+        e instanceof StateParseError && !/time zone/.test(e.message),
+    );
+  });
+});
+
+describe("serializeState and isActiveAt: edges", () => {
+  it("serializeState stamps updatedAt when the state has none", () => {
+    const before = Date.now();
+    const s = parseState(serializeState({ enabled: true }));
+    assert.ok(s.updatedAt !== undefined, "no updatedAt");
+    const at = Date.parse(s.updatedAt);
+    assert.ok(at >= before - 1000 && at <= Date.now() + 1000, s.updatedAt);
+  });
+  it("isActiveAt: in force from the very instant startsAt", () => {
+    const s = {
+      enabled: true,
+      startsAt: "2030-01-01T10:00:00.000Z",
+      endsAt: "2030-01-01T12:00:00.000Z",
+    };
+    assert.equal(isActiveAt(s, Date.parse(s.startsAt) - 1), false);
+    assert.equal(isActiveAt(s, Date.parse(s.startsAt)), true);
+  });
+});
