@@ -1,0 +1,368 @@
+/**
+ * The README's code blocks, checked as users will copy them.
+ *
+ * Every ```ts block is written to its own file in a temp directory, with
+ * `@x/maintenance`, `@x/maintenance/s3` and `@x/maintenance/cli` pointed at this
+ * repository's `mod.ts`, `stores/s3.ts` and `main.ts`, and all of them are type-checked
+ * by one `deno check` (a child process, so this runs under Bun too). A block that uses
+ * `mm`, `app` or `secret` from an earlier block without defining them gets a one-line
+ * prelude of `declare const`s for those names, and nothing else: the block itself is
+ * checked as the README has it. Errors are reported with README line numbers.
+ *
+ * Then every block that can run offline (all but the one that connects to Redis) is run,
+ * in one Deno process, with real values for those names (a controller on a
+ * `MemoryStore`, an app with its middleware, a fresh secret) and `Deno.serve` stubbed:
+ * it must not throw, and its handler (or `app`) must answer `GET /` with anything but a
+ * 500. That catches what types cannot: an option value the library refuses when the
+ * example builds its middleware, a handler that throws.
+ *
+ * ```json blocks must parse. Shell and plain blocks are skipped, by language tag; a
+ * block with a tag this file does not know fails, so that no example is skipped
+ * unnoticed.
+ *
+ * @module
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { pathToFileURL } from "node:url";
+import {
+  cleanEnv,
+  makeTempDir,
+  removeDir,
+  ROOT,
+  runProcess,
+} from "./helpers.ts";
+
+/** A fenced code block of the README. */
+interface Block {
+  /** The language tag, lower case (`""` when there is none). */
+  lang: string;
+  /** README line of the opening fence (1-based). */
+  line: number;
+  /** The code, with the fence's indentation removed. */
+  code: string;
+}
+
+/** Type-checked with `deno check`. */
+const CHECKED = new Set(["ts", "typescript"]);
+/** Parsed with `JSON.parse`. */
+const PARSED = new Set(["json"]);
+/** Not checkable here: shell sessions, usage text. */
+const SKIPPED = new Set(["sh", "bash", "shell", "console", "text", ""]);
+
+/** The fenced blocks of a Markdown text, in order (fences may be indented, in lists). */
+function fencedBlocks(markdown: string): Block[] {
+  const lines = markdown.split("\n");
+  const blocks: Block[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const open = /^( *)(`{3,})\s*([^\s`]*)[^`]*$/.exec(lines[i]);
+    if (!open) continue;
+    const [, indent, fence, lang] = open;
+    const close = new RegExp(`^ *${fence}\\s*$`);
+    const body: string[] = [];
+    let j = i + 1;
+    while (j < lines.length && !close.test(lines[j])) {
+      body.push(
+        lines[j].startsWith(indent)
+          ? lines[j].slice(indent.length)
+          : lines[j].trimStart(),
+      );
+      j++;
+    }
+    assert.ok(
+      j < lines.length,
+      `README.md:${i + 1}: code block is never closed`,
+    );
+    blocks.push({
+      lang: lang.toLowerCase(),
+      line: i + 1,
+      code: body.join("\n"),
+    });
+    i = j;
+  }
+  return blocks;
+}
+
+const MOD = pathToFileURL(`${ROOT}/mod.ts`).href;
+const S3 = pathToFileURL(`${ROOT}/stores/s3.ts`).href;
+const CLI = pathToFileURL(`${ROOT}/main.ts`).href;
+
+/** The package's specifiers, pointed at this repository's files. */
+function rewriteImports(code: string): string {
+  return code.replace(
+    /(["'])@x\/maintenance(\/s3|\/cli)?\1/g,
+    (_, q: string, sub: string | undefined) =>
+      q + (sub === "/s3" ? S3 : sub === "/cli" ? CLI : MOD) + q,
+  );
+}
+
+/**
+ * Names that examples take from an earlier block, and how the prelude declares them.
+ * The type imports are aliased, so they never clash with a block's own imports.
+ */
+const CONTEXT: Record<string, string> = {
+  mm: "declare const mm: __Maintenance;",
+  app: "declare const app: __Hono<{ Variables: __MaintenanceVariables }>;",
+  secret: "declare const secret: string;",
+};
+
+/** Whether `code` defines `name` itself (a declaration or an import). */
+function defines(code: string, name: string): boolean {
+  return new RegExp(
+    `\\b(?:const|let|var|function|class)\\s+${name}\\b|` +
+      `\\bimport\\b[^;]*?\\b${name}\\b[^;]*?\\bfrom\\b`,
+  ).test(code);
+}
+
+/** The names of {@linkcode CONTEXT} that `code` uses without defining them. */
+function contextNames(code: string): string[] {
+  return Object.keys(CONTEXT).filter((name) =>
+    new RegExp(`\\b${name}\\b`).test(code) && !defines(code, name)
+  );
+}
+
+/**
+ * The file to check for a block: the prelude on line 1 (so that line n of the block is
+ * line n + 1 of the file), the block, and `export {}` so that every file is a module.
+ */
+function checkedSource(block: Block): string {
+  const names = contextNames(block.code);
+  const prelude = names.length === 0 ? "" : [
+    `import type { Hono as __Hono } from "hono";`,
+    `import type { Maintenance as __Maintenance, ` +
+    `MaintenanceVariables as __MaintenanceVariables } from "${MOD}";`,
+    ...names.map((n) => CONTEXT[n]),
+  ].join(" ");
+  return `${prelude}\n${rewriteImports(block.code)}\nexport {};\n`;
+}
+
+/**
+ * For running a block: the names it takes from earlier blocks, as real values (a
+ * controller on a `MemoryStore`, an app with its middleware, a fresh secret), and, after
+ * it, its `app` (if any) exported for the runner.
+ */
+function runSource(block: Block): string {
+  const names = contextNames(block.code);
+  // The prelude's app answers through the prelude's mm when there is one (so a block's
+  // mm.enable() shows on it), else through a controller of its own: never through the
+  // block's own mm, which is not defined yet when the prelude runs.
+  const appMm = names.includes("mm")
+    ? "mm"
+    : "__createMaintenance({ store: new __MemoryStore() })";
+  const values: Record<string, string> = {
+    mm: "const mm = __createMaintenance({ store: new __MemoryStore() });",
+    app: "const app = new __Hono<{ Variables: __MaintenanceVariables }>(); " +
+      `app.use(${appMm}.middleware());`,
+    secret: "const secret = __generateSecret();",
+  };
+  const prelude = names.length === 0 ? "" : [
+    `import { Hono as __Hono } from "hono";`,
+    `import { createMaintenance as __createMaintenance, ` +
+    `generateSecret as __generateSecret, MemoryStore as __MemoryStore, ` +
+    `type MaintenanceVariables as __MaintenanceVariables } from "${MOD}";`,
+    ...names.map((n) => values[n]),
+  ].join(" ");
+  const app = /\bapp\b/.test(block.code);
+  return `${prelude}\n${rewriteImports(block.code)}\n` +
+    `export const __app = ${app ? "app" : "undefined"};\n`;
+}
+
+/** Blocks that cannot run offline in a moment, and why. */
+function cannotRun(block: Block): string | undefined {
+  if (/\bcreateClient\(/.test(block.code)) return "connects to Redis";
+  return undefined;
+}
+
+/**
+ * Imports each block in turn in one Deno process (cwd: the temp directory, so a default
+ * `FileStore` finds no state: off), with `Deno.serve` replaced by a stub that keeps the
+ * handler; then asks the served handler, the default export's `fetch` or the block's
+ * `app` for `GET /`. Prints one JSON line: per file, the status or the error.
+ */
+const RUNNER = `
+const files = JSON.parse(Deno.args[0]);
+const results = {};
+for (const file of files) {
+  const served = [];
+  Deno.serve = (...args) => {
+    served.push(args.find((a) => typeof a === "function") ?? args[0]?.handler);
+    return { finished: Promise.resolve(), shutdown: () => Promise.resolve(),
+      ref() {}, unref() {}, addr: { hostname: "127.0.0.1", port: 0, transport: "tcp" } };
+  };
+  try {
+    const mod = await import("./" + file);
+    const fetch = served[0] ?? mod.default?.fetch ?? mod.__app?.fetch;
+    let status = null;
+    if (typeof fetch === "function") {
+      const info = { remoteAddr: { hostname: "127.0.0.1", port: 1, transport: "tcp" } };
+      const res = await fetch(new Request("http://localhost/"), info);
+      status = res.status;
+      await res.body?.cancel();
+    }
+    results[file] = { status };
+  } catch (e) {
+    results[file] = { error: String(e?.stack ?? e) };
+  }
+}
+console.log(JSON.stringify(results));
+`;
+
+/** The file name for a block: its README line, so messages can say where it is. */
+function fileName(block: Block): string {
+  return `readme_line_${String(block.line).padStart(4, "0")}.ts`;
+}
+
+/** `deno check` output with the temp files' positions turned into README lines. */
+function toReadmeLines(output: string, dir: string): string {
+  const prefix = pathToFileURL(dir).href.replace(/\/$/, "");
+  return output
+    // deno-lint-ignore no-control-regex
+    .replace(/\u001b\[[0-9;]*m/g, "")
+    .replaceAll(prefix + "/", "")
+    .replace(
+      /readme_line_(\d+)\.ts:(\d+):(\d+)/g,
+      (_, fence: string, line: string, col: string) =>
+        // File line 1 is the prelude; file line 2 is the line after the fence.
+        `README.md:${Number(fence) + Number(line) - 1}:${col}`,
+    );
+}
+
+const README = readFileSync(`${ROOT}/README.md`, "utf8");
+const BLOCKS = fencedBlocks(README);
+
+describe("README examples", () => {
+  it("every code block has a language tag this test checks or knowingly skips", () => {
+    const unknown = BLOCKS.filter((b) =>
+      !CHECKED.has(b.lang) && !PARSED.has(b.lang) && !SKIPPED.has(b.lang)
+    ).map((b) => `README.md:${b.line}: \`\`\`${b.lang}`);
+    assert.deepEqual(unknown, [], "add the tag to CHECKED, PARSED or SKIPPED");
+    assert.ok(
+      BLOCKS.filter((b) => CHECKED.has(b.lang)).length >= 10,
+      "the README's TypeScript blocks were not found",
+    );
+  });
+
+  it("imports only the package's entry points and hono/redis", () => {
+    const bad: string[] = [];
+    for (const b of BLOCKS.filter((b) => CHECKED.has(b.lang))) {
+      for (const m of b.code.matchAll(/\bfrom\s+["']([^"']+)["']/g)) {
+        if (!/^(@x\/maintenance(\/s3|\/cli)?|hono(\/.*)?|redis)$/.test(m[1])) {
+          bad.push(`README.md:${b.line}: ${m[1]}`);
+        }
+      }
+    }
+    assert.deepEqual(bad, []);
+  });
+
+  it("json blocks parse", () => {
+    for (const b of BLOCKS.filter((b) => PARSED.has(b.lang))) {
+      assert.doesNotThrow(
+        () => JSON.parse(b.code),
+        `README.md:${b.line}: not valid JSON`,
+      );
+    }
+  });
+
+  it("every ts block type-checks (one deno check over all of them)", async () => {
+    const blocks = BLOCKS.filter((b) => CHECKED.has(b.lang));
+    const dir = await makeTempDir("readme-examples-");
+    try {
+      const files: string[] = [];
+      for (const b of blocks) {
+        const file = `${dir}/${fileName(b)}`;
+        await writeFile(file, checkedSource(b));
+        files.push(file);
+      }
+      const r = await runProcess("deno", [
+        "check",
+        "--quiet",
+        "--no-lock",
+        "--config",
+        `${ROOT}/deno.json`,
+        ...files,
+      ], { cwd: dir, timeoutMs: 110_000 });
+      assert.equal(
+        r.code,
+        0,
+        `deno check failed for README examples:\n${
+          toReadmeLines(r.stderr + r.stdout, dir)
+        }`,
+      );
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
+  it("every ts block that can run offline runs, and its app answers GET /", async () => {
+    const blocks = BLOCKS.filter((b) => CHECKED.has(b.lang) && !cannotRun(b));
+    assert.ok(blocks.length >= 10, "too few README blocks to run");
+    const dir = await makeTempDir("readme-run-");
+    try {
+      const files: string[] = [];
+      for (const b of blocks) {
+        const file = fileName(b).replace(/^readme_/, "run_");
+        await writeFile(`${dir}/${file}`, runSource(b));
+        files.push(file);
+      }
+      await writeFile(`${dir}/runner.js`, RUNNER);
+      const r = await runProcess("deno", [
+        "run",
+        "-A",
+        "--no-check",
+        "--no-lock",
+        "--config",
+        `${ROOT}/deno.json`,
+        "runner.js",
+        JSON.stringify(files),
+      ], {
+        cwd: dir,
+        timeoutMs: 60_000,
+        env: cleanEnv({
+          // What the README's examples read from the environment.
+          MAINTENANCE_ADMIN_TOKEN: "0123456789abcdef0123456789abcdef",
+          R2_ACCESS_KEY_ID: "readme-example",
+          R2_SECRET_ACCESS_KEY: "readme-example",
+        }),
+      });
+      assert.equal(r.code, 0, `the runner failed:\n${r.stderr}${r.stdout}`);
+      const results = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Record<
+        string,
+        { status?: number | null; error?: string }
+      >;
+      const failures: string[] = [];
+      for (const [file, res] of Object.entries(results)) {
+        const where = `README.md:${Number(/\d+/.exec(file)![0])}`;
+        if (res.error !== undefined) failures.push(`${where}: ${res.error}`);
+        // A handler that throws is Hono's 500: the example's route is broken.
+        else if (res.status === 500) failures.push(`${where}: GET / gave 500`);
+      }
+      assert.deepEqual(failures, []);
+      assert.equal(Object.keys(results).length, blocks.length);
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
+  it("the prelude supplies only names a block does not define", () => {
+    // What the check above relies on: a block that defines mm itself is checked
+    // without a declared one, so a broken definition cannot hide behind the prelude.
+    assert.deepEqual(
+      contextNames(`const mm = createMaintenance();\nawait mm.disable();`),
+      [],
+    );
+    assert.deepEqual(contextNames(`await mm.enable({ secret });`), [
+      "mm",
+      "secret",
+    ]);
+    assert.deepEqual(
+      contextNames(`import { Hono } from "hono";\nconst app = new Hono();`),
+      [],
+    );
+    assert.equal(
+      rewriteImports(`import { S3Store } from "@x/maintenance/s3";`),
+      `import { S3Store } from "${S3}";`,
+    );
+  });
+});
