@@ -403,7 +403,10 @@ export function createAdminRoutes(
         if (withSecret) secret = options.secret;
       } catch (e) {
         if (e instanceof BadRequest) {
-          return c.json({ error: "bad_request", message: e.message }, e.status);
+          return c.json({
+            error: e.status === 415 ? "unsupported_media_type" : "bad_request",
+            message: e.message,
+          }, e.status);
         }
         if (e instanceof TypeError || e instanceof RangeError) {
           const message = e.message.replace(/\bendsAt\b/g, "until").replace(
@@ -429,10 +432,16 @@ export function createAdminRoutes(
     try {
       written = await target.setState(state);
     } catch (e) {
+      // A write that failed may still have landed (a timeout after the store took it):
+      // say so, and let the client read the state back with GET.
       return c.json({
         error: "store_failed",
         message: `the state was not written: ${
           e instanceof Error ? e.message : String(e)
+        }${
+          (e as { code?: unknown })?.code === "TIMEOUT"
+            ? " (a write that timed out may still have landed: GET the state to see)"
+            : ""
         }`,
       }, 503);
     }

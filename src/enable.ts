@@ -7,6 +7,7 @@
 import { checkSecret, hashSecret } from "./bypass.ts";
 import {
   instantHelp,
+  isOutOfRange,
   type MaintenanceState,
   MAX_INSTANT,
   MAX_MESSAGE,
@@ -71,6 +72,12 @@ function toIso(
     : typeof value === "string"
     ? parseInstant(value)
     : NaN;
+  // A string that is an instant but for its year: the range is what to change.
+  if (typeof value === "string" && Number.isNaN(ms) && isOutOfRange(value)) {
+    throw new RangeError(
+      `${name} must be from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z (got ${value})`,
+    );
+  }
   if (
     typeof value !== "string" && !(value instanceof Date) || Number.isNaN(ms)
   ) {

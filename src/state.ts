@@ -218,9 +218,38 @@ export function isNaiveDateTime(text: string): boolean {
  * ```
  */
 export function instantHelp(text: unknown): string {
-  return typeof text === "string" && isNaiveDateTime(text)
-    ? `; "${text}" has no time zone: add Z for UTC or an offset, such as ${text}Z or ${text}+02:00`
+  if (typeof text !== "string") return "";
+  if (isNaiveDateTime(text)) {
+    return `; "${text}" has no time zone: add Z for UTC or an offset, such as ${text}Z or ${text}+02:00`;
+  }
+  return isOutOfRange(text)
+    ? "; it names an instant before 1970-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, which a state cannot hold"
     : "";
+}
+
+/**
+ * Whether a text is a well-formed instant but for its year: one before 1970 or after
+ * 9999 (`1969-12-31T00:00:00Z`, `10000-01-01T00:00:00Z`, `+010000-01-01`).
+ *
+ * @example
+ * ```ts
+ * import { isOutOfRange } from "./state.ts";
+ * isOutOfRange("10000-01-01T00:00:00Z"); // true
+ * isOutOfRange("2030-02-30T00:00:00Z"); // false: no such day, whatever the year
+ * ```
+ */
+export function isOutOfRange(text: string): boolean {
+  const m = /^[+-]?(\d{4,6})(-\d{2}-\d{2}.*)$/.exec(text);
+  if (m === null || !Number.isNaN(parseInstant(text))) return false;
+  const year = Number(m[1]);
+  if (year >= 1970 && year <= 9999 && !text.startsWith("-")) {
+    // An offset can carry 1970-01-01 into 1969 (1970-01-01T00:30:00+01:00).
+    return m[1].length === 4 && year === 1970 &&
+      !Number.isNaN(parseInstant(`1971${m[2]}`));
+  }
+  // The same date and time in a year that is in range (2000 and 2004 cover Feb 29).
+  return !Number.isNaN(parseInstant(`2000${m[2]}`)) ||
+    !Number.isNaN(parseInstant(`2004${m[2]}`));
 }
 
 function optionalInstant(

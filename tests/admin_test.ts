@@ -376,6 +376,7 @@ describe("admin routes over HTTP", () => {
       body: "<on/>",
     });
     assert.equal(xml.status, 415);
+    assert.equal(xml.json.error, "unsupported_media_type");
     const huge = await postJson(site, "/on", { message: "x".repeat(20_000) });
     assert.equal(huge.status, 413);
     assert.equal(site.store.writes, 0);
@@ -733,6 +734,28 @@ describe("admin routes: form bodies, odd fields, odd failures", () => {
     assert.equal(body.error, "store_failed");
     assert.equal(body.message, "the state was not written: disk full");
   });
+
+  it("a store write that timed out: 503 saying it may still have landed (fault injected)", async () => {
+    // A timeout after the store took the write: s3rver cannot be made to do it on cue.
+    const store = new MemoryStore();
+    store.write = () =>
+      Promise.reject(
+        Object.assign(new Error("S3 did not answer within 1000 ms"), {
+          code: "TIMEOUT",
+        }),
+      );
+    const mm = createMaintenance({ store, onError: () => {} });
+    const app = new Hono();
+    app.route("/m", mm.adminRoutes({ authorize: () => true }));
+    const res = await app.fetch(
+      new Request("http://l/m/off", { method: "POST" }),
+    );
+    assert.equal(res.status, 503);
+    assert.match(
+      (await res.json()).message,
+      /^the state was not written: S3 did not answer within 1000 ms \(a write that timed out may still have landed: GET the state to see\)$/,
+    );
+  });
 });
 
 describe("enable(): input the admin routes and the CLI share", () => {
@@ -792,6 +815,52 @@ describe("enable(): input the admin routes and the CLI share", () => {
     assert.equal(
       parseState(await store.read()).endsAt,
       "9999-12-31T23:59:59.999Z",
+    );
+  });
+});
+
+describe("enable() and the admin routes: a time out of range says so", () => {
+  it("a string before 1970 or after 9999 is a RangeError naming the range, not a format error", async () => {
+    const now = Date.parse("2030-01-01T00:00:00Z");
+    for (const t of ["10000-01-01T00:00:00Z", "+010000-01-01T00:00:00Z"]) {
+      assert.throws(
+        () => buildEnabledState({ endsAt: t }, now),
+        (e: Error) =>
+          e instanceof RangeError &&
+          e.message ===
+            `endsAt must be from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z (got ${t})`,
+        t,
+      );
+    }
+    assert.throws(
+      () =>
+        buildEnabledState({
+          startsAt: "1969-12-31T00:00:00Z",
+          endsAt: "2031-01-01T00:00:00Z",
+        }, now),
+      RangeError,
+    );
+    // A day that does not exist is still a format error.
+    assert.throws(
+      () => buildEnabledState({ endsAt: "2030-02-30T00:00:00Z" }, now),
+      TypeError,
+    );
+    // The admin routes' 400 says the same.
+    const mm = createMaintenance({ store: new CountingStore() });
+    const app = new Hono();
+    app.route(
+      "/admin",
+      mm.adminRoutes({ authorize: () => true }),
+    );
+    const r = await app.request("/admin/on", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ until: "10000-01-01T00:00:00Z" }),
+    });
+    assert.equal(r.status, 400);
+    assert.match(
+      (await r.json()).message,
+      /before 1970-01-01T00:00:00Z or after 9999-12-31T23:59:59Z/,
     );
   });
 });
