@@ -374,7 +374,19 @@ export function createResponder(options: ResponseOptions = {}): Responder {
         "retry-after": retry,
       };
       if (snap.state.refresh) headers.refresh = String(snap.state.refresh);
-      if (custom instanceof Response) {
+      // Not `instanceof Response`: @hono/node-server 1.x replaces the global Response,
+      // and a Response from fetch() or Response.json() is then not an instance of it.
+      if (typeof custom !== "string") {
+        if (
+          custom === null || typeof custom !== "object" ||
+          typeof (custom as { status?: unknown }).status !== "number"
+        ) {
+          throw new TypeError(
+            `render must return HTML text or a Response, not ${
+              custom === null ? "null" : typeof custom
+            }`,
+          );
+        }
         // Copy: a Response from fetch() has immutable headers. A cached maintenance
         // page would outlive the maintenance: no-store, whatever the render said.
         const h = new Headers(custom.headers);

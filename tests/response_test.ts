@@ -258,6 +258,43 @@ describe("a render that returns a Response", () => {
     assert.equal(moved.status, 302);
     assert.equal(moved.headers.get("location"), "https://status.example.com/");
   });
+  it("a Response of another class (a fetch() result under @hono/node-server 1.x) is still a Response", async () => {
+    // Stand-in for a Response from another realm or class: node-server 1.x replaces
+    // the global Response, and undici's (from fetch(), Response.json()) is then not an
+    // instance of it. Deno and Bun have one class, so this is a mock, and says so.
+    const real = Response.json({ down: true }, { status: 200 });
+    const foreign = {
+      status: real.status,
+      statusText: real.statusText,
+      headers: real.headers,
+      body: real.body,
+    } as unknown as Response;
+    assert.ok(!(foreign instanceof Response));
+    const res = createResponder().respond(
+      new Request("http://localhost/"),
+      snap,
+      T0,
+      foreign,
+    );
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get("content-type"), "application/json");
+    assert.equal(await res.text(), '{"down":true}');
+  });
+  it("anything but text or a Response is a TypeError saying what render must return", () => {
+    for (const bad of [null, 42, {}]) {
+      assert.throws(
+        () =>
+          createResponder().respond(
+            new Request("http://localhost/"),
+            snap,
+            T0,
+            bad as unknown as Response,
+          ),
+        /render must return HTML text or a Response/,
+        String(bad),
+      );
+    }
+  });
 });
 
 describe("the redirect", () => {
