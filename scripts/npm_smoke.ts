@@ -24,6 +24,7 @@
  */
 import { spawnSync } from "node:child_process";
 import {
+  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -449,6 +450,32 @@ function npmProject(dir: string, setup: Setup): void {
     return;
   }
   consumer("node, no AWS SDK", ["node"], "core.mjs", [state], dir, baseEnv());
+
+  // Behind a real Node HTTP server, with both majors of Hono's Node adapter: 1.x
+  // replaces the global Response (a render's fetch() Response is then not an instance).
+  copyFileSync(
+    join(root, "scripts", "npm_smoke_node_server.mjs"),
+    join(dir, "node_server.mjs"),
+  );
+  for (const major of ["1", "2"]) {
+    r = npm(["install", `@hono/node-server@${major}`]);
+    if (
+      check(
+        `npm: npm install @hono/node-server@${major}`,
+        r.code === 0,
+        show(r),
+      )
+    ) {
+      consumer(
+        `node + @hono/node-server@${major}`,
+        ["node"],
+        "node_server.mjs",
+        [],
+        dir,
+        baseEnv(),
+      );
+    }
+  }
 
   // @types/node for tsc below: the AWS SDK's own types need it.
   const more = [
