@@ -445,6 +445,30 @@ function npmProject(dir: string, setup: Setup): void {
     baseEnv(),
   );
 
+  // An optional peer that is missing: the bin says how to install it.
+  r = sh(
+    "npx",
+    ["--no", "maintenance", "status", "--s3", "s3://b/k"],
+    dir,
+    baseEnv(),
+  );
+  check(
+    "npm: npx maintenance --s3 without the AWS SDK: exit 2, says npm install @aws-sdk/client-s3",
+    r.code === 2 && r.err.includes("npm install @aws-sdk/client-s3"),
+    show(r),
+  );
+  r = sh(
+    "npx",
+    ["--no", "maintenance", "off", "--file", join(dir, "other_state.txt")],
+    dir,
+    baseEnv({ MAINTENANCE_REDIS_URL: "redis://127.0.0.1:1" }),
+  );
+  check(
+    "npm: MAINTENANCE_REDIS_URL without redis installed: exit 1, says npm install redis",
+    r.code === 1 && r.err.includes("npm install redis"),
+    show(r),
+  );
+
   r = npm(["install", `hono@${setup.hono}`]);
   if (!check(`npm: npm install hono@${setup.hono}`, r.code === 0, show(r))) {
     return;

@@ -155,12 +155,43 @@ function fileStore(path: string, where: string): StateStore {
   }
 }
 
+/**
+ * Loads a module that needs an optional peer package; a missing package is a
+ * ConfigError that says how to install it, not the runtime's "Cannot find package".
+ */
+async function withOptional<T>(
+  load: () => Promise<T>,
+  pkg: string,
+  why: string,
+): Promise<T> {
+  try {
+    return await load();
+  } catch (e) {
+    const err = e as { code?: unknown; message?: unknown };
+    const text = String(err?.message ?? e);
+    if (
+      text.includes(pkg) &&
+      (err?.code === "ERR_MODULE_NOT_FOUND" || /cannot find/i.test(text))
+    ) {
+      throw new ConfigError(
+        `${why} needs the optional package ${pkg}, which is not installed: ` +
+          `npm install ${pkg} (bun add ${pkg}; deno add npm:${pkg})`,
+      );
+    }
+    throw e;
+  }
+}
+
 async function s3Store(
   s3Url: string,
   where: string,
   env: EnvReader,
 ): Promise<StateStore> {
-  const { S3Store, parseS3Url } = await import("../stores/s3.ts");
+  const { S3Store, parseS3Url } = await withOptional(
+    () => import("../stores/s3.ts"),
+    "@aws-sdk/client-s3",
+    `${where} (state in S3)`,
+  );
   let target: { bucket: string; key: string };
   try {
     target = parseS3Url(s3Url);
@@ -404,7 +435,11 @@ async function connectRedis(
   persistent: boolean,
   timeoutMs: number,
 ) {
-  const { createClient } = await import("redis");
+  const { createClient } = await withOptional(
+    () => import("redis"),
+    "redis",
+    "MAINTENANCE_REDIS_URL (a shared Redis cache)",
+  );
   let ready = false;
   const client = createClient({
     url,
