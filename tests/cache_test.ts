@@ -105,6 +105,26 @@ function goodThenFaulty(timeoutMs: number) {
 }
 
 /** Lets pending promise callbacks (a background refresh) run. */
+/**
+ * A store whose reads wait until `release(text)` answers the latest of them, so a
+ * read can be held across a write; writes land at once.
+ */
+function heldReadStore(): {
+  store: StateStore & { text: string | null };
+  release: (text: string | null) => void;
+} {
+  let answer: (text: string | null) => void = () => {};
+  const store: StateStore & { text: string | null } = {
+    text: "0",
+    read: () => new Promise((resolve) => (answer = resolve)),
+    write(t) {
+      this.text = t;
+      return Promise.resolve();
+    },
+  };
+  return { store, release: (text) => answer(text) };
+}
+
 function settle(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
@@ -328,15 +348,7 @@ describe("read-through cache { ttlMs }", () => {
   });
 
   it("a read that began before a write cannot bring the old state back", async () => {
-    let release!: (text: string | null) => void;
-    const store: StateStore & { text: string | null } = {
-      text: "0",
-      read: () => new Promise((resolve) => (release = resolve)),
-      write(t) {
-        this.text = t;
-        return Promise.resolve();
-      },
-    };
+    const { store, release } = heldReadStore();
     const mm = createMaintenance({ store, cache: { ttlMs: 60_000 } });
     const pending = mm.isEnabled(); // the read is in flight
     await mm.enable();
@@ -781,15 +793,7 @@ describe("cache edges: defaults, retries, a shared cache that hangs or races", (
   });
 
   it("a read that began before a write does not put the old state into the shared cache", async () => {
-    let release!: (text: string | null) => void;
-    const store: StateStore & { text: string | null } = {
-      text: "0",
-      read: () => new Promise((resolve) => (release = resolve)),
-      write(t) {
-        this.text = t;
-        return Promise.resolve();
-      },
-    };
+    const { store, release } = heldReadStore();
     const shared = new MemoryCache();
     const mm = createMaintenance({
       store,
