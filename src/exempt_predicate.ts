@@ -61,16 +61,3 @@ export function failClosed<A extends unknown[]>(
     return answer;
   };
 }
-
-/**
- * The default `onError` of a middleware or guard made without a controller.
- *
- * @example
- * ```ts
- * import { logError } from "./exempt_predicate.ts";
- * logError(new Error("ignoreRequest threw")); // "[maintenance] ignoreRequest threw"
- * ```
- */
-export function logError(error: Error): void {
-  console.error(`[maintenance] ${error.message}`);
-}

@@ -12,7 +12,8 @@
 import type { MiddlewareInternals } from "./middleware.ts";
 import { checkSharedOptions, compileDecisionRules } from "./options.ts";
 import { getPath } from "hono/utils/url";
-import { failClosed, logError } from "./exempt_predicate.ts";
+import { failClosed } from "./exempt_predicate.ts";
+import { logError } from "./log_error.ts";
 import { createBypassCookie } from "./bypass.ts";
 import type { StateCache } from "./cache.ts";
 import { clientIp, connectionIp } from "./client_ip.ts";

@@ -30,6 +30,7 @@ import { isActive } from "./snapshot.ts";
 import { type MaintenanceState, serializeState } from "./state.ts";
 import { enabledState, type EnableOptions } from "./enable.ts";
 import { withTimeout } from "./timeout.ts";
+import { logError } from "./log_error.ts";
 
 /**
  * Options of {@linkcode createMaintenance}.
@@ -131,10 +132,6 @@ const KNOWN = new Set([
 
 /** Keys of the `cache` option. */
 const CACHE_KNOWN = new Set(["key", "ttlMs", "store"]);
-
-function defaultOnError(error: Error): void {
-  console.error(`[maintenance] ${error.message}`);
-}
 
 /**
  * Creates the maintenance controller. Options are validated here, once.
@@ -243,7 +240,7 @@ export function createMaintenance(
     cache: cacheOpt,
     timeoutMs,
     fallback: { enabled: options.fallback ?? false },
-    onError: options.onError ?? defaultOnError,
+    onError: options.onError ?? logError,
     now,
   });
 
@@ -290,7 +287,7 @@ export function createMaintenance(
   const internals: MiddlewareInternals = {
     now,
     bypass,
-    onError: options.onError ?? defaultOnError,
+    onError: options.onError ?? logError,
   };
 
   return {
