@@ -131,6 +131,9 @@ export interface GuardOptions extends ResponseOptions {
  */
 export type GuardInternals = MiddlewareInternals;
 
+/** A URL whose authority holds `?`, `#` or `\`, so parsers disagree on its path. */
+const SPLIT_AUTHORITY_RE = /^[^/?#]*\/\/[^/?#\\]*[?#\\]/;
+
 /** `Request` members that read or hand out the body: a copy answers them. */
 const BODY_MEMBERS: ReadonlySet<PropertyKey> = new Set([
   "body",
@@ -319,7 +322,10 @@ export function createGuard(
     t: number,
     on: boolean,
   ): Response | Promise<Response> {
-    const path = getPath(req);
+    // Deno builds `req.url` from the raw Host header: with `Host: x\admin?` the URL is
+    // `http://x\admin?/healthz`, where getPath() reads /healthz but `new URL()` (what a
+    // non-Hono handler routes on) reads /admin. Such a request gets no path exemption.
+    const path = SPLIT_AUTHORITY_RE.test(req.url) ? "" : getPath(req);
     if (snap.state.bypass === undefined) {
       return on ? rulesThen(req, a, b, snap, t, path) : inner(req, a, b);
     }

@@ -683,3 +683,52 @@ describe("guard: ignoreRequest and the request body", () => {
     }
   });
 });
+
+describe("guard: a Host header that splits the URL", () => {
+  it("Host: x\\admin? gets no path exemption: a non-Hono handler never sees /admin", async () => {
+    // Deno builds req.url from the raw Host: `http://127.0.0.1\admin?/healthz`, where
+    // Hono's getPath reads /healthz (exempt) and new URL() reads /admin. Bun makes the
+    // URL relative and refuses it; both must answer the maintenance page, not the app.
+    const { connect } = await import("node:net");
+    const mm = createMaintenance({
+      store: new MemoryStore(),
+      onError: () => {},
+    });
+    await mm.enable({ message: "down" });
+    const plain = (req: Request) =>
+      new Response(`APP ${new URL(req.url).pathname}`);
+    const server = await serveFetch(
+      mm.guard(plain, { ignorePaths: ["/healthz"] }) as never,
+    );
+    const port = Number(new URL(server.url).port);
+    const send = (host: string, target: string) =>
+      new Promise<string>((resolve) => {
+        const s = connect(port, "127.0.0.1");
+        let out = "";
+        s.setEncoding("latin1");
+        s.on("data", (d) => (out += d));
+        s.on("close", () => resolve(out));
+        s.on("error", () => resolve(out));
+        s.write(
+          `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+        );
+      });
+    try {
+      assert.match(
+        await send("127.0.0.1", "/healthz"),
+        /^HTTP\/1\.1 200[^]*APP \/healthz/,
+      );
+      for (const host of ["127.0.0.1\\admin?", "127.0.0.1\\admin\\users#"]) {
+        const r = await send(host, "/healthz");
+        assert.doesNotMatch(r, /APP \/admin/, `${host}: ${r.slice(0, 200)}`);
+        assert.doesNotMatch(
+          r,
+          /^HTTP\/1\.1 200/,
+          `${host}: ${r.slice(0, 200)}`,
+        );
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+});
