@@ -530,6 +530,40 @@ function npmProject(dir: string, setup: Setup): void {
   );
 }
 
+/** The wrangler (and so workerd) the Workers smoke runs on: only that project installs it. */
+const WRANGLER = "4.86.0";
+
+/**
+ * Cloudflare Workers: the package in workerd through wrangler's local dev server (no
+ * account, no network), without nodejs_compat, the state in Workers KV
+ * (`scripts/npm_smoke_workers.mjs`).
+ */
+function workersProject(dir: string, setup: Setup): void {
+  newProject(dir, "smoke-workers");
+  const r = sh("npm", [
+    "install",
+    setup.tarball,
+    `hono@${setup.hono}`,
+    `wrangler@${WRANGLER}`,
+    "--no-audit",
+    "--no-fund",
+    "--prefer-offline",
+    "--loglevel=error",
+  ], dir);
+  if (
+    !check(
+      `workers: npm install <tarball> hono wrangler@${WRANGLER}`,
+      r.code === 0,
+      show(r),
+    )
+  ) return;
+  copyFileSync(
+    join(root, "scripts", "npm_smoke_workers.mjs"),
+    join(dir, "workers.mjs"),
+  );
+  consumer("workers (workerd)", ["node"], "workers.mjs", [], dir, baseEnv());
+}
+
 function bunProject(dir: string, setup: Setup): void {
   newProject(dir, "smoke-bun");
   // bun add installs the package and its required peer (hono) from the registry.
@@ -668,6 +702,7 @@ async function main(): Promise<void> {
         check("node and npm are installed", !!versions.node && !!versions.npm)
       ) {
         npmProject(join(work, "npm"), setup);
+        workersProject(join(work, "workers"), setup);
       }
     }
     if (!nodeOnly) {

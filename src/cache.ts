@@ -93,6 +93,12 @@ const RETRY_MS = 1000;
  */
 const HOT_CHECK_EVERY = 2048;
 
+/** Whether timers may be dropped between requests: Cloudflare Workers (workerd). */
+function timersDropped(): boolean {
+  const nav = (globalThis as { navigator?: { userAgent?: unknown } }).navigator;
+  return nav?.userAgent === "Cloudflare-Workers";
+}
+
 type TimerId = ReturnType<typeof setTimeout>;
 
 /** Lets the process exit while the timer is pending (Deno, Bun, Node). */
@@ -182,8 +188,11 @@ export class StateCache {
     this.#onError = options.onError;
     this.#now = options.now;
     this.#fallback = toSnapshot(options.fallback);
+    // The clock-free hot path relies on a timer to end freshness. Cloudflare Workers
+    // drop a request's timers when it ends, so there freshness would outlive the TTL
+    // (by up to HOT_CHECK_EVERY requests): read the clock instead.
     this.#hotAllowed = options.now === Date.now && this.#cached &&
-      this.#shared === undefined && this.#ttlMs !== 0;
+      this.#shared === undefined && this.#ttlMs !== 0 && !timersDropped();
   }
 
   /**

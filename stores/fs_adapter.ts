@@ -3,8 +3,23 @@
  *
  * @module
  */
-import * as nodeFs from "node:fs/promises";
-import { dirname, isAbsolute, join } from "node:path";
+// No static `node:` imports: `import "@x/maintenance"` must load where there is no
+// node:fs (Cloudflare Workers without nodejs_compat). They load on a FileStore's first
+// use, which is async anyway.
+type NodeFs = typeof import("node:fs/promises");
+type NodePath = typeof import("node:path");
+let nodeFsLoaded: Promise<NodeFs> | undefined;
+let nodePathLoaded: Promise<NodePath> | undefined;
+
+/** `node:fs/promises`, loaded once, on first use. */
+function nodeFs(): Promise<NodeFs> {
+  return nodeFsLoaded ??= import("node:fs/promises");
+}
+
+/** `node:path`, loaded once, on first use. */
+function nodePath(): Promise<NodePath> {
+  return nodePathLoaded ??= import("node:path");
+}
 
 /** File operations the file store uses; `readText` returns `null` when the file is absent. */
 export interface FsAdapter {
@@ -80,7 +95,7 @@ interface BunFs {
 
 /** Creates `path` (failing if it exists), writes `text` and flushes it to disk. */
 async function writeNewSynced(path: string, text: string): Promise<void> {
-  const handle = await nodeFs.open(path, "wx", 0o644);
+  const handle = await (await nodeFs()).open(path, "wx", 0o644);
   try {
     await handle.writeFile(text, "utf8");
     await handle.sync();
@@ -95,12 +110,12 @@ async function listMatching(
   include: (name: string) => boolean,
 ): Promise<{ name: string; mtimeMs: number }[]> {
   const out: { name: string; mtimeMs: number }[] = [];
-  for (const name of await nodeFs.readdir(dir)) {
+  for (const name of await (await nodeFs()).readdir(dir)) {
     if (!include(name)) continue;
     try {
       out.push({
         name,
-        mtimeMs: (await nodeFs.lstat(`${dir}/${name}`)).mtimeMs,
+        mtimeMs: (await (await nodeFs()).lstat(`${dir}/${name}`)).mtimeMs,
       });
     } catch {
       // gone meanwhile
@@ -120,13 +135,14 @@ async function resolveLink(path: string): Promise<string> {
   for (let i = 0; i < MAX_LINKS; i++) {
     let isLink: boolean;
     try {
-      isLink = (await nodeFs.lstat(current)).isSymbolicLink();
+      isLink = (await (await nodeFs()).lstat(current)).isSymbolicLink();
     } catch (e) {
       if (isNotFound(e)) return current; // a new file, or a link's missing target
       throw e;
     }
     if (!isLink) return current;
-    const target = await nodeFs.readlink(current);
+    const target = await (await nodeFs()).readlink(current);
+    const { dirname, isAbsolute, join } = await nodePath();
     current = isAbsolute(target) ? target : join(dirname(current), target);
   }
   throw codeError(
@@ -243,7 +259,7 @@ function nodeAdapter(runtime: "node" | "bun", bun?: BunFs): FsAdapter {
     async readText(path, signal, maxBytes) {
       try {
         if (maxBytes !== undefined) {
-          const handle = await nodeFs.open(path, "r");
+          const handle = await (await nodeFs()).open(path, "r");
           try {
             return await readBounded(
               async () => {
@@ -263,19 +279,22 @@ function nodeAdapter(runtime: "node" | "bun", bun?: BunFs): FsAdapter {
           // Bun.file().text() is Bun's fastest read; a missing file rejects with ENOENT.
           return await bun.file(path).text();
         }
-        return await nodeFs.readFile(path, { encoding: "utf8", signal });
+        return await (await nodeFs()).readFile(path, {
+          encoding: "utf8",
+          signal,
+        });
       } catch (e) {
         if (isNotFound(e)) return null;
         throw e;
       }
     },
     writeNew: writeNewSynced,
-    rename: (from, to) => nodeFs.rename(from, to),
+    rename: async (from, to) => (await nodeFs()).rename(from, to),
     resolve: resolveLink,
     list: listMatching,
     async remove(path) {
       try {
-        await nodeFs.unlink(path);
+        await (await nodeFs()).unlink(path);
       } catch (e) {
         if (!isNotFound(e)) throw e;
       }

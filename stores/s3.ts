@@ -25,7 +25,6 @@ import {
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
-import { createHash } from "node:crypto";
 import { StoreError } from "./store_error.ts";
 import type { StateStore } from "./types.ts";
 
@@ -197,10 +196,17 @@ const MD5_HEX_RE = /^[0-9a-f]{32}$/;
 
 let md5Missing = false;
 
-/** The MD5 of `bytes` in hex; undefined where MD5 is not offered (Node in FIPS mode). */
-function md5Hex(bytes: Uint8Array): string | undefined {
+let nodeCrypto: Promise<typeof import("node:crypto")> | undefined;
+
+/**
+ * The MD5 of `bytes` in hex; undefined where MD5 is not offered (Node in FIPS mode, or
+ * no `node:crypto`: Cloudflare Workers without nodejs_compat). `node:crypto` loads on
+ * first use, so importing this module needs no `node:` module.
+ */
+async function md5Hex(bytes: Uint8Array): Promise<string | undefined> {
   if (md5Missing) return undefined;
   try {
+    const { createHash } = await (nodeCrypto ??= import("node:crypto"));
     return createHash("md5").update(bytes).digest("hex");
   } catch {
     md5Missing = true;
@@ -455,7 +461,7 @@ export class S3Store implements StateStore {
           // (a torn read seldom lasts that long), but not remembered; nor is a body
           // without an ETag.
           const bare = etag?.replaceAll('"', "").toLowerCase() ?? "";
-          const hex = MD5_HEX_RE.test(bare) ? md5Hex(bytes) : undefined;
+          const hex = MD5_HEX_RE.test(bare) ? await md5Hex(bytes) : undefined;
           if (hex !== undefined && hex === bare) {
             // A read abandoned at the timeout must not replace a newer one's validator.
             if (!abortSignal.aborted) this.#cached = { etag: etag!, body };
