@@ -41,8 +41,17 @@ app.post("/_raw", async (c) => {
   return c.text("written");
 });
 app.get("/_errors", (c) => c.json(errors));
+// No store given: the default FileStore cannot work here; say so at construction.
+app.get("/_nostore", (c) => {
+  try {
+    createMaintenance();
+    return c.text("made");
+  } catch (e) {
+    return c.text(e.name + ": " + e.message);
+  }
+});
 app.use(mm.middleware({
-  ignorePaths: ["/_on", "/_off", "/_raw", "/_errors"],
+  ignorePaths: ["/_on", "/_off", "/_raw", "/_errors", "/_nostore"],
   ignoreIps: ["203.0.113.7"],
   getClientIp: (c) => c.req.header("cf-connecting-ip"),
 }));
@@ -148,6 +157,14 @@ try {
   await req("/_off", { method: "POST" });
   r = await req("/");
   check("off again: 200", r.status === 200, r);
+  r = await req("/_nostore");
+  check(
+    "createMaintenance() without a store: a TypeError saying to pass one",
+    /^TypeError: pass a store: a Cloudflare Worker has no file system/.test(
+      r.text,
+    ),
+    r.text,
+  );
   r = await req("/_errors");
   check("onError heard nothing", r.text === "[]", r.text);
 } finally {

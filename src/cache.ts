@@ -10,6 +10,7 @@ import type { CacheStore, StateStore } from "../stores/types.ts";
 import { type MaintenanceState, parseState, StateParseError } from "./state.ts";
 import { type Snapshot, toSnapshot } from "./snapshot.ts";
 import { TimeoutError, withTimeout } from "./timeout.ts";
+import { onCloudflareWorkers } from "./on_workers.ts";
 
 /**
  * How the state is cached, as the seed's MAINTENANCE_MODE_CACHE settings.
@@ -92,12 +93,6 @@ const RETRY_MS = 1000;
  * its TTL when a busy event loop runs the timer late (at 1M requests/s, 2 ms).
  */
 const HOT_CHECK_EVERY = 2048;
-
-/** Whether timers may be dropped between requests: Cloudflare Workers (workerd). */
-function timersDropped(): boolean {
-  const nav = (globalThis as { navigator?: { userAgent?: unknown } }).navigator;
-  return nav?.userAgent === "Cloudflare-Workers";
-}
 
 type TimerId = ReturnType<typeof setTimeout>;
 
@@ -192,7 +187,7 @@ export class StateCache {
     // drop a request's timers when it ends, so there freshness would outlive the TTL
     // (by up to HOT_CHECK_EVERY requests): read the clock instead.
     this.#hotAllowed = options.now === Date.now && this.#cached &&
-      this.#shared === undefined && this.#ttlMs !== 0 && !timersDropped();
+      this.#shared === undefined && this.#ttlMs !== 0 && !onCloudflareWorkers();
   }
 
   /**

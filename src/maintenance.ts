@@ -31,6 +31,7 @@ import { type MaintenanceState, serializeState } from "./state.ts";
 import { enabledState, type EnableOptions } from "./enable.ts";
 import { withTimeout } from "./timeout.ts";
 import { logError } from "./log_error.ts";
+import { onCloudflareWorkers } from "./on_workers.ts";
 
 /**
  * Options of {@linkcode createMaintenance}.
@@ -167,6 +168,12 @@ export function createMaintenance(
   }
   // Only a store left out gets the default file: `store: null` (a store that failed to
   // be made) must not quietly switch the app to a local file no one else reads.
+  if (options.store === undefined && onCloudflareWorkers()) {
+    throw new TypeError(
+      "pass a store: a Cloudflare Worker has no file system for the default FileStore " +
+        "(a store over a Workers KV binding: see the README's Cloudflare Workers section)",
+    );
+  }
   const store = options.store === undefined ? new FileStore() : options.store;
   if (typeof store?.read !== "function" || typeof store?.write !== "function") {
     throw new TypeError(

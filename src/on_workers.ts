@@ -1,0 +1,20 @@
+/**
+ * Whether this code runs on Cloudflare Workers, where there is no file system to share
+ * and a request's timers are dropped when it ends.
+ *
+ * @module
+ */
+
+/**
+ * Whether this runs on Cloudflare Workers (workerd), by `navigator.userAgent`.
+ *
+ * @example
+ * ```ts
+ * import { onCloudflareWorkers } from "./on_workers.ts";
+ * onCloudflareWorkers(); // false under Deno, Bun and Node
+ * ```
+ */
+export function onCloudflareWorkers(): boolean {
+  const nav = (globalThis as { navigator?: { userAgent?: unknown } }).navigator;
+  return nav?.userAgent === "Cloudflare-Workers";
+}
