@@ -134,6 +134,15 @@ export type GuardInternals = MiddlewareInternals;
 /** A URL whose authority holds `?`, `#` or `\`, so parsers disagree on its path. */
 const SPLIT_AUTHORITY_RE = /^[^/?#]*\/\/[^/?#\\]*[?#\\]/;
 
+/** A copy of `res` with `Cache-Control: private, no-store` (a 101 upgrade as it is). */
+function keptPrivate(res: Response): Response {
+  if (res.status < 200 || res.status > 599) return res;
+  // A copy: a Response from fetch() has immutable headers.
+  const out = new Response(res.body, res);
+  out.headers.set("cache-control", "private, no-store");
+  return out;
+}
+
 /** `Request` members that read or hand out the body: a copy answers them. */
 const BODY_MEMBERS: ReadonlySet<PropertyKey> = new Set([
   "body",
@@ -266,7 +275,12 @@ export function createGuard(
     path: string,
   ): Response | Promise<Response> {
     const facts = { path, ip: needsIp ? getIp(req, a) : undefined };
-    if (decide(rules, snap, t, facts) === "pass") return inner(req, a, b);
+    if (decide(rules, snap, t, facts) === "pass") {
+      // Let through for who the client is (an exempt IP): not to be cached for all.
+      return facts.ip !== undefined && rules.ip(facts.ip)
+        ? innerPrivately(req, a, b)
+        : inner(req, a, b);
+    }
     if (ignoreRequest !== undefined) {
       // It may read the body (a token in a posted form, as `c.req.json()` allows in
       // the middleware, which keeps the body for the handler): it gets a copy, so the
@@ -282,19 +296,33 @@ export function createGuard(
       if (ok instanceof Promise) {
         return ok.then((yes) => {
           seen?.drop();
-          return yes ? inner(req, a, b) : block(req, snap, t);
+          return yes ? innerPrivately(req, a, b) : block(req, snap, t);
         }, (e: unknown) => {
           seen?.drop();
           throw e;
         });
       }
       seen?.drop();
-      if (ok) return inner(req, a, b);
+      if (ok) return innerPrivately(req, a, b);
     }
     return block(req, snap, t);
   }
 
   /** A valid bypass cookie passes; else the rules. */
+  /**
+   * The app's answer to a client let through for who it is (the bypass cookie, an
+   * exempt IP, `ignoreRequest`), marked `private, no-store`: a CDN or proxy that cached
+   * it would serve the app to everyone the maintenance holds back.
+   */
+  function innerPrivately(
+    req: Request,
+    a: unknown,
+    b: unknown,
+  ): Response | Promise<Response> {
+    const res = inner(req, a, b);
+    return res instanceof Promise ? res.then(keptPrivate) : keptPrivate(res);
+  }
+
   function cookieThen(
     req: Request,
     a: unknown,
@@ -306,10 +334,10 @@ export function createGuard(
     const cookie = req.headers.get("cookie");
     if (cookie === null) return rulesThen(req, a, b, snap, t, path);
     const ok = bypass.check(cookie, snap);
-    if (ok === true) return inner(req, a, b);
+    if (ok === true) return innerPrivately(req, a, b);
     if (ok === false) return rulesThen(req, a, b, snap, t, path);
     return ok.then((yes) =>
-      yes ? inner(req, a, b) : rulesThen(req, a, b, snap, t, path)
+      yes ? innerPrivately(req, a, b) : rulesThen(req, a, b, snap, t, path)
     );
   }
 

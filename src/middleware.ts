@@ -313,7 +313,9 @@ export function createMiddleware(
       const cookie = c.req.raw.headers.get("cookie");
       if (cookie !== null) {
         const ok = bypass.check(cookie, snap);
-        if (ok === true || (ok !== false && await ok)) return next();
+        if (ok === true || (ok !== false && await ok)) {
+          return passPrivately(c, next);
+        }
       }
     }
     const facts = {
@@ -326,9 +328,15 @@ export function createMiddleware(
       ip: needsIp ? getIp(c) : undefined,
       force,
     };
-    if (decide(rules, snap, t, facts) === "pass") return next();
+    if (decide(rules, snap, t, facts) === "pass") {
+      // Let through for who the client is (an exempt IP), not for what it asks: the
+      // page it gets must not be cached for everyone else.
+      return facts.ip !== undefined && rules.ip(facts.ip)
+        ? passPrivately(c, next)
+        : next();
+    }
     if (ignoreRequest && force === undefined && await ignoreRequest(c)) {
-      return next();
+      return passPrivately(c, next);
     }
     const custom = render && !options.redirectTo
       ? await render(c, snap.shown)
@@ -373,6 +381,22 @@ function send(c: Context, res: Response): Response {
     h.append("set-cookie", cookie);
   }
   return out;
+}
+
+/**
+ * Runs the app for a client let through during maintenance for who it is (the bypass
+ * cookie, an exempt IP, `ignoreRequest`), and marks its answer `private, no-store`: a
+ * CDN or proxy that cached it would serve the app to everyone the maintenance holds
+ * back.
+ */
+async function passPrivately(c: Context, next: Next): Promise<void> {
+  await next();
+  const res = c.res;
+  // A WebSocket upgrade (101) cannot be copied, and is never cached.
+  if (res.status < 200 || res.status > 599) return;
+  // A copy: a Response from fetch() has immutable headers.
+  c.res = new Response(res.body, res);
+  c.res.headers.set("cache-control", "private, no-store");
 }
 
 /** Two `Vary` values as one, each field name once. */

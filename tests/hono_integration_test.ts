@@ -428,3 +428,65 @@ describe("X-Forwarded-For entries with a port", () => {
     assert.equal(await status("[203.0.113.7:1]"), 503);
   });
 });
+
+describe("clients let through for who they are get private answers", () => {
+  it("bypass cookie, exempt IP, ignoreRequest: private, no-store; exempt paths and off keep the app's", async () => {
+    const mm = createMaintenance({ store: new MemoryStore() });
+    const app = new Hono();
+    const cached = (c: { header(k: string, v: string): void }) =>
+      c.header("cache-control", "public, max-age=600");
+    app.use(
+      mm.middleware({
+        ignorePaths: ["/healthz"],
+        ignoreIps: ["203.0.113.7"],
+        trustedProxies: 1,
+        ignoreRequest: (c) => c.req.header("x-staff") === "yes",
+      }),
+    );
+    app.get("*", (c) => {
+      cached(c);
+      return c.text("app");
+    });
+    const guarded = mm.guard(app.fetch, {
+      ignorePaths: ["/healthz"],
+      ignoreIps: ["203.0.113.7"],
+      trustedProxies: 1,
+      ignoreRequest: (req) => req.headers.get("x-staff") === "yes",
+    });
+    const secret = "a-bypass-secret-of-enough-length";
+    await mm.enable({ message: "down", secret });
+    const visit = await app.request(`/${secret}`);
+    const cookie = (visit.headers.get("set-cookie") ?? "").split(";")[0];
+    assert.match(cookie, /^maintenance_bypass=/);
+    const cases: [string, Record<string, string>, string][] = [
+      ["/", { cookie }, "private, no-store"],
+      ["/", { "x-forwarded-for": "203.0.113.7" }, "private, no-store"],
+      ["/", { "x-staff": "yes" }, "private, no-store"],
+      ["/healthz", {}, "public, max-age=600"],
+    ];
+    for (const [path, headers, want] of cases) {
+      for (
+        const [name, fetch] of [
+          ["middleware", (r: Request) => app.fetch(r)],
+          ["guard", (r: Request) => guarded(r)],
+        ] as const
+      ) {
+        const res = await fetch(new Request(`http://x${path}`, { headers }));
+        assert.equal(
+          res.status,
+          200,
+          `${name} ${path} ${JSON.stringify(headers)}`,
+        );
+        assert.equal(await res.text(), "app");
+        assert.equal(
+          res.headers.get("cache-control"),
+          want,
+          `${name} ${path} ${JSON.stringify(headers)}`,
+        );
+      }
+    }
+    await mm.disable();
+    const off = await app.request("/", { headers: { cookie } });
+    assert.equal(off.headers.get("cache-control"), "public, max-age=600");
+  });
+});
