@@ -55,11 +55,7 @@ export type EnvReader = (name: string) => string | undefined;
  */
 export function processEnv(name: string): string | undefined {
   try {
-    const g = globalThis as {
-      process?: { env?: Record<string, string | undefined> };
-    };
-    const v = g.process?.env?.[name];
-    return v === "" ? undefined : v;
+    return strictProcessEnv(name);
   } catch {
     return undefined;
   }
