@@ -23,9 +23,9 @@ import {
   processEnv,
   storeFromEnv,
   strictProcessEnv,
-} from "./src/env_config.ts";
-import { generateSecret } from "./src/bypass.ts";
-import { enabledState } from "./src/enable.ts";
+} from "./src/_env_config.ts";
+import { generateSecret } from "./src/_bypass.ts";
+import { enabledState } from "./src/_enable.ts";
 import {
   isActiveAt,
   isNaiveDateTime,
@@ -34,9 +34,9 @@ import {
   parseState,
   serializeState,
   StateParseError,
-} from "./src/state.ts";
-import { StoreError } from "./stores/store_error.ts";
-import type { StateStore } from "./stores/types.ts";
+} from "./src/_state.ts";
+import { StoreError } from "./stores/_store_error.ts";
+import type { StateStore } from "./stores/_types.ts";
 
 /**
  * The CLI's usage text.

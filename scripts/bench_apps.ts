@@ -5,9 +5,12 @@
  *
  * @module
  */
+import { guard } from "../src/guard.ts";
 import { Hono, type MiddlewareHandler } from "hono";
-import { createGuard, type GuardedFetch } from "../src/guard.ts";
-import { createResponder, type Maintenance, toSnapshot } from "../mod.ts";
+import { type GuardedFetch } from "../src/guard.ts";
+import { createResponder } from "../src/_response.ts";
+import { type Maintenance } from "../src/maintenance.ts";
+import { toSnapshot } from "../src/_snapshot.ts";
 
 /** A fetch handler as the benchmark calls it. */
 export type Fetch = (
@@ -89,8 +92,7 @@ export function makeApp(page: PageCopy, mw?: MiddlewareHandler): Hono {
 }
 
 /**
- * The controller's guard around `fetch`: `mm.guard` once the controller has it,
- * else `createGuard` over the controller's cache.
+ * The controller's guard around `fetch`.
  *
  * @example
  * ```ts
@@ -98,12 +100,7 @@ export function makeApp(page: PageCopy, mw?: MiddlewareHandler): Hono {
  * ```
  */
 export function guardOf(mm: Maintenance, fetch: Fetch): GuardedFetch {
-  const withGuard = mm as Maintenance & {
-    guard?: (fetch: Fetch) => GuardedFetch;
-  };
-  return typeof withGuard.guard === "function"
-    ? withGuard.guard(fetch)
-    : createGuard(mm.cache, fetch);
+  return guard(mm, fetch);
 }
 
 /**

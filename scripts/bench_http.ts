@@ -9,7 +9,8 @@
  *
  * @module
  */
-import { createMaintenance, MemoryStore } from "../mod.ts";
+import { createMaintenance } from "../src/maintenance.ts";
+import { MemoryStore } from "../stores/memory.ts";
 import { copyPage, guardOf, makeApp, noop } from "./bench_apps.ts";
 import { load, type LoadTool } from "./bench_load.ts";
 import { interleave, roundMedians, serve, type Served } from "./bench_util.ts";

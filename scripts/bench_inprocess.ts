@@ -7,7 +7,8 @@
  * @module
  */
 import process from "node:process";
-import { createMaintenance, MemoryStore } from "../mod.ts";
+import { createMaintenance } from "../src/maintenance.ts";
+import { MemoryStore } from "../stores/memory.ts";
 import {
   copyPage,
   type Fetch,

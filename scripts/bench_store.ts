@@ -7,12 +7,9 @@
  * @module
  */
 import type { MiddlewareHandler } from "hono";
-import {
-  createMaintenance,
-  MemoryStore,
-  parseState,
-  serializeState,
-} from "../mod.ts";
+import { createMaintenance } from "../src/maintenance.ts";
+import { MemoryStore } from "../stores/memory.ts";
+import { parseState, serializeState } from "../src/_state.ts";
 import { S3Store } from "../stores/s3.ts";
 import {
   S3RVER_CREDENTIALS,

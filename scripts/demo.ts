@@ -13,9 +13,14 @@
  *
  * @module
  */
+import { adminRoutes } from "../src/admin.ts";
 import { Hono } from "hono";
-import { bearerToken, createMaintenance, escapeHtml } from "../mod.ts";
-import type { Authorize, Maintenance, MaintenanceVariables } from "../mod.ts";
+import { bearerToken } from "../src/admin.ts";
+import { createMaintenance } from "../src/maintenance.ts";
+import { escapeHtml } from "../src/_page.ts";
+import { type Authorize } from "../src/admin.ts";
+import { type Maintenance } from "../src/maintenance.ts";
+import { type MaintenanceVariables } from "../src/middleware.ts";
 import {
   cacheFromEnv,
   cacheSettingsFromEnv,
@@ -24,7 +29,7 @@ import {
   processEnv,
   storeFromEnv,
   strictProcessEnv,
-} from "../src/env_config.ts";
+} from "../src/_env_config.ts";
 
 function fail(message: string): never {
   console.error(`error: ${message}`);
@@ -63,7 +68,7 @@ if (adminAuthorize !== undefined) {
   // GET /maintenance-mode, POST /maintenance-mode/on, POST /maintenance-mode/off
   app.route(
     "/maintenance-mode",
-    mm.adminRoutes({ authorize: adminAuthorize }),
+    adminRoutes(mm, { authorize: adminAuthorize }),
   );
 }
 app.get("/", (c) => {

@@ -7,6 +7,8 @@
 // Prints one `ok - ...` (or `not ok - ...`) line per check; exits 1 if any check failed.
 // Checks that need a second loopback address (127.0.0.2) or IPv6 are skipped, with a
 // `# skip` line, where the machine has none.
+import { adminRoutes } from "../src/admin.ts";
+import { guard } from "../src/guard.ts";
 import { Hono } from "hono";
 import { serve } from "@hono/node-server";
 import {
@@ -112,7 +114,7 @@ if (process.env.SMOKE_EXIT_CHILD === "1") {
   const app = new Hono();
   app.use(mm.middleware({ ignorePaths: ["/healthz"] }));
   app.get("*", (c) => c.text("app"));
-  const s = await start(mm.guard(app.fetch, { ignorePaths: ["/healthz"] }));
+  const s = await start(guard(mm, app.fetch, { ignorePaths: ["/healthz"] }));
   await mm.enable({ secret: SECRET });
   const v = await fetch(`http://${H}:${s.port}/${SECRET}`, {
     redirect: "manual",
@@ -367,7 +369,7 @@ async function guardChecks() {
   );
   app.get("*", (c) => c.text("app"));
   app.post("/api", async (c) => c.json(await c.req.json()));
-  const s = await start(mm.guard(app.fetch, {
+  const s = await start(guard(mm, app.fetch, {
     ignorePaths: ["/healthz"],
     ignoreIps: ["127.0.0.1"],
   }));
@@ -404,7 +406,7 @@ async function guardChecks() {
   } else skip("guard: other peer -> 503", "no 127.0.0.2 on this machine");
   await s.close();
 
-  const s2 = await start(mm.guard(app.fetch, {
+  const s2 = await start(guard(mm, app.fetch, {
     ignoreRequest: async (req) => (await req.json()).token === "t",
   }));
   const J = { "content-type": "application/json" };
@@ -558,7 +560,7 @@ async function adminChecks(dir) {
   app.use(mm.middleware());
   app.route(
     "/maintenance-mode",
-    mm.adminRoutes({ authorize: bearerToken(TOKEN) }),
+    adminRoutes(mm, { authorize: bearerToken(TOKEN) }),
   );
   app.get("/", (c) => c.text("home"));
   const s = await start(app.fetch);

@@ -8,12 +8,14 @@
  */
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { generateSecret } from "./bypass.ts";
-import { enabledState, type EnableOptions } from "./enable.ts";
+import { generateSecret } from "./_bypass.ts";
+import { enabledState, type EnableOptions } from "./_enable.ts";
 import { adminRouteMark } from "./middleware.ts";
-import { isActive, type Snapshot, toSnapshot } from "./snapshot.ts";
-import { instantHelp, type MaintenanceState, parseInstant } from "./state.ts";
-import { timingSafeEqual } from "./timing_safe.ts";
+import { isActive, type Snapshot, toSnapshot } from "./_snapshot.ts";
+import { instantHelp, type MaintenanceState, parseInstant } from "./_state.ts";
+import { timingSafeEqual } from "./_timing_safe.ts";
+import { internals } from "./_internal.ts";
+import type { Maintenance } from "./maintenance.ts";
 
 /**
  * Decides whether a request may use the admin routes. Only `true` lets it in.
@@ -52,32 +54,6 @@ export interface AdminRoutesOptions {
    * sees. Requests a browser marks `Sec-Fetch-Site: same-origin` pass anyway.
    */
   origins?: string[];
-}
-
-/**
- * What the admin routes need from the controller; `mm` from `createMaintenance()` is one.
- *
- * @example
- * ```ts
- * import { type AdminTarget, MemoryStore, StateCache } from "@x/maintenance";
- * const cache = new StateCache({
- *   store: new MemoryStore(), cache: { ttlMs: 1000 }, timeoutMs: 1000,
- *   fallback: { enabled: false }, onError: console.error, now: Date.now,
- * });
- * const target: AdminTarget = {
- *   snapshot: () => cache.get(),
- *   setState: (state) => Promise.resolve(state),
- *   now: Date.now,
- * };
- * ```
- */
-export interface AdminTarget {
-  /** The current state, through the cache. */
-  snapshot(): Snapshot | Promise<Snapshot>;
-  /** Writes a state; returns what was written. */
-  setState(state: MaintenanceState): Promise<MaintenanceState>;
-  /** Clock, ms since epoch. */
-  now(): number;
 }
 
 /** Fields `POST /on` takes, as JSON or form fields. */
@@ -323,10 +299,12 @@ const ADMIN_KNOWN = new Set(["authorize", "origins"]);
  * );
  * ```
  */
-export function createAdminRoutes(
-  target: AdminTarget,
+export function adminRoutes(
+  mm: Maintenance,
   options: AdminRoutesOptions,
 ): Hono {
+  const { cache, setState, now } = internals(mm, "adminRoutes");
+  const target = { snapshot: () => cache.get(), setState, now };
   if (options === null || typeof options !== "object") {
     throw new TypeError(
       "adminRoutes needs options with an authorize function, such as " +

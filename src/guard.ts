@@ -9,23 +9,23 @@
  *
  * @module
  */
-import type { MiddlewareInternals } from "./middleware.ts";
-import { checkSharedOptions, compileDecisionRules } from "./options.ts";
+import { internals as internalsOf } from "./_internal.ts";
+import type { Maintenance } from "./maintenance.ts";
+import { checkSharedOptions, compileDecisionRules } from "./_options.ts";
 import { getPath } from "hono/utils/url";
-import { failClosed } from "./exempt_predicate.ts";
-import { logError } from "./log_error.ts";
-import { createBypassCookie } from "./bypass.ts";
-import type { StateCache } from "./cache.ts";
-import { clientIp, connectionIp } from "./client_ip.ts";
-import { decide, type DecisionRules } from "./decide.ts";
+import { failClosed } from "./_exempt_predicate.ts";
+import { logError } from "./_log_error.ts";
+import { createBypassCookie } from "./_bypass.ts";
+import { clientIp, connectionIp } from "./_client_ip.ts";
+import { decide, type DecisionRules } from "./_decide.ts";
 import {
   createResponder,
   type RenderResult,
   type ResponseOptions,
-} from "./response.ts";
-import type { IpRule, PathRule } from "./rules.ts";
-import { isActive, type Snapshot } from "./snapshot.ts";
-import type { MaintenanceState } from "./state.ts";
+} from "./_response.ts";
+import type { IpRule, PathRule } from "./_rules.ts";
+import { isActive, type Snapshot } from "./_snapshot.ts";
+import type { MaintenanceState } from "./_state.ts";
 
 /**
  * A fetch handler as `Deno.serve`, `Bun.serve` and `export default { fetch }` call it:
@@ -119,18 +119,6 @@ export interface GuardOptions extends ResponseOptions {
   ) => RenderResult | Promise<RenderResult>;
 }
 
-/**
- * Extra wiring from the controller: its own routes, the bypass cookie, the clock.
- * `mm.guard()` fills it in; pass it only when building a guard by hand.
- *
- * @example
- * ```ts
- * import type { GuardInternals } from "@x/maintenance";
- * const internals: GuardInternals = { now: () => Date.parse("2030-01-01T00:00:00Z") };
- * ```
- */
-export type GuardInternals = MiddlewareInternals;
-
 /** A URL whose authority holds `?`, `#` or `\`, so parsers disagree on its path. */
 const SPLIT_AUTHORITY_RE = /^[^/?#]*\/\/[^/?#\\]*[?#\\]/;
 
@@ -205,18 +193,19 @@ class BodyCopy {
  * Deno.serve(createGuard(cache, app.fetch, { ignorePaths: ["/healthz"] }));
  * ```
  */
-export function createGuard(
-  cache: StateCache,
+export function guard(
+  mm: Maintenance,
   fetch: FetchHandler,
   options: GuardOptions = {},
-  internals: GuardInternals = {},
 ): GuardedFetch {
+  const internals = internalsOf(mm, "guard");
+  const cache = internals.cache;
   if (typeof fetch !== "function") {
     throw new TypeError(
       "the guard wraps a fetch handler: pass app.fetch, e.g. mm.guard(app.fetch)",
     );
   }
-  checkSharedOptions(options, "guard", internals.extraOptions ?? []);
+  checkSharedOptions(options, "guard", []);
   // Called with exactly the arguments the runtime gave (request, info/server/env, ctx).
   const inner = fetch as unknown as (
     req: Request,
@@ -227,7 +216,7 @@ export function createGuard(
   const rules: DecisionRules = compileDecisionRules(
     options,
     responder.redirectPath,
-    internals.ownPath,
+    undefined,
   );
   const forced = options.enabled;
   const needsIp = options.ignoreIps !== undefined &&
@@ -239,12 +228,12 @@ export function createGuard(
   const ignoreRequest = options.ignoreRequest &&
     failClosed(
       options.ignoreRequest,
-      internals.onError ?? logError,
+      internals.onError,
       "ignoreRequest",
     );
   const render = options.redirectTo === undefined ? options.render : undefined;
-  const bypass = internals.bypass ?? createBypassCookie();
-  const now = internals.now ?? Date.now;
+  const bypass = internals.bypass;
+  const now = internals.now;
 
   // Forced off: the guard is the handler itself, at no cost.
   if (forced === false) return fetch as unknown as GuardedFetch;

@@ -4,34 +4,22 @@
  *
  * @module
  */
-import type { Hono } from "hono";
 import { FileStore } from "../stores/file.ts";
-import type { StateStore } from "../stores/types.ts";
-import { type AdminRoutesOptions, createAdminRoutes } from "./admin.ts";
-import {
-  type BypassCookie,
-  type BypassOptions,
-  createBypassCookie,
-} from "./bypass.ts";
-import { type CacheOptions, StateCache } from "./cache.ts";
+import type { StateStore } from "../stores/_types.ts";
+import { type BypassOptions, createBypassCookie } from "./_bypass.ts";
+import { type CacheOptions, StateCache } from "./_cache.ts";
 import {
   createMiddleware,
   type MaintenanceMiddleware,
-  type MiddlewareInternals,
   type MiddlewareOptions,
 } from "./middleware.ts";
-import {
-  createGuard,
-  type FetchHandler,
-  type GuardedFetch,
-  type GuardOptions,
-} from "./guard.ts";
-import { isActive } from "./snapshot.ts";
-import { type MaintenanceState, serializeState } from "./state.ts";
-import { enabledState, type EnableOptions } from "./enable.ts";
-import { withTimeout } from "./timeout.ts";
-import { logError } from "./log_error.ts";
-import { onCloudflareWorkers } from "./on_workers.ts";
+import { register } from "./_internal.ts";
+import { isActive } from "./_snapshot.ts";
+import { type MaintenanceState, serializeState } from "./_state.ts";
+import { enabledState, type EnableOptions } from "./_enable.ts";
+import { withTimeout } from "./_timeout.ts";
+import { logError } from "./_log_error.ts";
+import { onCloudflareWorkers } from "./_on_workers.ts";
 
 /**
  * Options of {@linkcode createMaintenance}.
@@ -81,10 +69,6 @@ export interface MaintenanceOptions {
  * ```
  */
 export interface Maintenance {
-  /** The store the state lives in. */
-  readonly store: StateStore;
-  /** The read-through cache over the store. */
-  readonly cache: StateCache;
   /** Whether maintenance is in force now (get_maintenance_mode). */
   isEnabled(): Promise<boolean>;
   /** The current state, through the cache. */
@@ -104,21 +88,8 @@ export interface Maintenance {
   disable(): Promise<MaintenanceState>;
   /** Writes a whole state (validated); returns it. In call order, as `enable`. */
   setState(state: MaintenanceState): Promise<MaintenanceState>;
-  /** The secret bypass (`/<secret>` and its cookie), shared by middleware and guard. */
-  readonly bypass: BypassCookie;
   /** The Hono middleware. */
   middleware(options?: MiddlewareOptions): MaintenanceMiddleware;
-  /**
-   * A fetch-level guard around a whole fetch handler (`app.fetch`): decides before
-   * Hono routes, with the rules that need no Hono context. For `Deno.serve`,
-   * `Bun.serve` and `export default { fetch }`.
-   */
-  guard(fetch: FetchHandler, options?: GuardOptions): GuardedFetch;
-  /**
-   * Admin routes to mount anywhere: `GET /` (state), `POST /on`, `POST /off`.
-   * `authorize` is required.
-   */
-  adminRoutes(options: AdminRoutesOptions): Hono;
 }
 
 const KNOWN = new Set([
@@ -291,15 +262,8 @@ export function createMaintenance(
     return queued(() => state);
   }
 
-  const internals: MiddlewareInternals = {
-    now,
-    bypass,
-    onError: options.onError ?? logError,
-  };
-
-  return {
-    store,
-    cache,
+  const onError = options.onError ?? logError;
+  const mm: Maintenance = {
     async isEnabled() {
       return isActive(await cache.get(), now());
     },
@@ -313,21 +277,12 @@ export function createMaintenance(
       return setState({ enabled: false });
     },
     setState,
-    bypass,
     middleware(mwOptions?: MiddlewareOptions) {
-      return createMiddleware(cache, mwOptions, internals);
-    },
-    guard(fetch: FetchHandler, guardOptions?: GuardOptions) {
-      return createGuard(cache, fetch, guardOptions, internals);
-    },
-    adminRoutes(adminOptions: AdminRoutesOptions) {
-      return createAdminRoutes({
-        snapshot: () => cache.get(),
-        setState,
-        now,
-      }, adminOptions);
+      return createMiddleware(mm, mwOptions);
     },
   };
+  register(mm, { cache, bypass, now, onError, setState });
+  return mm;
 }
 
 /**

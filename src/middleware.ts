@@ -3,24 +3,25 @@
  *
  * @module
  */
-import { checkSharedOptions, compileDecisionRules } from "./options.ts";
+import { checkSharedOptions, compileDecisionRules } from "./_options.ts";
 import type { Context, MiddlewareHandler, Next } from "hono";
 import { matchedRoutes } from "hono/route";
 import { getPath } from "hono/utils/url";
-import { failClosed } from "./exempt_predicate.ts";
-import { logError } from "./log_error.ts";
-import { type BypassCookie, createBypassCookie } from "./bypass.ts";
-import type { StateCache } from "./cache.ts";
-import { clientIp, connectionIp } from "./client_ip.ts";
-import { decide, type DecisionRules } from "./decide.ts";
-import type { IpRule, PathRule } from "./rules.ts";
+import { failClosed } from "./_exempt_predicate.ts";
+import { logError } from "./_log_error.ts";
+import { type BypassCookie, createBypassCookie } from "./_bypass.ts";
+import { internals as internalsOf } from "./_internal.ts";
+import type { Maintenance } from "./maintenance.ts";
+import { clientIp, connectionIp } from "./_client_ip.ts";
+import { decide, type DecisionRules } from "./_decide.ts";
+import type { IpRule, PathRule } from "./_rules.ts";
 import {
   createResponder,
   type RenderResult,
   type ResponseOptions,
-} from "./response.ts";
-import { isActive, type Snapshot } from "./snapshot.ts";
-import type { MaintenanceState } from "./state.ts";
+} from "./_response.ts";
+import { isActive, type Snapshot } from "./_snapshot.ts";
+import type { MaintenanceState } from "./_state.ts";
 
 /**
  * What templates and handlers see as `c.get("maintenance")`.
@@ -138,61 +139,20 @@ const ANY_METHOD = "ALL";
 type Respond = (c: Context) => Promise<Response>;
 type InfoWithRespond = MaintenanceInfo & { [RESPOND]?: Respond };
 
-/**
- * Extra wiring from the controller: its own routes, the bypass cookie, the clock.
- * `mm.middleware()` fills it in; pass it only when building a middleware by hand.
- *
- * @example
- * ```ts
- * import type { MiddlewareInternals } from "@x/maintenance";
- * const internals: MiddlewareInternals = { now: () => Date.parse("2030-01-01T00:00:00Z") };
- * ```
- */
-export interface MiddlewareInternals {
-  /** Paths of routes the library serves itself, never blocked. */
-  ownPath?: (path: string) => boolean;
-  /** The secret bypass (`/<secret>` and its cookie). Default: default cookie settings. */
-  bypass?: BypassCookie;
-  /** Clock, for tests. */
-  now?: () => number;
-  /** Option names the controller handles on top of these. */
-  extraOptions?: readonly string[];
-  /**
-   * Told when `ignoreRequest` throws (once per streak; the request is then not
-   * exempt). Default: `console.error`. The controller passes its `onError`.
-   */
-  onError?: (error: Error) => void;
-}
-
-/**
- * Builds the middleware over a state cache. Use `mm.middleware()` or `maintenance()`
- * rather than this.
- *
- * @example
- * ```ts
- * import { createMiddleware, MemoryStore, StateCache } from "@x/maintenance";
- * const cache = new StateCache({
- *   store: new MemoryStore(), cache: { ttlMs: 1000 }, timeoutMs: 1000,
- *   fallback: { enabled: false }, onError: console.error, now: Date.now,
- * });
- * const mw = createMiddleware(cache, { ignorePaths: ["/healthz"] });
- * ```
- */
+/** Builds the middleware of a controller: `mm.middleware()`. */
 export function createMiddleware(
-  cache: StateCache,
+  mm: Maintenance,
   options: MiddlewareOptions = {},
-  internals: MiddlewareInternals = {},
+  extraOptions: readonly string[] = [],
 ): MaintenanceMiddleware {
-  checkSharedOptions(
-    options,
-    "maintenance",
-    internals.extraOptions ?? [],
-  );
+  const internals = internalsOf(mm, "middleware");
+  const cache = internals.cache;
+  checkSharedOptions(options, "maintenance", extraOptions);
   const responder = createResponder(options);
   const rules: DecisionRules = compileDecisionRules(
     options,
     responder.redirectPath,
-    internals.ownPath,
+    undefined,
   );
   const needsIp = options.ignoreIps !== undefined &&
     options.ignoreIps.length > 0;
@@ -203,12 +163,12 @@ export function createMiddleware(
   const ignoreRequest = options.ignoreRequest &&
     failClosed(
       options.ignoreRequest,
-      internals.onError ?? logError,
+      internals.onError,
       "ignoreRequest",
     );
   const render = options.render;
-  const now = internals.now ?? Date.now;
-  const bypass = internals.bypass ?? createBypassCookie();
+  const now = internals.now;
+  const bypass = internals.bypass;
 
   async function respond(c: Context): Promise<Response> {
     const t = now();

@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { detectFs, type FsAdapter } from "./fs_adapter.ts";
-import { StoreError } from "./store_error.ts";
-import type { StateStore } from "./types.ts";
+import { detectFs, type FsAdapter } from "./_fs.ts";
+import { StoreError } from "./_store_error.ts";
+import type { StateStore } from "./_types.ts";
 
 /**
  * The default state file name, as in django-maintenance-mode.

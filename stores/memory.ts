@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { StateStore } from "./types.ts";
+import type { StateStore } from "./_types.ts";
 
 /**
  * Keeps the state in memory; each instance is its own switch.

@@ -25,11 +25,11 @@ import {
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
-import { StoreError } from "./store_error.ts";
-import type { StateStore } from "./types.ts";
+import { StoreError } from "./_store_error.ts";
+import type { StateStore } from "./_types.ts";
 
-export { StoreError } from "./store_error.ts";
-export type { StateStore } from "./types.ts";
+export { StoreError } from "./_store_error.ts";
+export type { StateStore } from "./_types.ts";
 
 /**
  * The default object key, as django-maintenance-mode names its state file.

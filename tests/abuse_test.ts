@@ -5,6 +5,7 @@
  * case goes through a real HTTP server (`Deno.serve` / `Bun.serve` on 127.0.0.1); paths
  * and headers that `fetch()` would clean up are written raw on a `node:net` socket.
  */
+import { adminRoutes } from "../src/admin.ts";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -14,15 +15,12 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Hono } from "hono";
-import {
-  bearerToken,
-  createMaintenance,
-  FileStore,
-  type Maintenance,
-  MemoryStore,
-  type MiddlewareOptions,
-  serializeState,
-} from "../mod.ts";
+import { bearerToken } from "../src/admin.ts";
+import { createMaintenance, type Maintenance } from "../src/maintenance.ts";
+import { FileStore } from "../stores/file.ts";
+import { MemoryStore } from "../stores/memory.ts";
+import { type MiddlewareOptions } from "../src/middleware.ts";
+import { serializeState } from "../src/_state.ts";
 import { runCli } from "../main.ts";
 import {
   type AppServer,
@@ -197,7 +195,8 @@ describe("abuse: redirectTo takes only paths and http(s) URLs", () => {
 
 describe("abuse: CR and LF never reach a header", () => {
   it("options and enable() refuse them before anything is served or written", async () => {
-    const mm = createMaintenance({ store: new MemoryStore() });
+    const store = new MemoryStore();
+    const mm = createMaintenance({ store });
     const bad = "600\r\nSet-Cookie: pwned=1" as unknown as number;
     assert.throws(() => mm.middleware({ retryAfter: bad }), RangeError);
     assert.throws(
@@ -211,7 +210,7 @@ describe("abuse: CR and LF never reach a header", () => {
       mm.enable({ message: "hi\r\nSet-Cookie: pwned=1" }),
       TypeError,
     );
-    assert.equal(await mm.store.read(), null, "nothing was written");
+    assert.equal(await store.read(), null, "nothing was written");
   });
 
   it("the CLI refuses them (exit 2) and writes nothing", async () => {
@@ -646,11 +645,11 @@ describe("abuse: admin routes change nothing without the right credentials", () 
   app.use(mm.middleware());
   app.route(
     "/maintenance-mode",
-    mm.adminRoutes({ authorize: bearerToken(TOKEN) }),
+    adminRoutes(mm, { authorize: bearerToken(TOKEN) }),
   );
   app.route(
     "/loose",
-    mm.adminRoutes({
+    adminRoutes(mm, {
       authorize: (c) => (c.req.header("x-admin") as unknown as boolean),
     }),
   );

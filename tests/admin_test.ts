@@ -4,19 +4,17 @@
  * `GET /on`; none of the refusals writes anything; they keep working while maintenance
  * is on. Over a real HTTP server on 127.0.0.1, and the demo as a real child process.
  */
+import { adminRoutes } from "../src/admin.ts";
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { type Context, Hono } from "hono";
-import {
-  bearerToken,
-  buildEnabledState,
-  createMaintenance,
-  type Maintenance,
-  MemoryStore,
-  parseState,
-  verifySecret,
-} from "../mod.ts";
+import { bearerToken } from "../src/admin.ts";
+import { buildEnabledState } from "../src/_enable.ts";
+import { createMaintenance, type Maintenance } from "../src/maintenance.ts";
+import { MemoryStore } from "../stores/memory.ts";
+import { parseState } from "../src/_state.ts";
+import { verifySecret } from "../src/_bypass.ts";
 import {
   cleanEnv,
   currentRuntime,
@@ -62,7 +60,7 @@ async function startSite(
   app.use(mm.middleware());
   app.route(
     options.mount ?? "/maintenance-mode",
-    mm.adminRoutes({
+    adminRoutes(mm, {
       authorize: bearerToken(TOKEN),
       ...(options.origins ? { origins: options.origins } : {}),
     }),
@@ -121,14 +119,14 @@ describe("adminRoutes: construction", () => {
     for (
       const bad of [undefined, {}, { authorize: true }, { authorize: "yes" }]
     ) {
-      assert.throws(() => mm.adminRoutes(bad as never), (e: Error) => {
+      assert.throws(() => adminRoutes(mm, bad as never), (e: Error) => {
         assert.ok(e instanceof TypeError);
         assert.match(e.message, /authorize/);
         return true;
       });
     }
     assert.throws(
-      () => mm.adminRoutes({} as never),
+      () => adminRoutes(mm, {} as never),
       /anyone could switch maintenance mode on or off/,
     );
   });
@@ -136,7 +134,7 @@ describe("adminRoutes: construction", () => {
   it("refuses unknown options and origins that are not origins", () => {
     const authorize = () => true;
     assert.throws(
-      () => mm.adminRoutes({ authorize, authorise: 1 } as never),
+      () => adminRoutes(mm, { authorize, authorise: 1 } as never),
       /unknown adminRoutes option "authorise"/,
     );
     for (
@@ -148,13 +146,13 @@ describe("adminRoutes: construction", () => {
       ]
     ) {
       assert.throws(
-        () => mm.adminRoutes({ authorize, origins: [bad] }),
+        () => adminRoutes(mm, { authorize, origins: [bad] }),
         /is not an origin/,
         bad,
       );
     }
     assert.throws(
-      () => mm.adminRoutes({ authorize, origins: "https://x.com" as never }),
+      () => adminRoutes(mm, { authorize, origins: "https://x.com" as never }),
       /must be an array/,
     );
   });
@@ -491,7 +489,7 @@ describe("admin routes: options and wiring", () => {
     let answer: unknown = true;
     app.route(
       "/admin",
-      mm.adminRoutes({
+      adminRoutes(mm, {
         authorize: async (c: Context) => {
           seen.push(c.req.header("x-user") ?? "");
           await Promise.resolve();
@@ -518,7 +516,7 @@ describe("admin routes: options and wiring", () => {
   it("mounted anywhere, before or after the middleware, with its own onError: reachable while on", async () => {
     const mm = createMaintenance({ store: new MemoryStore() });
     await mm.enable({ message: "down" });
-    const admin = mm.adminRoutes({ authorize: bearerToken(TOKEN) });
+    const admin = adminRoutes(mm, { authorize: bearerToken(TOKEN) });
     admin.onError((e, c) => c.text(String(e), 500)); // Hono then wraps each handler
     const app = new Hono();
     app.use(mm.middleware());
@@ -546,8 +544,8 @@ describe("admin routes: options and wiring", () => {
     app.use(mm.middleware());
     app.get("/admin", (c) => c.text("admin panel"));
     app.get("/", (c) => c.text("home"));
-    app.route("/admin", mm.adminRoutes({ authorize: () => false }));
-    app.route("/", mm.adminRoutes({ authorize: () => false }));
+    app.route("/admin", adminRoutes(mm, { authorize: () => false }));
+    app.route("/", adminRoutes(mm, { authorize: () => false }));
     app.all("*", (c) => c.text("app"));
     const panel = await app.fetch(new Request("http://l/admin"));
     assert.equal(panel.status, 503);
@@ -585,7 +583,7 @@ describe("admin routes: options and wiring", () => {
     app.use("/maintenance-mode/*", async (_c, next) => await next());
     app.route(
       "/maintenance-mode",
-      mm.adminRoutes({ authorize: bearerToken(TOKEN) }),
+      adminRoutes(mm, { authorize: bearerToken(TOKEN) }),
     );
     app.all("*", (c) => c.text("app"));
     const res = await app.fetch(
@@ -609,7 +607,7 @@ describe("admin routes: options and wiring", () => {
     store.write = () => Promise.reject(new Error("disk on fire"));
     const mm = createMaintenance({ store });
     const app = new Hono();
-    app.route("/m", mm.adminRoutes({ authorize: () => true }));
+    app.route("/m", adminRoutes(mm, { authorize: () => true }));
     const res = await app.fetch(
       new Request("http://l/m/on", { method: "POST" }),
     );
@@ -630,7 +628,7 @@ describe("admin routes: form bodies, odd fields, odd failures", () => {
     const mm = createMaintenance({ store, cache: { ttlMs: 60_000 } });
     const app = new Hono();
     app.use(mm.middleware());
-    app.route("/m", mm.adminRoutes({ authorize: bearerToken(TOKEN) }));
+    app.route("/m", adminRoutes(mm, { authorize: bearerToken(TOKEN) }));
     const post = async (body: BodyInit, type?: string) =>
       await app.fetch(
         new Request("http://l/m/on", {
@@ -725,7 +723,7 @@ describe("admin routes: form bodies, odd fields, odd failures", () => {
     store.write = () => Promise.reject("disk full");
     const mm = createMaintenance({ store });
     const app = new Hono();
-    app.route("/m", mm.adminRoutes({ authorize: () => true }));
+    app.route("/m", adminRoutes(mm, { authorize: () => true }));
     const res = await app.fetch(
       new Request("http://l/m/off", { method: "POST" }),
     );
@@ -746,7 +744,7 @@ describe("admin routes: form bodies, odd fields, odd failures", () => {
       );
     const mm = createMaintenance({ store, onError: () => {} });
     const app = new Hono();
-    app.route("/m", mm.adminRoutes({ authorize: () => true }));
+    app.route("/m", adminRoutes(mm, { authorize: () => true }));
     const res = await app.fetch(
       new Request("http://l/m/off", { method: "POST" }),
     );
@@ -850,7 +848,7 @@ describe("enable() and the admin routes: a time out of range says so", () => {
     const app = new Hono();
     app.route(
       "/admin",
-      mm.adminRoutes({ authorize: () => true }),
+      adminRoutes(mm, { authorize: () => true }),
     );
     const r = await app.request("/admin/on", {
       method: "POST",

@@ -13,20 +13,18 @@ import {
   bypassCookieOk,
   checkSecret,
   createBypassCookie,
-  createMaintenance,
-  enabledState,
-  FileStore,
-  forceMaintenance,
   generateSecret,
   hashSecret,
-  type Maintenance,
-  MemoryStore,
-  parseState,
-  serializeState,
-  timingSafeEqual,
-  toSnapshot,
   verifySecret,
-} from "../mod.ts";
+} from "../src/_bypass.ts";
+import { createMaintenance, type Maintenance } from "../src/maintenance.ts";
+import { enabledState } from "../src/_enable.ts";
+import { FileStore } from "../stores/file.ts";
+import { forceMaintenance } from "../src/middleware.ts";
+import { MemoryStore } from "../stores/memory.ts";
+import { parseState, serializeState } from "../src/_state.ts";
+import { timingSafeEqual } from "../src/_timing_safe.ts";
+import { toSnapshot } from "../src/_snapshot.ts";
 import { runCli } from "../main.ts";
 import {
   bypassCookieValue,

@@ -1,15 +1,12 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import {
-  type CacheStore,
-  createMaintenance,
-  MemoryCache,
-  MemoryStore,
-  StateCache,
-  type StateStore,
-  TimeoutError,
-} from "../mod.ts";
+import { type CacheStore, type StateStore } from "../stores/_types.ts";
+import { createMaintenance } from "../src/maintenance.ts";
+import { MemoryCache } from "./memory_cache.ts";
+import { MemoryStore } from "../stores/memory.ts";
+import { StateCache } from "../src/_cache.ts";
+import { TimeoutError } from "../src/_timeout.ts";
 
 /**
  * A fake clock: tests move time by hand, so TTLs are exact on a noisy machine.

@@ -21,7 +21,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { runCli } from "../main.ts";
-import { serializeState } from "../mod.ts";
+import { serializeState } from "../src/_state.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const dir = mkdtempSync(join(tmpdir(), "maintenance-cli-bad-"));

@@ -25,12 +25,9 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Hono } from "hono";
-import {
-  createMaintenance,
-  FileStore,
-  parseState,
-  serializeState,
-} from "../mod.ts";
+import { createMaintenance } from "../src/maintenance.ts";
+import { FileStore } from "../stores/file.ts";
+import { parseState, serializeState } from "../src/_state.ts";
 import { runCli } from "../main.ts";
 import { toggleScenario } from "./fault_scenarios.ts";
 
@@ -478,7 +475,7 @@ describe("concurrent and interrupted writers", () => {
     writeFileSync(
       script,
       `import { FileStore } from "${ROOT}/stores/file.ts";
-import { serializeState } from "${ROOT}/src/state.ts";
+import { serializeState } from "${ROOT}/src/_state.ts";
 const [path, id, count] = process.argv.slice(2);
 const store = new FileStore(path);
 const clock = () => performance.timeOrigin + performance.now();
@@ -547,7 +544,7 @@ console.log("LAST " + JSON.stringify({ id, ...last }));
     writeFileSync(
       script,
       `import { FileStore } from "${ROOT}/stores/file.ts";
-import { serializeState } from "${ROOT}/src/state.ts";
+import { serializeState } from "${ROOT}/src/_state.ts";
 const store = new FileStore(process.argv[2]);
 for (let i = 0; i < 200000; i++) {
   const message = "k" + i + ":" + "x".repeat(1800) + ":k" + i;

@@ -12,20 +12,18 @@
  *
  * @module
  */
+import { internals } from "../src/_internal.ts";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Hono } from "hono";
 import { createClient } from "redis";
-import {
-  createMaintenance,
-  FileStore,
-  type Maintenance,
-  redisCache,
-  serializeState,
-  type StateStore,
-} from "../mod.ts";
+import { createMaintenance, type Maintenance } from "../src/maintenance.ts";
+import { FileStore } from "../stores/file.ts";
+import { redisCache } from "../stores/redis.ts";
+import { serializeState } from "../src/_state.ts";
+import { type StateStore } from "../stores/_types.ts";
 import { S3Store } from "../stores/s3.ts";
 import {
   type LoadResult,
@@ -312,7 +310,7 @@ export async function s3StopStartScenario(
       );
       writeDoneAt = performance.now();
       seenAt = await waitFor(
-        () => mm.cache.last.state.enabled,
+        () => internals(mm, "test").cache.last.state.enabled,
         RETRY_MS + timeoutMs + ttlMs + 8000,
         "the state written after the restart to be picked up",
       ).catch((e) => {
@@ -454,7 +452,7 @@ export async function s3ProxyFaultScenario(
       marks.written = performance.now();
       await writer.write(serializeState({ enabled: false }));
       marks.seen = await waitFor(
-        () => !mm.cache.last.state.enabled,
+        () => !internals(mm, "test").cache.last.state.enabled,
         RETRY_MS + timeoutMs + ttlMs + 3000,
         "the state written after recovery to be picked up",
       );
@@ -574,7 +572,7 @@ export async function redisDownScenario(
       marks.on = performance.now();
       await writer.enable({ message: "written while Redis is down" });
       marks.onSeen = await waitFor(
-        () => mm.cache.last.state.enabled,
+        () => internals(mm, "test").cache.last.state.enabled,
         ttlMs + RETRY_MS + timeoutMs + 3000,
         "the store's new state while Redis is down",
       );
@@ -589,7 +587,7 @@ export async function redisDownScenario(
       marks.off = performance.now();
       await writer.disable();
       marks.offSeen = await waitFor(
-        () => !mm.cache.last.state.enabled,
+        () => !internals(mm, "test").cache.last.state.enabled,
         ttlMs + RETRY_MS + timeoutMs + 3000,
         "the state written after Redis came back",
       );

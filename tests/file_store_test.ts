@@ -8,15 +8,11 @@ import {
   utimes,
   writeFile,
 } from "node:fs/promises";
-import { detectFs, type FsAdapter } from "../stores/fs_adapter.ts";
-import {
-  createMaintenance,
-  DEFAULT_STATE_FILE,
-  FileStore,
-  parseState,
-  serializeState,
-  StoreError,
-} from "../mod.ts";
+import { detectFs, type FsAdapter } from "../stores/_fs.ts";
+import { createMaintenance } from "../src/maintenance.ts";
+import { DEFAULT_STATE_FILE, FileStore } from "../stores/file.ts";
+import { parseState, serializeState } from "../src/_state.ts";
+import { StoreError } from "../stores/_store_error.ts";
 import {
   currentRuntime,
   isRoot,

@@ -1,22 +1,16 @@
+import { guard } from "../src/guard.ts";
+import { internals } from "../src/_internal.ts";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import {
-  connectionIp,
-  createMaintenance,
-  type EnableOptions,
-  isTestRun,
-  type Maintenance,
-  MemoryStore,
-  serializeState,
-  StateCache,
-} from "../mod.ts";
-import {
-  createGuard,
-  type GuardedFetch,
-  type GuardInternals,
-  type GuardOptions,
-} from "../src/guard.ts";
+import { connectionIp } from "../src/_client_ip.ts";
+import { createMaintenance, type Maintenance } from "../src/maintenance.ts";
+import { type EnableOptions } from "../src/_enable.ts";
+import { isTestRun } from "../src/_test_env.ts";
+import { MemoryStore } from "../stores/memory.ts";
+import { serializeState } from "../src/_state.ts";
+import { StateCache } from "../src/_cache.ts";
+import { type GuardedFetch, type GuardOptions } from "../src/guard.ts";
 import { S3Store } from "../stores/s3.ts";
 import {
   type CountingProxy,
@@ -41,11 +35,12 @@ interface Seen {
 async function setup(
   options: GuardOptions = {},
   state: EnableOptions | false = {},
-  internals: GuardInternals = {},
+  now?: () => number,
 ): Promise<{ guard: GuardedFetch; mm: Maintenance; seen: Seen }> {
   const mm = createMaintenance({
     store: new MemoryStore(),
     cache: { ttlMs: 60_000 },
+    ...(now ? { now } : {}),
   });
   if (state !== false) await mm.enable(state);
   const seen: Seen = { calls: 0, args: [] };
@@ -56,11 +51,7 @@ async function setup(
     seen.args = rest;
     return app.fetch(req);
   };
-  const guard = createGuard(mm.cache, inner, options, {
-    bypass: mm.bypass,
-    ...internals,
-  });
-  return { guard, mm, seen };
+  return { guard: guard(mm, inner, options), mm, seen };
 }
 
 async function call(
@@ -113,7 +104,7 @@ describe("guard: state", () => {
     const { guard } = await setup({}, { startsAt });
     assert.equal(await statusOf(guard, "/"), 200);
     const t = startsAt.getTime() + 1000;
-    const later = await setup({}, { startsAt }, { now: () => t });
+    const later = await setup({}, { startsAt }, () => t);
     assert.equal(await statusOf(later.guard, "/"), 503);
   });
 });
@@ -252,13 +243,6 @@ describe("guard: exemptions", () => {
     assert.equal(info, "I");
     assert.equal(await statusOf(guard, "/"), 503);
   });
-  it("ownPath (the controller's own routes) passes", async () => {
-    const { guard } = await setup({}, {}, {
-      ownPath: (p) => p.startsWith("/maintenance-mode"),
-    });
-    assert.equal(await statusOf(guard, "/maintenance-mode/on"), 200);
-    assert.equal(await statusOf(guard, "/"), 503);
-  });
   it("getClientIp gets the Request and the runtime's argument", async () => {
     const { guard } = await setup({
       ignoreIps: ["10.1.2.3"],
@@ -324,11 +308,11 @@ describe("guard: client IP over a real server", () => {
     const mm = createMaintenance({ store: new MemoryStore() });
     let peer: string | undefined;
     // Deno's info is only readable during the request: read it there.
-    const guard = createGuard(mm.cache, (req: Request, info: unknown) => {
+    const guarded = guard(mm, (req: Request, info: unknown) => {
       peer = connectionIp(req, info);
       return new Response("app");
     });
-    const s = await serveFetch(guard);
+    const s = await serveFetch(guarded);
     servers.push(s);
     assert.equal(await status(s.url), 200);
     assert.equal(
@@ -373,31 +357,24 @@ describe("guard: bypass cookie", () => {
 });
 
 describe("guard: options", () => {
-  const cache = new StateCache({
-    store: new MemoryStore(),
-    cache: { ttlMs: 1000 },
-    timeoutMs: 1000,
-    fallback: { enabled: false },
-    onError: () => {},
-    now: Date.now,
-  });
+  const cache = createMaintenance({ store: new MemoryStore() });
   const ok = () => new Response("ok");
   it("enabled: false gives back the fetch handler itself, after checking the options", () => {
-    assert.equal(createGuard(cache, ok, { enabled: false }), ok);
+    assert.equal(guard(cache, ok, { enabled: false }), ok);
     assert.throws(
-      () => createGuard(cache, ok, { enabled: false, ignorePaths: ["x"] }),
+      () => guard(cache, ok, { enabled: false, ignorePaths: ["x"] }),
       TypeError,
     );
   });
   it("rejects what is not a fetch handler", () => {
     assert.throws(
-      () => createGuard(cache, "app" as never),
+      () => guard(cache, "app" as never),
       (e: unknown) => e instanceof TypeError && /app\.fetch/.test(e.message),
     );
   });
   it("rejects unknown options, naming the known ones", () => {
     assert.throws(
-      () => createGuard(cache, ok, { ignorePath: ["/x"] } as GuardOptions),
+      () => guard(cache, ok, { ignorePath: ["/x"] } as GuardOptions),
       (e: unknown) =>
         e instanceof TypeError && /"ignorePath"/.test(e.message) &&
         /ignorePaths/.test(e.message),
@@ -405,27 +382,27 @@ describe("guard: options", () => {
   });
   it("rejects wrong types and ranges with a message that says what to change", () => {
     assert.throws(
-      () => createGuard(cache, ok, { enabled: "yes" as never }),
+      () => guard(cache, ok, { enabled: "yes" as never }),
       TypeError,
     );
     assert.throws(
-      () => createGuard(cache, ok, { trustedProxies: -1 }),
+      () => guard(cache, ok, { trustedProxies: -1 }),
       RangeError,
     );
     assert.throws(
-      () => createGuard(cache, ok, { ignorePaths: ["no-slash"] }),
+      () => guard(cache, ok, { ignorePaths: ["no-slash"] }),
       TypeError,
     );
     assert.throws(
-      () => createGuard(cache, ok, { ignoreIps: ["10.0.0.0/33"] }),
+      () => guard(cache, ok, { ignoreIps: ["10.0.0.0/33"] }),
       RangeError,
     );
     assert.throws(
-      () => createGuard(cache, ok, { render: "x" as never }),
+      () => guard(cache, ok, { render: "x" as never }),
       /render must be a function/,
     );
     assert.throws(
-      () => createGuard(cache, ok, { redirectTo: "javascript:alert(1)" }),
+      () => guard(cache, ok, { redirectTo: "javascript:alert(1)" }),
       TypeError,
     );
   });
@@ -434,51 +411,56 @@ describe("guard: options", () => {
 describe("guard: hot path", () => {
   it("reads no clock while the cached state is fresh and off", async () => {
     let clockReads = 0;
-    const { guard } = await setup({}, false, {
-      now: () => {
-        clockReads++;
-        return Date.now();
-      },
-    });
-    assert.equal(await statusOf(guard, "/"), 200); // the first read fills the cache
-    clockReads = 0;
-    for (let i = 0; i < 100; i++) {
-      const r = guard(new Request("http://localhost/"));
-      assert.ok(!(r instanceof Promise), "answered without an await");
-      assert.equal(r.status, 200);
+    // The controller's clock is Date.now: count its reads.
+    const realNow = Date.now;
+    Date.now = () => {
+      clockReads++;
+      return realNow();
+    };
+    try {
+      const { guard } = await setup({}, false);
+      assert.equal(await statusOf(guard, "/"), 200); // the first read fills the cache
+      clockReads = 0;
+      for (let i = 0; i < 100; i++) {
+        const r = guard(new Request("http://localhost/"));
+        assert.ok(!(r instanceof Promise), "answered without an await");
+        assert.equal(r.status, 200);
+      }
+      assert.equal(clockReads, 0);
+    } finally {
+      Date.now = realNow;
     }
-    assert.equal(clockReads, 0);
   });
   it("sees another process's write once the TTL is up, without a clock read per request", async () => {
     const store = new MemoryStore();
     const writer = createMaintenance({ store, cache: false });
     const reader = createMaintenance({ store, cache: { ttlMs: 100 } });
-    const guard = createGuard(reader.cache, () => new Response("app"));
-    assert.equal((await guard(new Request("http://localhost/"))).status, 200);
+    const guarded = guard(reader, () => new Response("app"));
+    assert.equal((await guarded(new Request("http://localhost/"))).status, 200);
     await writer.enable();
     assert.equal(
-      (await guard(new Request("http://localhost/"))).status,
+      (await guarded(new Request("http://localhost/"))).status,
       200,
       "still the cached state",
     );
     await sleep(250);
-    assert.equal((await guard(new Request("http://localhost/"))).status, 503);
+    assert.equal((await guarded(new Request("http://localhost/"))).status, 503);
   });
   it("a timer that runs late cannot stretch the TTL: the clock is read every 2048 calls", async () => {
     const mm = createMaintenance({
       store: new MemoryStore(),
       cache: { ttlMs: 20 },
     });
-    await mm.cache.get();
-    assert.ok(mm.cache.hot(), "fresh after a read");
+    await internals(mm, "test").cache.get();
+    assert.ok(internals(mm, "test").cache.hot(), "fresh after a read");
     const until = Date.now() + 60;
     while (Date.now() < until) {
       // busy: the event loop cannot run the expiry timer
     }
     let calls = 0;
-    while (mm.cache.hot() !== undefined) calls++;
+    while (internals(mm, "test").cache.hot() !== undefined) calls++;
     assert.ok(calls < 2048, `${calls} calls still said fresh`);
-    assert.equal(mm.cache.peek(Date.now()), undefined);
+    assert.equal(internals(mm, "test").cache.peek(Date.now()), undefined);
   });
   it("a test clock (now option) is honoured: no timer-based freshness", async () => {
     let t = Date.parse("2030-01-01T00:00:00Z");
@@ -488,15 +470,13 @@ describe("guard: hot path", () => {
       cache: { ttlMs: 1000 },
       now: () => t,
     });
-    const guard = createGuard(mm.cache, () => new Response("app"), {}, {
-      now: () => t,
-    });
-    assert.equal((await guard(new Request("http://localhost/"))).status, 200);
+    const guarded = guard(mm, () => new Response("app"));
+    assert.equal((await guarded(new Request("http://localhost/"))).status, 200);
     await store.write(serializeState({ enabled: true }));
     t += 500;
-    assert.equal((await guard(new Request("http://localhost/"))).status, 200);
+    assert.equal((await guarded(new Request("http://localhost/"))).status, 200);
     t += 600;
-    assert.equal((await guard(new Request("http://localhost/"))).status, 503);
+    assert.equal((await guarded(new Request("http://localhost/"))).status, 503);
   });
 });
 
@@ -536,9 +516,9 @@ describe("guard: a store that hangs", () => {
       timeoutMs: 300,
       onError: (e) => errors.push(e),
     });
-    const guard = createGuard(mm.cache, () => new Response("app"));
+    const guarded = guard(mm, () => new Response("app"));
     const t0 = Date.now();
-    const res = await guard(new Request("http://localhost/"));
+    const res = await guarded(new Request("http://localhost/"));
     const ms = Date.now() - t0;
     proxy!.mode = "pass";
     assert.equal(res.status, 200, "fallback: off");
@@ -555,13 +535,13 @@ describe("guard: a store that hangs", () => {
       timeoutMs: 300,
       onError: () => {},
     });
-    const guard = createGuard(mm.cache, () => new Response("app"));
-    assert.equal((await guard(new Request("http://localhost/"))).status, 503);
+    const guarded = guard(mm, () => new Response("app"));
+    assert.equal((await guarded(new Request("http://localhost/"))).status, 503);
     proxy!.mode = "hang";
     await sleep(100); // the cached state is stale now
     const t0 = Date.now();
     for (let i = 0; i < 5; i++) {
-      const res = await guard(new Request("http://localhost/"));
+      const res = await guarded(new Request("http://localhost/"));
       assert.equal(res.status, 503, "the last known state: on");
       await res.body?.cancel();
     }
@@ -572,7 +552,7 @@ describe("guard: a store that hangs", () => {
 });
 
 describe("guard: mm.guard", () => {
-  it("mm.guard(fetch, options) guards with the controller's cache and bypass cookie", async () => {
+  it("guard(mm, fetch, options) guards with the controller's cache and bypass cookie", async () => {
     const mm = createMaintenance({ store: new MemoryStore() }) as
       & Maintenance
       & {
@@ -584,19 +564,19 @@ describe("guard: mm.guard", () => {
     // Wired by src/maintenance.ts; until then there is nothing to check here.
     if (typeof mm.guard !== "function") return;
     const secret = "mm-guard-secret-0123456789";
-    const guard = mm.guard(() => new Response("app"), {
+    const guarded = guard(mm, () => new Response("app"), {
       ignorePaths: ["/healthz"],
     });
-    assert.equal(await statusOf(guard, "/"), 200);
+    assert.equal(await statusOf(guarded, "/"), 200);
     await mm.enable({ secret });
-    assert.equal(await statusOf(guard, "/"), 503);
-    assert.equal(await statusOf(guard, "/healthz"), 200);
-    const cookie = (await call(guard, `/${secret}`)).headers.get("set-cookie")
+    assert.equal(await statusOf(guarded, "/"), 503);
+    assert.equal(await statusOf(guarded, "/healthz"), 200);
+    const cookie = (await call(guarded, `/${secret}`)).headers.get("set-cookie")
       ?.split(";")[0];
     assert.ok(cookie, "/<secret> sets the controller's cookie");
-    assert.equal(await statusOf(guard, "/", { headers: { cookie } }), 200);
+    assert.equal(await statusOf(guarded, "/", { headers: { cookie } }), 200);
     await mm.disable();
-    assert.equal(await statusOf(guard, "/"), 200);
+    assert.equal(await statusOf(guarded, "/"), 200);
   });
 });
 
@@ -609,7 +589,7 @@ describe("guard: ignoreRequest and the request body", () => {
     await mm.enable();
     const app = new Hono();
     app.post("*", async (c) => c.text(`app got ${await c.req.text()}`));
-    return mm.guard(app.fetch, { ignoreRequest });
+    return guard(mm, app.fetch, { ignoreRequest });
   }
 
   it("ignoreRequest may read the body (as c.req.json() in the middleware): the app still gets it", async () => {
@@ -698,7 +678,7 @@ describe("guard: a Host header that splits the URL", () => {
     const plain = (req: Request) =>
       new Response(`APP ${new URL(req.url).pathname}`);
     const server = await serveFetch(
-      mm.guard(plain, { ignorePaths: ["/healthz"] }) as never,
+      guard(mm, plain, { ignorePaths: ["/healthz"] }) as never,
     );
     const port = Number(new URL(server.url).port);
     const send = (host: string, target: string) =>

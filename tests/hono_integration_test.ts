@@ -2,19 +2,17 @@
  * The middleware meeting the rest of Hono: router options (`strict`, `getPath`),
  * sub-apps, Hono's own middleware before and after it, and real servers.
  */
+import { guard } from "../src/guard.ts";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { setCookie } from "hono/cookie";
-import {
-  createMaintenance,
-  type EnableOptions,
-  forceMaintenance,
-  MemoryStore,
-  type MiddlewareOptions,
-} from "../mod.ts";
+import { createMaintenance } from "../src/maintenance.ts";
+import { type EnableOptions } from "../src/_enable.ts";
+import { forceMaintenance, type MiddlewareOptions } from "../src/middleware.ts";
+import { MemoryStore } from "../stores/memory.ts";
 
 const SECRET = "hono-integration-secret-0123456789";
 
@@ -447,7 +445,7 @@ describe("clients let through for who they are get private answers", () => {
       cached(c);
       return c.text("app");
     });
-    const guarded = mm.guard(app.fetch, {
+    const guarded = guard(mm, app.fetch, {
       ignorePaths: ["/healthz"],
       ignoreIps: ["203.0.113.7"],
       trustedProxies: 1,

@@ -1,19 +1,19 @@
+import { guard } from "../src/guard.ts";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { writeFile } from "node:fs/promises";
 import { Hono } from "hono";
+import { createMaintenance, maintenance } from "../src/maintenance.ts";
+import { type EnableOptions } from "../src/_enable.ts";
 import {
-  createMaintenance,
-  type EnableOptions,
   forceMaintenance,
-  isTestRun,
-  maintenance,
   type MaintenanceInfo,
   type MaintenanceVariables,
-  MemoryStore,
   type MiddlewareOptions,
-} from "../mod.ts";
+} from "../src/middleware.ts";
+import { isTestRun } from "../src/_test_env.ts";
+import { MemoryStore } from "../stores/memory.ts";
 import {
   cleanEnv,
   makeTempDir,
@@ -370,7 +370,7 @@ describe("middleware option ignoreTests", () => {
         const script = `${dir}/probe.ts`;
         await writeFile(
           script,
-          `import { isTestRun } from "${ROOT}/src/test_env.ts";\nconsole.log(JSON.stringify(isTestRun()));\n`,
+          `import { isTestRun } from "${ROOT}/src/_test_env.ts";\nconsole.log(JSON.stringify(isTestRun()));\n`,
         );
         const [cmd, args] = scriptCommand(runtime, script);
         const r = await runProcess(cmd, args, { env: cleanEnv() });
@@ -1009,7 +1009,7 @@ describe("the bypass hash never reaches handlers or render", () => {
     assert.equal((seen[0] as { bypass?: string }).bypass, undefined);
     assert.equal((seen[0] as { message?: string }).message, "down");
     // The guard's render too.
-    const guarded = mm.guard(() => new Response("app"), {
+    const guarded = guard(mm, () => new Response("app"), {
       render: (_req, state) => {
         seen.push(state);
         return "custom";
@@ -1116,7 +1116,7 @@ describe("an ignoreRequest that throws", () => {
     const app = new Hono();
     app.use(mm.middleware({ ignoreRequest: isStaff }));
     app.get("/", (c) => c.text("app"));
-    const guarded = mm.guard(() => new Response("app"), {
+    const guarded = guard(mm, () => new Response("app"), {
       ignoreRequest: isStaff,
     });
     for (let i = 0; i < 3; i++) {

@@ -20,12 +20,9 @@ import { existsSync } from "node:fs";
 import process from "node:process";
 import { Hono } from "hono";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
-import {
-  createMaintenance,
-  type Maintenance,
-  MemoryStore,
-  renderPage,
-} from "../mod.ts";
+import { createMaintenance, type Maintenance } from "../src/maintenance.ts";
+import { MemoryStore } from "../stores/memory.ts";
+import { renderPage } from "../src/_page.ts";
 import {
   makeTempDir,
   removeDir,

@@ -7,12 +7,10 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import {
-  createMaintenance,
-  type MaintenanceState,
-  MemoryStore,
-  renderPage,
-} from "../mod.ts";
+import { createMaintenance } from "../src/maintenance.ts";
+import { type MaintenanceState } from "../src/_state.ts";
+import { MemoryStore } from "../stores/memory.ts";
+import { renderPage } from "../src/_page.ts";
 
 const ENDS = "2030-01-01T14:00:00.000Z";
 

@@ -1,16 +1,12 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import {
-  createMaintenance,
-  createResponder,
-  type EnableOptions,
-  forceMaintenance,
-  MemoryStore,
-  type MiddlewareOptions,
-  retryAfterSeconds,
-  toSnapshot,
-} from "../mod.ts";
+import { createMaintenance } from "../src/maintenance.ts";
+import { createResponder, retryAfterSeconds } from "../src/_response.ts";
+import { type EnableOptions } from "../src/_enable.ts";
+import { forceMaintenance, type MiddlewareOptions } from "../src/middleware.ts";
+import { MemoryStore } from "../stores/memory.ts";
+import { toSnapshot } from "../src/_snapshot.ts";
 
 const T0 = Date.parse("2030-01-01T12:00:00.000Z");
 

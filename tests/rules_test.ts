@@ -1,19 +1,18 @@
+import { adminRoutes } from "../src/admin.ts";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Hono } from "hono";
+import { clientIp, connectionIp } from "../src/_client_ip.ts";
 import {
-  clientIp,
   compileIpRules,
   compilePathRules,
-  connectionIp,
-  createMaintenance,
-  decide,
-  type DecisionRules,
   isCanonicalPath,
-  MemoryStore,
   parseIp,
-  toSnapshot,
-} from "../mod.ts";
+} from "../src/_rules.ts";
+import { createMaintenance } from "../src/maintenance.ts";
+import { decide, type DecisionRules } from "../src/_decide.ts";
+import { MemoryStore } from "../stores/memory.ts";
+import { toSnapshot } from "../src/_snapshot.ts";
 
 describe("isCanonicalPath", () => {
   it("accepts the one spelling routing and exemption agree on", () => {
@@ -445,7 +444,7 @@ describe("route marks: the admin routes' exemption", () => {
   it("an app route before an admin mount with its own onError is not exempted by it", async () => {
     const mm = createMaintenance({ store: new MemoryStore() });
     await mm.enable({ message: "down" });
-    const admin = mm.adminRoutes({ authorize: () => false });
+    const admin = adminRoutes(mm, { authorize: () => false });
     admin.onError((e, c) => c.text(String(e), 500)); // Hono then wraps each handler
     const app = new Hono();
     app.use(mm.middleware());

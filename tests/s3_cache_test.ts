@@ -3,14 +3,16 @@
 // controller, single flight, stale-if-error. Clocks are injected (`now`) where a test is
 // about TTLs, so the assertions do not depend on how fast this machine is; Redis expiry
 // is real time.
+import { adminRoutes } from "../src/admin.ts";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { createClient } from "redis";
 import { Hono } from "hono";
-import { bearerToken, createMaintenance, type Maintenance } from "../mod.ts";
-import type { CacheOptions } from "../mod.ts";
-import { redisCache } from "../stores/redis_cache.ts";
+import { bearerToken } from "../src/admin.ts";
+import { createMaintenance, type Maintenance } from "../src/maintenance.ts";
+import { type CacheOptions } from "../src/_cache.ts";
+import { redisCache } from "../stores/redis.ts";
 import { S3Store } from "../stores/s3.ts";
 import {
   type CountingProxy,
@@ -420,7 +422,7 @@ describe("createMaintenance over S3Store with a shared Redis cache (two servers,
     const adminA = new Hono();
     adminA.route(
       "/maintenance-mode",
-      a.adminRoutes({ authorize: bearerToken(token) }),
+      adminRoutes(a, { authorize: bearerToken(token) }),
     );
     const appB = appFor(b);
     assert.equal((await appB.request("/")).status, 200); // b fills the cache

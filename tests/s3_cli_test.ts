@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { createClient } from "redis";
 import { S3Store } from "../stores/s3.ts";
-import { verifySecret } from "../src/bypass.ts";
+import { verifySecret } from "../src/_bypass.ts";
 import { cleanEnv } from "./helpers.ts";
 import {
   freePort,

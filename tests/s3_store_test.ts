@@ -20,7 +20,7 @@ import {
   startCountingProxy,
   startS3rver,
 } from "../scripts/test_servers.ts";
-import { parseState } from "../src/state.ts";
+import { parseState } from "../src/_state.ts";
 
 const BUCKET = "maintenance";
 

@@ -4,18 +4,18 @@
  * is over without any write; `Retry-After` counts down to `endsAt`; `refresh` sends a
  * `Refresh` header. A controllable clock (the `now` option) walks through the window.
  */
+import { adminRoutes } from "../src/admin.ts";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Hono } from "hono";
+import { bearerToken } from "../src/admin.ts";
+import { buildEnabledState } from "../src/_enable.ts";
+import { createMaintenance, type Maintenance } from "../src/maintenance.ts";
 import {
-  bearerToken,
-  buildEnabledState,
-  createMaintenance,
   forceMaintenance,
-  type Maintenance,
   type MaintenanceVariables,
-  MemoryStore,
-} from "../mod.ts";
+} from "../src/middleware.ts";
+import { MemoryStore } from "../stores/memory.ts";
 import { runCli } from "../main.ts";
 import { makeTempDir, removeDir } from "./helpers.ts";
 
@@ -52,7 +52,7 @@ function world(): World {
   app.use(mm.middleware());
   app.route(
     "/maintenance-mode",
-    mm.adminRoutes({ authorize: bearerToken(TOKEN) }),
+    adminRoutes(mm, { authorize: bearerToken(TOKEN) }),
   );
   app.get("/", (c) => {
     const info = c.get("maintenance");

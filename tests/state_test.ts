@@ -1,13 +1,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { enabledState } from "../src/_enable.ts";
 import {
-  enabledState,
   isActiveAt,
   parseState,
   serializeState,
   StateParseError,
-} from "../mod.ts";
-import { parseInstant } from "../src/state.ts";
+} from "../src/_state.ts";
+import { parseInstant } from "../src/_state.ts";
 
 describe("parseState", () => {
   it("reads absent and empty text as off", () => {

@@ -18,10 +18,10 @@
  * @module
  */
 import { DEFAULT_STATE_FILE, FileStore } from "../stores/file.ts";
-import { redisCache } from "../stores/redis_cache.ts";
-import type { StateStore } from "../stores/types.ts";
-import type { CacheOptions } from "./cache.ts";
-import { withTimeout } from "./timeout.ts";
+import { redisCache } from "../stores/redis.ts";
+import type { StateStore } from "../stores/_types.ts";
+import type { CacheOptions } from "./_cache.ts";
+import { withTimeout } from "./_timeout.ts";
 
 /**
  * A setting is wrong or half given; the message names the flag or variable and the fix.
@@ -29,7 +29,7 @@ import { withTimeout } from "./timeout.ts";
  *
  * @example
  * ```ts
- * import { ConfigError } from "./env_config.ts";
+ * import { ConfigError } from "./_env_config.ts";
  * throw new ConfigError("MAINTENANCE_S3_URL must look like s3://bucket/key");
  * ```
  */
@@ -49,7 +49,7 @@ export type EnvReader = (name: string) => string | undefined;
  *
  * @example
  * ```ts
- * import { processEnv } from "./env_config.ts";
+ * import { processEnv } from "./_env_config.ts";
  * processEnv("PORT") ?? "8000";
  * ```
  */
@@ -70,7 +70,7 @@ export function processEnv(name: string): string | undefined {
  *
  * @example
  * ```ts
- * import { storeFromEnv, strictProcessEnv } from "./env_config.ts";
+ * import { storeFromEnv, strictProcessEnv } from "./_env_config.ts";
  * const store = await storeFromEnv({}, strictProcessEnv);
  * ```
  */
@@ -109,7 +109,7 @@ export interface StoreFlags {
  *
  * @example
  * ```ts
- * import { storeFromEnv } from "./env_config.ts";
+ * import { storeFromEnv } from "./_env_config.ts";
  * const store = await storeFromEnv({ file: "state.txt" });
  * ```
  */
@@ -277,7 +277,7 @@ async function s3Store(
  *
  * @example
  * ```ts
- * import { intFromEnv } from "./env_config.ts";
+ * import { intFromEnv } from "./_env_config.ts";
  * const port = intFromEnv("PORT", 8000, 0, 65535);
  * ```
  */
@@ -307,7 +307,7 @@ const DEFAULT_CACHE_KEY = "maintenance_mode_state";
  *
  * @example
  * ```ts
- * import type { CacheSettings } from "./env_config.ts";
+ * import type { CacheSettings } from "./_env_config.ts";
  * const settings: CacheSettings = {
  *   ttlMs: 1000,
  *   key: "maintenance_mode_state",
@@ -331,7 +331,7 @@ export interface CacheSettings {
  *
  * @example
  * ```ts
- * import { cacheSettingsFromEnv } from "./env_config.ts";
+ * import { cacheSettingsFromEnv } from "./_env_config.ts";
  * const { ttlMs, redisUrl } = cacheSettingsFromEnv();
  * ```
  */
@@ -468,7 +468,7 @@ async function connectRedis(
  *
  * @example
  * ```ts
- * import { cacheFromEnv } from "./env_config.ts";
+ * import { cacheFromEnv } from "./_env_config.ts";
  * const envCache: { close(): Promise<void> } = await cacheFromEnv();
  * await envCache.close();
  * ```
@@ -489,7 +489,7 @@ export interface EnvCache {
  * @example
  * ```ts
  * import { createMaintenance } from "../mod.ts";
- * import { cacheFromEnv, storeFromEnv } from "./env_config.ts";
+ * import { cacheFromEnv, storeFromEnv } from "./_env_config.ts";
  * const { cache } = await cacheFromEnv();
  * const mm = createMaintenance({ store: await storeFromEnv(), cache });
  * ```
@@ -532,7 +532,7 @@ export async function cacheFromEnv(
  *
  * @example
  * ```ts
- * import { cacheSettingsFromEnv, invalidateSharedCache } from "./env_config.ts";
+ * import { cacheSettingsFromEnv, invalidateSharedCache } from "./_env_config.ts";
  * const settings = cacheSettingsFromEnv(); // before the write: bad settings change nothing
  * // ... store.write(...) ...
  * await invalidateSharedCache(settings);

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { StoreError } from "./store_error.ts";
-import type { CacheStore } from "./types.ts";
+import { StoreError } from "./_store_error.ts";
+import type { CacheStore } from "./_types.ts";
 
 /**
  * The part of a node-redis (`redis` / `@redis/client` v4 and later) client this adapter

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { isActive, type Snapshot } from "./snapshot.ts";
+import { isActive, type Snapshot } from "./_snapshot.ts";
 
 /**
  * Compiled rules the decision uses (see `compileRules` in the middleware).

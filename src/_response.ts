@@ -7,9 +7,9 @@
  * @module
  */
 import { getPath } from "hono/utils/url";
-import type { Snapshot } from "./snapshot.ts";
-import type { MaintenanceState } from "./state.ts";
-import { type PageOptions, renderPage } from "./page.ts";
+import type { Snapshot } from "./_snapshot.ts";
+import type { MaintenanceState } from "./_state.ts";
+import { type PageOptions, renderPage } from "./_page.ts";
 
 /**
  * A custom page: HTML text, or a whole Response. A Response with a 2xx status is sent

@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * import { onCloudflareWorkers } from "./on_workers.ts";
+ * import { onCloudflareWorkers } from "./_on_workers.ts";
  * onCloudflareWorkers(); // false under Deno, Bun and Node
  * ```
  */

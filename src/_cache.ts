@@ -5,12 +5,16 @@
  *
  * @module
  */
-import { StoreError } from "../stores/store_error.ts";
-import type { CacheStore, StateStore } from "../stores/types.ts";
-import { type MaintenanceState, parseState, StateParseError } from "./state.ts";
-import { type Snapshot, toSnapshot } from "./snapshot.ts";
-import { TimeoutError, withTimeout } from "./timeout.ts";
-import { onCloudflareWorkers } from "./on_workers.ts";
+import { StoreError } from "../stores/_store_error.ts";
+import type { CacheStore, StateStore } from "../stores/_types.ts";
+import {
+  type MaintenanceState,
+  parseState,
+  StateParseError,
+} from "./_state.ts";
+import { type Snapshot, toSnapshot } from "./_snapshot.ts";
+import { TimeoutError, withTimeout } from "./_timeout.ts";
+import { onCloudflareWorkers } from "./_on_workers.ts";
 
 /**
  * How the state is cached, as the seed's MAINTENANCE_MODE_CACHE settings.
@@ -208,6 +212,11 @@ export class StateCache {
    * cache.hot()?.enabled; // false
    * ```
    */
+  current(): Snapshot | undefined {
+    return this.hot() ?? this.peek(this.#now());
+  }
+
+  /** The state while the in-process copy is fresh, without a clock read. */
   hot(): Snapshot | undefined {
     if (this.#hot === undefined || --this.#hotLeft > 0) return this.#hot;
     if (this.#now() < this.#freshUntil) {

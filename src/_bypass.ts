@@ -11,8 +11,8 @@
  *
  * @module
  */
-import type { Snapshot } from "./snapshot.ts";
-import { timingSafeEqual } from "./timing_safe.ts";
+import type { Snapshot } from "./_snapshot.ts";
+import { timingSafeEqual } from "./_timing_safe.ts";
 
 /**
  * How the bypass cookie is made; an option of `createMaintenance({ bypass })`.

@@ -308,7 +308,7 @@ function nodeAdapter(runtime: "node" | "bun", bun?: BunFs): FsAdapter {
  *
  * @example
  * ```ts
- * import { detectFs } from "./fs_adapter.ts";
+ * import { detectFs } from "./_fs.ts";
  * const fs = detectFs();
  * console.log(fs.runtime);
  * ```

@@ -3,14 +3,14 @@
  *
  * @module
  */
-import type { CacheStore } from "./types.ts";
+import type { CacheStore } from "../stores/_types.ts";
 
 /**
  * Options for {@linkcode MemoryCache}.
  *
  * @example
  * ```ts
- * import type { MemoryCacheOptions } from "@x/maintenance";
+ * import type { MemoryCacheOptions } from "./memory_cache.ts";
  * let t = 0;
  * const options: MemoryCacheOptions = { now: () => t };
  * ```
@@ -28,7 +28,7 @@ export interface MemoryCacheOptions {
  *
  * @example
  * ```ts
- * import { MemoryCache } from "@x/maintenance";
+ * import { MemoryCache } from "./memory_cache.ts";
  * const cache = new MemoryCache();
  * await cache.set("maintenance_mode", "1", 60);
  * await cache.get("maintenance_mode"); // "1"

@@ -67,7 +67,7 @@ export const OFF_STATE: Readonly<MaintenanceState> = Object.freeze({
  *
  * @example
  * ```ts
- * import { MAX_MESSAGE, textLength } from "./state.ts";
+ * import { MAX_MESSAGE, textLength } from "./_state.ts";
  * textLength("🔧".repeat(MAX_MESSAGE)) <= MAX_MESSAGE; // true
  * ```
  */
@@ -79,7 +79,7 @@ export const MAX_MESSAGE = 2000;
  *
  * @example
  * ```ts
- * import { textLength } from "./state.ts";
+ * import { textLength } from "./_state.ts";
  * textLength("🔧 ok"); // 4
  * ```
  */
@@ -142,7 +142,7 @@ const NAIVE_RE = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$/;
  *
  * @example
  * ```ts
- * import { MAX_INSTANT } from "./state.ts";
+ * import { MAX_INSTANT } from "./_state.ts";
  * new Date(MAX_INSTANT).toISOString(); // "9999-12-31T23:59:59.999Z"
  * ```
  */
@@ -159,7 +159,7 @@ export const MAX_INSTANT: number = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
  *
  * @example
  * ```ts
- * import { parseInstant } from "./state.ts";
+ * import { parseInstant } from "./_state.ts";
  * parseInstant("2030-01-01T14:00:00Z"); // 1893506400000
  * parseInstant("2030-02-30T00:00:00Z"); // NaN
  * parseInstant("2030-01-01T14:00:00"); // NaN: which zone?
@@ -199,7 +199,7 @@ export function parseInstant(text: string): number {
  *
  * @example
  * ```ts
- * import { isNaiveDateTime } from "./state.ts";
+ * import { isNaiveDateTime } from "./_state.ts";
  * isNaiveDateTime("2030-01-01T14:00"); // true
  * isNaiveDateTime("2030-01-01T14:00Z"); // false
  * ```
@@ -213,7 +213,7 @@ export function isNaiveDateTime(text: string): boolean {
  *
  * @example
  * ```ts
- * import { instantHelp } from "./state.ts";
+ * import { instantHelp } from "./_state.ts";
  * instantHelp("2030-01-01T14:00"); // '; "2030-01-01T14:00" has no time zone: add ...'
  * ```
  */
@@ -233,7 +233,7 @@ export function instantHelp(text: unknown): string {
  *
  * @example
  * ```ts
- * import { isOutOfRange } from "./state.ts";
+ * import { isOutOfRange } from "./_state.ts";
  * isOutOfRange("10000-01-01T00:00:00Z"); // true
  * isOutOfRange("2030-02-30T00:00:00Z"); // false: no such day, whatever the year
  * ```

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { parseIp } from "./rules.ts";
+import { parseIp } from "./_rules.ts";
 
 /** Connection info as Deno.serve, Bun.serve and @hono/node-server pass it. */
 interface ConnEnv {

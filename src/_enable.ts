@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { checkSecret, hashSecret } from "./bypass.ts";
+import { checkSecret, hashSecret } from "./_bypass.ts";
 import {
   instantHelp,
   isOutOfRange,
@@ -13,7 +13,7 @@ import {
   MAX_MESSAGE,
   parseInstant,
   textLength,
-} from "./state.ts";
+} from "./_state.ts";
 
 /**
  * What `enable()` takes. Times are `Date`s or ISO-8601 strings from 1970 to 9999. Any

@@ -4,14 +4,82 @@
  *
  * @module
  */
-import type { DecisionRules } from "./decide.ts";
+import type { DecisionRules } from "./_decide.ts";
 import {
   compileIpRules,
   compilePathRules,
   type IpRule,
   type PathRule,
-} from "./rules.ts";
-import { isTestRun } from "./test_env.ts";
+} from "./_rules.ts";
+import { isTestRun } from "./_test_env.ts";
+
+/** Edits (insert, delete, replace) that turn `a` into `b`. */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(
+        prev[j] + 1,
+        cur[j - 1] + 1,
+        prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/** The known name closest to `name`, when it is close enough to be a typo. */
+export function closest(
+  name: string,
+  known: Iterable<string>,
+): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = k.toLowerCase() === name.toLowerCase()
+      ? 0
+      : editDistance(name, k);
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return best !== undefined && name.length > 1 &&
+      bestDistance <= Math.max(1, Math.min(3, Math.floor(best.length / 3)))
+    ? best
+    : undefined;
+}
+
+/**
+ * The one option checker: throws a `TypeError` unless `options` is a plain object whose
+ * keys are all `known`, naming an unknown key, the closest known one ("did you mean"),
+ * or what `aliases` says to write instead (`until` → `endsAt`). `what` names the
+ * options in messages, such as `"createMaintenance"`; `hint` ends a message about an
+ * unknown key.
+ */
+export function checkOptions(
+  options: unknown,
+  what: string,
+  known: readonly string[],
+  aliases: Readonly<Record<string, string>> = {},
+  hint = "",
+): asserts options is Record<string, unknown> {
+  if (
+    options === null || typeof options !== "object" || Array.isArray(options)
+  ) {
+    throw new TypeError(
+      `${what} takes an options object, such as { ${known[0]} }`,
+    );
+  }
+  for (const k of Object.keys(options)) {
+    if (known.includes(k)) continue;
+    const instead = Object.hasOwn(aliases, k) ? aliases[k] : closest(k, known);
+    throw new TypeError(
+      `unknown ${what} option "${k}"${
+        instead ? `; did you mean ${instead}?` : ""
+      } (known: ${known.join(", ")})${hint}`,
+    );
+  }
+}
 
 /** Option names the middleware and the guard both take. */
 const KNOWN: ReadonlySet<string> = new Set([
@@ -53,7 +121,7 @@ export interface SharedOptions {
  *
  * @example
  * ```ts
- * import { checkSharedOptions } from "./options.ts";
+ * import { checkSharedOptions } from "./_options.ts";
  * checkSharedOptions({ ignoreTests: true }, "maintenance middleware", []);
  * ```
  */
@@ -120,7 +188,7 @@ export interface RuleOptions {
  *
  * @example
  * ```ts
- * import { compileDecisionRules } from "./options.ts";
+ * import { compileDecisionRules } from "./_options.ts";
  * const rules = compileDecisionRules({ ignorePaths: ["/healthz"] }, undefined, undefined);
  * rules.path("/healthz"); // true
  * ```

@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * import { logError } from "./log_error.ts";
+ * import { logError } from "./_log_error.ts";
  * logError(new Error("cannot read maintenance state")); // [maintenance] cannot read ...
  * ```
  */

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { MaintenanceState } from "./state.ts";
+import type { MaintenanceState } from "./_state.ts";
 
 /**
  * One state as the hot path uses it: the window as epoch milliseconds, so deciding

@@ -1,11 +1,11 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createClient } from "redis";
-import { type IoRedisLikeClient, redisCache } from "../stores/redis_cache.ts";
-import { MemoryCache } from "../stores/memory_cache.ts";
-import { StoreError } from "../stores/store_error.ts";
+import { type IoRedisLikeClient, redisCache } from "../stores/redis.ts";
+import { MemoryCache } from "./memory_cache.ts";
+import { StoreError } from "../stores/_store_error.ts";
 import { MemoryStore } from "../stores/memory.ts";
-import type { StateStore } from "../stores/types.ts";
+import type { StateStore } from "../stores/_types.ts";
 import { createMaintenance } from "../src/maintenance.ts";
 import { type RedisHandle, startRedis } from "../scripts/test_servers.ts";
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { MaintenanceState } from "./state.ts";
+import type { MaintenanceState } from "./_state.ts";
 
 const ESCAPES: Record<string, string> = {
   "&": "&amp;",

@@ -14,7 +14,7 @@
  *
  * @example
  * ```ts
- * import { failClosed } from "./exempt_predicate.ts";
+ * import { failClosed } from "./_exempt_predicate.ts";
  * const isStaff = failClosed((req: Request) => {
  *   throw new Error("session store down");
  * }, (e) => console.error(e.message), "ignoreRequest");
