@@ -14,6 +14,7 @@ import {
   type MiddlewareOptions,
 } from "./middleware.ts";
 import { register } from "./_internal.ts";
+import { checkOptions } from "./_options.ts";
 import { isActive } from "./_snapshot.ts";
 import { type MaintenanceState, serializeState } from "./_state.ts";
 import { enabledState, type EnableOptions } from "./_enable.ts";
@@ -92,7 +93,7 @@ export interface Maintenance {
   middleware(options?: MiddlewareOptions): MaintenanceMiddleware;
 }
 
-const KNOWN = new Set([
+const KNOWN = [
   "store",
   "cache",
   "timeoutMs",
@@ -100,10 +101,10 @@ const KNOWN = new Set([
   "onError",
   "now",
   "bypass",
-]);
+];
 
 /** Keys of the `cache` option. */
-const CACHE_KNOWN = new Set(["key", "ttlMs", "store"]);
+const CACHE_KNOWN = ["key", "ttlMs", "store"];
 
 /**
  * Creates the maintenance controller. Options are validated here, once.
@@ -127,16 +128,13 @@ export function createMaintenance(
       "createMaintenance takes an options object, such as { store }",
     );
   }
-  for (const k of Object.keys(options)) {
-    if (!KNOWN.has(k)) {
-      throw new TypeError(
-        `unknown createMaintenance option "${k}" (known: ${
-          [...KNOWN].join(", ")
-        }); ` +
-          "middleware options such as ignorePaths go to mm.middleware({...})",
-      );
-    }
-  }
+  checkOptions(
+    options,
+    "createMaintenance",
+    KNOWN,
+    {},
+    "; middleware options such as ignorePaths go to mm.middleware({...})",
+  );
   // Only a store left out gets the default file: `store: null` (a store that failed to
   // be made) must not quietly switch the app to a local file no one else reads.
   if (options.store === undefined && onCloudflareWorkers()) {
@@ -165,15 +163,7 @@ export function createMaintenance(
         "cache must be an object such as { ttlMs: 1000 }, or false",
       );
     }
-    for (const k of Object.keys(cacheOpt)) {
-      if (!CACHE_KNOWN.has(k)) {
-        throw new TypeError(
-          `unknown cache option "${k}" (known: ${
-            [...CACHE_KNOWN].join(", ")
-          }), such as { ttlMs: 1000 }`,
-        );
-      }
-    }
+    checkOptions(cacheOpt, "cache", CACHE_KNOWN);
     const ttl = cacheOpt.ttlMs;
     if (
       ttl !== undefined && ttl !== null && (!Number.isFinite(ttl) || ttl < 0)
@@ -307,15 +297,14 @@ export function maintenance(
       "maintenance takes an options object, such as { ignorePaths: ['/healthz'] }",
     );
   }
-  const { store, cache, timeoutMs, fallback, onError, now, bypass, ...mw } =
-    options;
-  const ctl: MaintenanceOptions = {};
-  if (store !== undefined) ctl.store = store;
-  if (cache !== undefined) ctl.cache = cache;
-  if (timeoutMs !== undefined) ctl.timeoutMs = timeoutMs;
-  if (fallback !== undefined) ctl.fallback = fallback;
-  if (onError !== undefined) ctl.onError = onError;
-  if (now !== undefined) ctl.now = now;
-  if (bypass !== undefined) ctl.bypass = bypass;
+  // Controller options to the controller, the rest to the middleware (which names
+  // any unknown one).
+  const ctl: Record<string, unknown> = {};
+  const mw: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(options)) {
+    if (KNOWN.includes(k)) {
+      if (v !== undefined) ctl[k] = v;
+    } else mw[k] = v;
+  }
   return createMaintenance(ctl).middleware(mw);
 }

@@ -3,7 +3,7 @@ import { internals } from "../src/_internal.ts";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import { connectionIp } from "../src/_client_ip.ts";
+import { connectionIp } from "../src/_engine.ts";
 import { createMaintenance, type Maintenance } from "../src/maintenance.ts";
 import { type EnableOptions } from "../src/_enable.ts";
 import { isTestRun } from "../src/_test_env.ts";

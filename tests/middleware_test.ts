@@ -654,16 +654,29 @@ describe("forceMaintenance per route", () => {
     assert.equal(res.status, 200);
     assert.equal(await res.text(), "open");
   });
-  it("true without the middleware in front says so", async () => {
+  it("true without the middleware in front answers the default maintenance page", async () => {
     const app = new Hono();
-    let message = "";
-    app.onError((e, c) => {
-      message = e.message;
-      return c.text("error", 500);
+    let handled = false;
+    app.onError((_e, c) => c.text("error", 500));
+    app.get("/old", forceMaintenance(true), (c) => {
+      handled = true;
+      return c.text("never");
     });
-    app.get("/old", forceMaintenance(true), (c) => c.text("never"));
-    assert.equal(await statusOf(app, "/old"), 500);
-    assert.match(message, /needs the maintenance middleware/);
+    app.get("/open", forceMaintenance(false), (c) => c.text("open"));
+    const res = await app.request("/old");
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get("cache-control"), "no-store");
+    assert.ok(res.headers.get("retry-after"));
+    assert.match(res.headers.get("content-type") ?? "", /text\/html/);
+    assert.match(await res.text(), /maintenance/i);
+    const json = await app.request("/old", {
+      headers: { accept: "application/json" },
+    });
+    assert.equal(json.status, 503);
+    assert.match(json.headers.get("content-type") ?? "", /json/);
+    await json.body?.cancel();
+    assert.equal(handled, false);
+    assert.equal(await statusOf(app, "/open"), 200);
   });
   it("takes a boolean only", () => {
     assert.throws(
