@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { closest } from "./src/_options.ts";
 import { parseArgs } from "node:util";
 import {
   type CacheSettings,
@@ -119,39 +120,14 @@ const OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-/** How many single-character edits turn `a` into `b`. */
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(
-        prev[j] + 1,
-        row[j - 1] + 1,
-        prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    prev = row;
-  }
-  return prev[b.length];
-}
-
 /**
  * What to say about an option `parseArgs` does not know. Its own advice (pass it after
  * `--` as a positional argument) is wrong here: the CLI takes no such argument.
  */
 function unknownOption(raw: string): string {
   const name = raw.replace(/^-+/, "").split("=")[0].toLowerCase();
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const known of Object.keys(OPTIONS)) {
-    const d = editDistance(name.replaceAll("_", "-"), known);
-    if (d < bestDistance) [best, bestDistance] = [known, d];
-  }
-  const hint = name.length > 1 && best !== undefined &&
-      bestDistance <= Math.min(2, Math.floor(best.length / 3))
-    ? `; did you mean --${best}?`
-    : "";
+  const best = closest(name.replaceAll("_", "-"), Object.keys(OPTIONS));
+  const hint = best !== undefined ? `; did you mean --${best}?` : "";
   return `Unknown option '${raw}'${hint} (the options are listed below)`;
 }
 

@@ -45,6 +45,7 @@ export {
   type MaintenanceVariables,
   type MiddlewareOptions,
 } from "./src/middleware.ts";
+export type { SharedOptions } from "./src/_engine.ts";
 export type { EnableOptions } from "./src/_enable.ts";
 export type { BypassOptions } from "./src/_bypass.ts";
 export type { CacheOptions } from "./src/_cache.ts";
