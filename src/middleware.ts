@@ -13,7 +13,6 @@ import {
   connectionIp,
   createEngine,
   privately,
-  type Seen,
   type SharedOptions,
 } from "./_engine.ts";
 import { internals as internalsOf } from "./_internal.ts";
@@ -188,7 +187,7 @@ export function createMiddleware(
   // setting c.get("maintenance") allocates nothing per request.
   let memoSnap: Snapshot | undefined;
   let infos: [InfoWithRespond, InfoWithRespond, InfoWithRespond] | undefined;
-  function info({ snap, t, on }: Seen): InfoWithRespond {
+  function info(snap: Snapshot, on: boolean, t: number): InfoWithRespond {
     if (snap !== memoSnap || infos === undefined) {
       memoSnap = snap;
       const make = (enabled: boolean, scheduled: boolean): InfoWithRespond =>
@@ -215,7 +214,7 @@ export function createMiddleware(
     hot: Snapshot | undefined,
   ): Promise<Response | void> {
     const seen = await engine.see(hot);
-    c.set("maintenance", info(seen));
+    c.set("maintenance", info(seen.snap, seen.on, seen.t));
     const outcome = await engine.check(c, seen);
     if (outcome === "pass") return next();
     if (outcome !== "private") return send(c, outcome);
@@ -239,7 +238,7 @@ export function createMiddleware(
     // returns is the only one.
     const hot = cache.current();
     if (hot === undefined || hot.enabled) return slow(c, next, hot);
-    c.set("maintenance", info({ snap: hot, t: 0, on: false }));
+    c.set("maintenance", info(hot, false, 0));
     return next();
   };
 }
