@@ -1,29 +1,25 @@
 /**
- * Maintenance mode for Hono apps: while it is on, requests get a 503 page (HTML or
+ * Maintenance mode for Hono apps. While it is on, requests get a 503 page (HTML or
  * JSON, with `Retry-After` and `Cache-Control: no-store`) or a redirect; exempt paths,
  * client IPs and CIDR ranges, users (a predicate), tests and routes registered before
- * the middleware pass through. The state lives in a store (a local file, memory, or
- * one S3 object from `@x/maintenance/s3`) shared by every instance, behind a
- * read-through cache.
+ * the middleware pass through. The state lives in a store shared by every instance (a
+ * local file, memory, or one S3 object), behind a read-through cache. A port of
+ * django-maintenance-mode.
  *
- * A port of django-maintenance-mode (with its S3 fork's storage and cache).
+ * Optional parts are entry points of their own: `@x/maintenance/admin` (admin routes),
+ * `@x/maintenance/guard` (a check before Hono routes), `@x/maintenance/redis` (a shared
+ * cache), `@x/maintenance/s3` (`S3Store`) and `@x/maintenance/cli`.
  *
  * @example
  * ```ts
  * import { Hono } from "hono";
  * import { createMaintenance, FileStore } from "@x/maintenance";
- * import { adminRoutes, bearerToken } from "@x/maintenance/admin";
  *
  * const mm = createMaintenance({ store: new FileStore("maintenance_mode_state.txt") });
  * const app = new Hono();
  * app.get("/healthz", (c) => c.text("ok")); // registered before: never in maintenance
  * app.use(mm.middleware({ ignorePaths: [/^\/status/] }));
  * app.get("/", (c) => c.text("hello"));
- *
- * app.route(
- *   "/maintenance-mode", // GET state, POST /on, POST /off
- *   adminRoutes(mm, { authorize: bearerToken("a-long-random-token-from-your-secret-store") }),
- * );
  *
  * await mm.enable({ message: "Back at 14:00", retryAfter: 600 });
  * await mm.isEnabled(); // true

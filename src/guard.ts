@@ -16,7 +16,7 @@
  * const mm = createMaintenance({ store: new FileStore() });
  * const app = new Hono();
  * app.get("/", (c) => c.text("hello"));
- * export default { fetch: guard(mm, app.fetch, { ignorePaths: [/^\/healthz$/] }) };
+ * Deno.serve(guard(mm, app.fetch, { ignorePaths: [/^\/healthz$/] }));
  * ```
  *
  * @module
@@ -42,7 +42,7 @@ import type { MaintenanceState } from "./_state.ts";
  *
  * @example
  * ```ts
- * import type { FetchHandler } from "@x/maintenance";
+ * import type { FetchHandler } from "@x/maintenance/guard";
  * const hello: FetchHandler = () => new Response("hello");
  * ```
  */
@@ -57,7 +57,7 @@ export type FetchHandler = (
  *
  * @example
  * ```ts
- * import type { GuardedFetch } from "@x/maintenance";
+ * import type { GuardedFetch } from "@x/maintenance/guard";
  * const serve = (fetch: GuardedFetch) => Deno.serve(fetch);
  * ```
  */
@@ -67,7 +67,7 @@ export type GuardedFetch = (
 ) => Response | Promise<Response>;
 
 /**
- * Options of the guard (`mm.guard(app.fetch, options)`): the middleware's options that
+ * Options of the guard (`guard(mm, app.fetch, options)`): the middleware's options that
  * need no Hono context. Functions take the `Request` and the runtime's second fetch
  * argument (`info` under Deno, the `server` under Bun) instead of a Hono `Context`.
  *
@@ -76,7 +76,7 @@ export type GuardedFetch = (
  *
  * @example
  * ```ts
- * import type { GuardOptions } from "@x/maintenance";
+ * import type { GuardOptions } from "@x/maintenance/guard";
  * const options: GuardOptions = {
  *   ignorePaths: ["/healthz", /^\/static\//],
  *   ignoreIps: ["10.0.0.0/8"],
