@@ -7,12 +7,6 @@
 /**
  * The default `onError` of the controller, and of a middleware or guard made without
  * one: `[maintenance] <message>` on stderr.
- *
- * @example
- * ```ts
- * import { logError } from "./_log_error.ts";
- * logError(new Error("cannot read maintenance state")); // [maintenance] cannot read ...
- * ```
  */
 export function logError(error: Error): void {
   console.error(`[maintenance] ${error.message}`);

@@ -7,12 +7,6 @@
 
 /**
  * Whether this runs on Cloudflare Workers (workerd), by `navigator.userAgent`.
- *
- * @example
- * ```ts
- * import { onCloudflareWorkers } from "./_on_workers.ts";
- * onCloudflareWorkers(); // false under Deno, Bun and Node
- * ```
  */
 export function onCloudflareWorkers(): boolean {
   const nav = (globalThis as { navigator?: { userAgent?: unknown } }).navigator;

@@ -17,24 +17,12 @@ import { getPath } from "hono/utils/url";
 /**
  * A path rule: a string matches that path and everything below it (`"/status"` matches
  * `/status` and `/status/db`, not `/statusx`); a RegExp is tested against the path.
- *
- * @example
- * ```ts
- * import type { PathRule } from "@x/maintenance";
- * const rules: PathRule[] = ["/healthz", /^\/api\/public\//];
- * ```
  */
 export type PathRule = string | RegExp;
 
 /**
  * An IP rule: an address (`"10.0.0.1"`, `"::1"`), a CIDR range (`"10.0.0.0/8"`,
  * `"2001:db8::/32"`), or a RegExp tested against the address text.
- *
- * @example
- * ```ts
- * import type { IpRule } from "@x/maintenance";
- * const rules: IpRule[] = ["127.0.0.1", "10.0.0.0/8", "::1", /^192\.168\./];
- * ```
  */
 export type IpRule = string | RegExp;
 
@@ -43,13 +31,6 @@ export type IpRule = string | RegExp;
  * with `/`, has no empty, `.` or `..` segment, no backslash and no encoded slash or dot.
  * Exemptions only apply to such paths, so `/public/../admin`, `/public//x` or
  * `/public/%2e%2e/admin` can never borrow an exempt prefix.
- *
- * @example
- * ```ts
- * import { isCanonicalPath } from "@x/maintenance";
- * isCanonicalPath("/status/db"); // true
- * isCanonicalPath("/status/../admin"); // false
- * ```
  */
 export function isCanonicalPath(path: string): boolean {
   if (path.charCodeAt(0) !== 47 /* / */) return false;
@@ -80,13 +61,6 @@ function checkRegExp(rule: RegExp, option: string): RegExp {
 /**
  * Compiles path rules into one test. Throws `TypeError` on a rule that is neither a
  * path starting with `/` nor a RegExp.
- *
- * @example
- * ```ts
- * import { compilePathRules } from "@x/maintenance";
- * const exempt = compilePathRules(["/healthz", /^\/static\//]);
- * exempt("/healthz"); // true
- * ```
  */
 export function compilePathRules(
   rules: readonly PathRule[] | undefined,
@@ -143,14 +117,6 @@ export function compilePathRules(
 
 /**
  * An address as {@linkcode parseIp} returns it.
- *
- * @example
- * ```ts
- * import { parseIp } from "@x/maintenance";
- * const ip = parseIp("::ffff:10.0.0.1"); // ParsedIp | undefined
- * ip?.v4; // 167772161n
- * ip?.text; // "10.0.0.1"
- * ```
  */
 export interface ParsedIp {
   /** Normalized text: dotted v4, or compressed v6; v4-mapped v6 as v4. */
@@ -164,12 +130,6 @@ export interface ParsedIp {
 /**
  * Parses an address; an IPv4-mapped IPv6 address (`::ffff:10.0.0.1`) is treated as its
  * IPv4 address. Returns `undefined` for anything that is not an address.
- *
- * @example
- * ```ts
- * import { parseIp } from "@x/maintenance";
- * parseIp("::ffff:10.0.0.1")?.text; // "10.0.0.1"
- * ```
  */
 export function parseIp(addr: string): ParsedIp | undefined {
   let a = addr.trim();
@@ -206,14 +166,6 @@ export function parseIp(addr: string): ParsedIp | undefined {
 /**
  * Compiles IP rules into one test over the client address. Throws `TypeError` on an
  * address or range that does not parse, `RangeError` on a prefix length out of range.
- *
- * @example
- * ```ts
- * import { compileIpRules } from "@x/maintenance";
- * const exempt = compileIpRules(["10.0.0.0/8", "::1"]);
- * exempt("10.1.2.3"); // true
- * exempt("::ffff:10.1.2.3"); // true
- * ```
  */
 export function compileIpRules(
   rules: readonly IpRule[] | undefined,

@@ -8,12 +8,6 @@
  * True under `bun test` and Jest/Vitest (`NODE_ENV=test`), `node --test`
  * (`NODE_TEST_CONTEXT`), and `deno test` (the main module is a `*_test.ts` /
  * `*.test.ts` file, Deno's naming convention).
- *
- * @example
- * ```ts
- * import { isTestRun } from "@x/maintenance";
- * if (isTestRun()) console.log("running tests");
- * ```
  */
 export function isTestRun(): boolean {
   const g = globalThis as {

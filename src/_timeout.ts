@@ -7,12 +7,6 @@
 
 /**
  * Raised when a bounded call takes longer than its timeout.
- *
- * @example
- * ```ts
- * import { TimeoutError } from "@x/maintenance";
- * new TimeoutError("store read", 1000).message;
- * ```
  */
 export class TimeoutError extends Error {
   /** Always `"TIMEOUT"`. */
@@ -27,13 +21,6 @@ export class TimeoutError extends Error {
 /**
  * Runs `fn` with a signal that aborts after `ms`, and rejects with
  * {@linkcode TimeoutError} at that moment whether or not `fn` honours the signal.
- *
- * @example
- * ```ts
- * import { withTimeout } from "@x/maintenance";
- * await withTimeout((signal) => fetch("http://127.0.0.1:1", { signal }), 500, "probe")
- *   .catch(() => {});
- * ```
  */
 export function withTimeout<T>(
   fn: (signal: AbortSignal) => Promise<T>,
