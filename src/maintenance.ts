@@ -76,13 +76,10 @@ export interface Maintenance {
   getState(): Promise<MaintenanceState>;
   /**
    * Switches maintenance on (set_maintenance_mode(True)); returns the state written.
-   * Writes through the controller (`enable`, `disable`, `setState`, the admin routes)
-   * run one at a time in the order they were called, so `enable(); disable()` ends
-   * off (a write that never settles, on a store without a timeout of its own, holds
-   * up the writes after it for 10 × `timeoutMs` at most (10 s by default); `S3Store`
-   * bounds its writes by its
-   * `timeoutMs`). A write
-   * that fails makes the next check read the store again: it may have landed anyway.
+   * Writes (`enable`, `disable`, `setState`, the admin routes) run one at a time in
+   * call order, so `enable(); disable()` ends off; a write that never settles holds up
+   * the next for 10 × `timeoutMs` at most. A write that fails makes the next check
+   * read the store again: it may have landed anyway.
    */
   enable(options?: EnableOptions): Promise<MaintenanceState>;
   /** Switches maintenance off (set_maintenance_mode(False)); returns the state written. */
@@ -123,11 +120,6 @@ const CACHE_KNOWN = ["key", "ttlMs", "store"];
 export function createMaintenance(
   options: MaintenanceOptions = {},
 ): Maintenance {
-  if (options === null || typeof options !== "object") {
-    throw new TypeError(
-      "createMaintenance takes an options object, such as { store }",
-    );
-  }
   checkOptions(
     options,
     "createMaintenance",
