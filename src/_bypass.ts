@@ -3,16 +3,21 @@
  * cookie and then passes, as Laravel's `php artisan down --secret`. The state holds
  * only a salted SHA-256 of the secret (`bypass`: `salt:hash`, hex).
  *
- * The cookie is an HMAC-SHA256 over the stored hash, so every instance that shares the
- * state computes the same value (no per-process key), a new secret (or `off`) changes
- * it, and checking a request is one constant-time string comparison against a value
- * computed once per state. The HMAC key is the stored hash itself unless you give a
- * `cookieKey`: then reading the state is not enough to mint a cookie.
+ * The cookie is an HMAC-SHA256 over the stored hash and a period number, so every
+ * instance that shares the state computes the same value (no per-process key), a new
+ * secret (or `off`) changes it, and checking a request is a constant-time comparison
+ * against values computed once per state and period. The HMAC key is the stored hash
+ * itself unless you give a `cookieKey`: then reading the state is not enough to mint a
+ * cookie.
  *
  * @module
  */
-import type { Snapshot } from "./_snapshot.ts";
-import { timingSafeEqual } from "./_timing_safe.ts";
+import { generateCookie } from "hono/cookie";
+import { timingSafeEqual } from "hono/utils/buffer";
+import { sha256 } from "hono/utils/crypto";
+import { encodeBase64Url } from "hono/utils/encode";
+import { checkOptions } from "./_options.ts";
+import type { Snapshot } from "./_state.ts";
 
 /**
  * How the bypass cookie is made; an option of `createMaintenance({ bypass })`.
@@ -46,42 +51,20 @@ export interface BypassOptions {
   secure?: boolean;
 }
 
-/**
- * The bypass cookie, compiled from {@linkcode BypassOptions}: checks cookies and
- * answers visits to `/<secret>`. One per controller (`mm.bypass`); the middleware and
- * any fetch-level guard of that controller share it.
- *
- * @example
- * ```ts
- * import { createBypassCookie, toSnapshot } from "@x/maintenance";
- * const bypass = createBypassCookie();
- * const snap = toSnapshot({ enabled: true });
- * await bypass.ready(snap);
- * bypass.ok("maintenance_bypass=forged", snap); // false
- * ```
- */
+/** The bypass of one controller, shared by its middleware and guard. */
 export interface BypassCookie {
-  /** The cookie's name. */
-  readonly name: string;
   /**
-   * Computes the expected cookie values for this state, once per `maxAge` period:
-   * `undefined` when they are ready (or the state has no secret), else a promise to
-   * await before {@linkcode BypassCookie.ok}. Values serve two periods, and a call in
-   * the second makes the next ones meanwhile, so calling it on every request (as
-   * {@linkcode BypassCookie.check} does) never leaves `ok()` without them. Never
-   * rejects.
+   * Makes the cookie values for this state, once per `maxAge` period: `undefined`
+   * when they are ready (or the state has no secret), else a promise to await first.
+   * Values serve two periods, and a call in the second makes the next ones meanwhile,
+   * so calling it on every request never leaves {@linkcode BypassCookie.check}
+   * waiting at a period's end. Never rejects.
    */
   ready(snap: Snapshot): Promise<void> | undefined;
   /**
-   * Whether a `Cookie` header carries a valid bypass cookie for this state. Synchronous:
-   * `false` until {@linkcode BypassCookie.ready} has finished for the state, and again
-   * two `maxAge` periods after the last `ready()` call.
-   */
-  ok(cookieHeader: string | null | undefined, snap: Snapshot): boolean;
-  /**
-   * {@linkcode BypassCookie.ok} that waits for {@linkcode BypassCookie.ready} when it
-   * must: a boolean at once in the steady state, a promise only for the first request
-   * that needs the value of a new state.
+   * Whether a `Cookie` header carries a valid bypass cookie for this state: a boolean
+   * at once when the values are ready, a promise only for the first request that needs
+   * the values of a new state (or period).
    */
   check(
     cookieHeader: string | null | undefined,
@@ -100,229 +83,141 @@ export interface BypassCookie {
   ): Promise<Response | undefined> | undefined;
 }
 
-/** Letters, digits, `-` and `_`: safe as one path segment, no escaping. */
-const SECRET_RE = /^[A-Za-z0-9_-]+$/;
-/** A path that could be `/<secret>`. */
-const VISIT_RE = /^\/[A-Za-z0-9_-]{16,128}$/;
-const STORED_RE = /^([0-9a-f]{32}):([0-9a-f]{64})$/;
 /** Domain separation for the cookie's HMAC. */
 const COOKIE_CONTEXT = "@x/maintenance bypass cookie v2\n";
 const encoder = new TextEncoder();
 
-/**
- * Checks a bypass secret: 16 to 128 letters, digits, `-` or `_` (it becomes the path
- * `/<secret>`). Returns it; throws `TypeError`/`RangeError` saying what to change.
- *
- * @example
- * ```ts
- * import { checkSecret } from "@x/maintenance";
- * checkSecret("b7c1e0f4-4d1a-4c0e-9a55-0c6a2f1d9e3b"); // ok
- * ```
- */
-export function checkSecret(secret: unknown, name = "secret"): string {
-  if (typeof secret !== "string") {
-    throw new TypeError(
-      `${name} must be a string of 16 to 128 letters, digits, "-" or "_"`,
-    );
-  }
-  if (secret.length < 16 || secret.length > 128) {
-    throw new RangeError(
-      `${name} must be 16 to 128 characters long (got ${secret.length}); ` +
-        "use a random one (generateSecret(), or --with-secret on the CLI)",
-    );
-  }
-  if (!SECRET_RE.test(secret)) {
-    throw new TypeError(
-      `${name} may only contain letters, digits, "-" and "_", since it becomes the path /<secret>`,
-    );
-  }
-  return secret;
+/** Hono's base64url keeps the `=` padding; secrets and cookies never had it. */
+function base64url(bytes: ArrayBufferLike): string {
+  return encodeBase64Url(bytes).replace(/=+$/, "");
 }
 
-function base64url(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+/** SHA-256, hex, of the salt's bytes then the secret's. */
+async function digest(saltHex: string, secret: string): Promise<string> {
+  const salt = saltHex.match(/../g)!.map((h) => parseInt(h, 16));
+  return await sha256(new Uint8Array([...salt, ...encoder.encode(secret)])) ??
+    "";
 }
 
-function hex(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += b.toString(16).padStart(2, "0");
-  return s;
-}
-
-function fromHex(text: string): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(text.length / 2);
-  for (let i = 0; i < out.length; i++) {
-    out[i] = parseInt(text.slice(i * 2, i * 2 + 2), 16);
-  }
-  return out;
-}
-
-/**
- * A random bypass secret: 24 random bytes, base64url (32 characters).
- *
- * @example
- * ```ts
- * import { createMaintenance, generateSecret, MemoryStore } from "@x/maintenance";
- * const mm = createMaintenance({ store: new MemoryStore() });
- * const secret = generateSecret();
- * await mm.enable({ secret });
- * console.log(`bypass: https://example.com/${secret}`);
- * ```
- */
+/** A random bypass secret: 24 random bytes, base64url (32 characters). */
 export function generateSecret(): string {
-  return base64url(crypto.getRandomValues(new Uint8Array(24)));
-}
-
-async function digest(
-  salt: Uint8Array<ArrayBuffer>,
-  secret: string,
-): Promise<string> {
-  const text = encoder.encode(secret);
-  const data = new Uint8Array(salt.length + text.length);
-  data.set(salt);
-  data.set(text, salt.length);
-  return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", data)));
+  return base64url(crypto.getRandomValues(new Uint8Array(24)).buffer);
 }
 
 /**
  * Hashes a secret for the state's `bypass` field: `salt:hash` in hex, a fresh random
- * 16-byte salt and SHA-256 of salt and secret (Web Crypto). The secret is checked with
- * {@linkcode checkSecret} first.
- *
- * @example
- * ```ts
- * import { hashSecret } from "@x/maintenance";
- * const bypass = await hashSecret("b7c1e0f4-4d1a-4c0e-9a55-0c6a2f1d9e3b");
- * // "3f0c…:9a1e…" (32 hex, colon, 64 hex)
- * ```
+ * 16-byte salt and SHA-256 of salt and secret. Rejects with a `TypeError` or
+ * `RangeError` saying what to change unless the secret is 16 to 128 letters, digits,
+ * `-` or `_` (it becomes the path `/<secret>`).
  */
 export async function hashSecret(secret: string): Promise<string> {
-  checkSecret(secret);
-  const salt = crypto.getRandomValues(new Uint8Array(16));
-  return `${hex(salt)}:${await digest(salt, secret)}`;
+  if (typeof secret !== "string") {
+    throw new TypeError(
+      'secret must be a string of 16 to 128 letters, digits, "-" or "_"',
+    );
+  }
+  if (secret.length < 16 || secret.length > 128) {
+    throw new RangeError(
+      `secret must be 16 to 128 characters long (got ${secret.length}); ` +
+        "use a random one (generateSecret(), or --with-secret on the CLI)",
+    );
+  }
+  if (!/^[A-Za-z0-9_-]+$/.test(secret)) {
+    throw new TypeError(
+      'secret may only contain letters, digits, "-" and "_", since it becomes the path /<secret>',
+    );
+  }
+  const salt = Array.from(
+    crypto.getRandomValues(new Uint8Array(16)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  return `${salt}:${await digest(salt, secret)}`;
 }
 
 /**
  * Whether `secret` is the one hashed into `stored` (`salt:hash`), compared in constant
  * time. `false` for a malformed `stored` or secret.
- *
- * @example
- * ```ts
- * import { hashSecret, verifySecret } from "@x/maintenance";
- * const stored = await hashSecret("b7c1e0f4-4d1a-4c0e-9a55-0c6a2f1d9e3b");
- * await verifySecret("b7c1e0f4-4d1a-4c0e-9a55-0c6a2f1d9e3b", stored); // true
- * ```
  */
 export async function verifySecret(
   secret: string,
   stored: string,
 ): Promise<boolean> {
-  const m = STORED_RE.exec(stored);
-  if (m === null || typeof secret !== "string") return false;
-  return timingSafeEqual(await digest(fromHex(m[1]), secret), m[2]);
+  const m = /^([0-9a-f]{32}):([0-9a-f]{64})$/.exec(stored);
+  return m !== null && typeof secret === "string" &&
+    await timingSafeEqual(await digest(m[1], secret), m[2]);
 }
 
 /**
- * The value of every cookie called `name` in a `Cookie` header. Each pair is read on
- * its own (`=` is looked for only up to its `;`), so the time is linear in the
- * header's length, whatever the header holds.
+ * Whether two strings are equal, in time that depends only on `want`'s length. Not
+ * hono/utils/buffer's `timingSafeEqual`: that is async (two SHA-256 per call), and
+ * the cookie check answers synchronously on the hot path.
  */
-function* cookieValues(header: string, name: string): Generator<string> {
-  let from = 0;
-  while (from < header.length) {
-    let end = header.indexOf(";", from);
-    if (end === -1) end = header.length;
-    const pair = header.slice(from, end);
-    const eq = pair.indexOf("=");
-    if (eq !== -1 && pair.slice(0, eq).trim() === name) {
-      let v = pair.slice(eq + 1).trim();
-      if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) {
-        v = v.slice(1, -1);
-      }
-      yield v;
-    }
-    from = end + 1;
+function same(got: string, want: string): boolean {
+  let diff = got.length ^ want.length;
+  for (let i = 0; i < want.length; i++) {
+    diff |= got.charCodeAt(i) ^ want.charCodeAt(i);
   }
+  return diff === 0;
 }
 
-const KNOWN = new Set(["cookieKey", "cookieName", "maxAge", "secure"]);
-
 /**
- * Compiles {@linkcode BypassOptions} (validated here, once) into a
- * {@linkcode BypassCookie}. `createMaintenance()` makes one (`mm.bypass`); make your
- * own only to use the bypass without a controller.
- *
- * @example
- * ```ts
- * import { createBypassCookie } from "@x/maintenance";
- * const bypass = createBypassCookie({ cookieName: "__Host-bypass", maxAge: 3600 });
- * ```
+ * Compiles {@linkcode BypassOptions} (validated here, once, with messages that say
+ * what to change) into the controller's {@linkcode BypassCookie}.
  */
 export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
-  if (options === null || typeof options !== "object") {
-    throw new TypeError("bypass options must be an object, such as {}");
-  }
-  for (const k of Object.keys(options)) {
-    if (!KNOWN.has(k)) {
-      throw new TypeError(
-        `unknown bypass option "${k}" (known: ${[...KNOWN].join(", ")})`,
-      );
-    }
-  }
-  const name = options.cookieName ?? "maintenance_bypass";
+  checkOptions(options, "bypass", [
+    "cookieKey",
+    "cookieName",
+    "maxAge",
+    "secure",
+  ]);
+  const {
+    cookieName: name = "maintenance_bypass",
+    maxAge = 43_200,
+    secure,
+    cookieKey,
+  } = options;
   if (typeof name !== "string" || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
     throw new TypeError(
       'bypass.cookieName must be 1 to 64 letters, digits, ".", "-" or "_"',
     );
   }
-  const maxAge = options.maxAge ?? 43_200;
   if (!Number.isInteger(maxAge) || maxAge < 1 || maxAge > 31_536_000) {
     throw new RangeError(
       "bypass.maxAge must be a whole number of seconds from 1 to 31536000",
     );
   }
-  if (options.secure !== undefined && typeof options.secure !== "boolean") {
+  if (secure !== undefined && typeof secure !== "boolean") {
     throw new TypeError(
       "bypass.secure must be true, false, or left out (Secure on https)",
     );
   }
   // Browsers match the prefixes whatever their case (RFC 6265bis), and drop a
   // `__host-...` cookie without Secure as they drop a `__Host-...` one.
-  const lower = name.toLowerCase();
-  const prefixed = lower.startsWith("__host-") || lower.startsWith("__secure-");
-  if (prefixed && options.secure === false) {
+  const prefixed = /^__(host|secure)-/i.test(name);
+  if (prefixed && secure === false) {
     throw new TypeError(
       `bypass.cookieName ${name} needs Secure; remove secure: false or rename the cookie`,
     );
   }
-  const secureOpt = prefixed ? true : options.secure;
-  const cookieKey = options.cookieKey;
-  if (cookieKey !== undefined) {
-    if (typeof cookieKey !== "string") {
-      throw new TypeError("bypass.cookieKey must be a string");
-    }
-    if (cookieKey.length < 32) {
-      throw new RangeError(
-        "bypass.cookieKey must be at least 32 characters; generate one with `openssl rand -hex 32`",
-      );
-    }
+  if (cookieKey !== undefined && typeof cookieKey !== "string") {
+    throw new TypeError("bypass.cookieKey must be a string");
+  }
+  if (cookieKey !== undefined && cookieKey.length < 32) {
+    throw new RangeError(
+      "bypass.cookieKey must be at least 32 characters; generate one with `openssl rand -hex 32`",
+    );
   }
 
+  const hmacKey = (raw: string) =>
+    crypto.subtle.importKey(
+      "raw",
+      encoder.encode(raw),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign"],
+    );
   let fixedKey: Promise<CryptoKey> | undefined;
-  function hmacKey(stored: string): Promise<CryptoKey> {
-    const make = (raw: string) =>
-      crypto.subtle.importKey(
-        "raw",
-        encoder.encode(raw),
-        { name: "HMAC", hash: "SHA-256" },
-        false,
-        ["sign"],
-      );
-    if (cookieKey === undefined) return make(stored);
-    return fixedKey ??= make(cookieKey);
-  }
 
   // The cookie's value is an HMAC over the stored hash and a period number: periods are
   // maxAge long, and a cookie is accepted in its own period and the ones either side
@@ -331,113 +226,74 @@ export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
   const periodMs = maxAge * 1000;
   const periodNow = () => Math.floor(Date.now() / periodMs);
   async function compute(stored: string, period: number): Promise<string> {
-    const key = await hmacKey(stored);
-    const mac = await crypto.subtle.sign(
-      "HMAC",
-      key,
-      encoder.encode(`${COOKIE_CONTEXT}${stored}\n${period}`),
+    const key =
+      await (cookieKey === undefined
+        ? hmacKey(stored)
+        : fixedKey ??= hmacKey(cookieKey));
+    return base64url(
+      await crypto.subtle.sign(
+        "HMAC",
+        key,
+        encoder.encode(`${COOKIE_CONTEXT}${stored}\n${period}`),
+      ),
     );
-    return base64url(new Uint8Array(mac));
   }
 
   /**
-   * The cookie values of periods `period - 1` to `period + 2`: enough to check cookies
-   * in `period` and in the one after it, so a period that ends never leaves `ok()`
-   * without values (the next ones are made meanwhile).
+   * By stored hash: the values of periods `period - 1` to `period + 2`, enough to
+   * check cookies in `period` and in the one after it. One state at a time in the
+   * steady state; a few during a switch.
    */
-  interface Accepted {
-    period: number;
-    stored: string;
-    values: [string, string, string, string];
-  }
-
-  // Values per state snapshot; the last ones also by hash, so a new snapshot of the
-  // same state (another cache, a re-read) needs no new HMAC.
-  const accepted = new WeakMap<Snapshot, Accepted>();
-  const pending = new WeakMap<Snapshot, Promise<void>>();
-  let last: Accepted | undefined;
-
-  /** The values for a snapshot that serve `period`, if made. */
-  function lookup(snap: Snapshot, period: number): Accepted | undefined {
-    const serves = (a: Accepted | undefined) =>
-      a !== undefined && (period === a.period || period === a.period + 1);
-    const a = accepted.get(snap);
-    if (serves(a)) return a;
-    if (serves(last) && last!.stored === snap.state.bypass) {
-      accepted.set(snap, last!);
-      return last;
-    }
-    return undefined;
-  }
-
-  /** Makes the values for `period`, once per snapshot at a time. */
-  function make(snap: Snapshot, stored: string, period: number): Promise<void> {
-    let p = pending.get(snap);
-    if (p === undefined) {
-      p = Promise.all([
-        compute(stored, period - 1),
-        compute(stored, period),
-        compute(stored, period + 1),
-        compute(stored, period + 2),
-      ]).then(
-        (values) => {
-          const a: Accepted = { period, stored, values };
-          accepted.set(snap, a);
-          last = a;
-        },
-        () => {}, // Web Crypto failing: no cookie is valid, nothing breaks
-      ).finally(() => pending.delete(snap));
-      pending.set(snap, p);
-    }
-    return p;
-  }
+  const made = new Map<string, { period: number; values: string[] }>();
+  const pending = new Map<string, Promise<void>>();
 
   function ready(snap: Snapshot): Promise<void> | undefined {
     const stored = snap.state.bypass;
     if (stored === undefined) return undefined;
     const period = periodNow();
-    const a = lookup(snap, period);
-    if (a === undefined) return make(snap, stored, period);
-    // Into the last period these values serve: make the next ones meanwhile.
-    if (a.period !== period) make(snap, stored, period);
-    return undefined;
+    const age = period - (made.get(stored)?.period ?? NaN);
+    if (age === 0) return undefined;
+    let p = pending.get(stored);
+    if (p === undefined) {
+      p = Promise.all([-1, 0, 1, 2].map((d) => compute(stored, period + d)))
+        .then(
+          (values) => {
+            if (made.size > 3) made.clear(); // states of the past
+            made.set(stored, { period, values });
+          },
+          () => {}, // Web Crypto failing: no cookie is valid, nothing breaks
+        ).finally(() => pending.delete(stored));
+      pending.set(stored, p);
+    }
+    // Into the last period these values serve: the next ones are made meanwhile.
+    return age === 1 ? undefined : p;
   }
 
-  /** The values accepted now (the period's own first), or undefined if not made. */
-  function acceptedNow(snap: Snapshot): string[] | undefined {
-    const period = periodNow();
-    const a = lookup(snap, period);
-    if (a === undefined) return undefined;
-    const i = period - a.period; // 0 or 1
-    return [a.values[i + 1], a.values[i], a.values[i + 2]];
+  /** The values accepted now, this period's first; undefined if not made. */
+  function acceptedNow(stored: string): string[] | undefined {
+    const a = made.get(stored);
+    const i = a === undefined ? -1 : periodNow() - a.period;
+    return a && (i === 0 || i === 1)
+      ? [a.values[i + 1], a.values[i], a.values[i + 2]]
+      : undefined;
   }
 
-  function ok(
-    cookieHeader: string | null | undefined,
-    snap: Snapshot,
-  ): boolean {
-    if (!cookieHeader || snap.state.bypass === undefined) return false;
-    const wants = acceptedNow(snap);
-    if (wants === undefined) return false;
+  /**
+   * Every cookie called `name` is tried, each pair read on its own (linear time). Not
+   * hono/cookie's `parse`: it keeps only the first cookie of a name, so one of the same
+   * name for a parent domain or another path would hide the bypass cookie.
+   */
+  function ok(header: string, stored: string): boolean {
+    const wants = acceptedNow(stored) ?? [];
     let found = false;
-    for (const v of cookieValues(cookieHeader, name)) {
+    for (const pair of header.split(";")) {
+      const eq = pair.indexOf("=");
+      if (eq < 1 || pair.slice(0, eq).trim() !== name) continue;
+      const value = pair.slice(eq + 1).trim().replace(/^"(.*)"$/, "$1");
       // Every comparison runs: which period matched is not timed either.
-      for (const want of wants) {
-        if (timingSafeEqual(v, want)) found = true;
-      }
+      for (const want of wants) if (same(value, want)) found = true;
     }
     return found;
-  }
-
-  function check(
-    cookieHeader: string | null | undefined,
-    snap: Snapshot,
-  ): boolean | Promise<boolean> {
-    if (!cookieHeader || snap.state.bypass === undefined) return false;
-    const p = ready(snap);
-    return p === undefined
-      ? ok(cookieHeader, snap)
-      : p.then(() => ok(cookieHeader, snap));
   }
 
   async function answer(
@@ -448,62 +304,42 @@ export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
   ): Promise<Response | undefined> {
     if (!(await verifySecret(secret, stored))) return undefined;
     await ready(snap);
-    const value = acceptedNow(snap)?.[0];
+    const value = acceptedNow(stored)?.[0];
     if (value === undefined) return undefined;
-    const secure = secureOpt ?? req.url.startsWith("https:");
     return new Response(null, {
       status: 302,
       headers: {
         location: "/",
-        "set-cookie":
-          `${name}=${value}; Path=/; Max-Age=${maxAge}; HttpOnly; ` +
-          `SameSite=Lax${secure ? "; Secure" : ""}`,
+        "set-cookie": generateCookie(name, value, {
+          maxAge,
+          httpOnly: true,
+          sameSite: "Lax",
+          secure: secure ?? (prefixed || req.url.startsWith("https:")),
+        }),
         "cache-control": "no-store",
         "referrer-policy": "no-referrer",
       },
     });
   }
 
-  function visit(
-    req: Request,
-    snap: Snapshot,
-    path?: string,
-  ): Promise<Response | undefined> | undefined {
-    const stored = snap.state.bypass;
-    if (stored === undefined) return undefined;
-    if (req.method !== "GET" && req.method !== "HEAD") return undefined;
-    const p = path ?? new URL(req.url).pathname;
-    if (!VISIT_RE.test(p)) return undefined;
-    return answer(req, snap, p.slice(1), stored);
-  }
-
-  return { name, ready, ok, check, visit };
-}
-
-let defaultBypass: BypassCookie | undefined;
-
-/**
- * Whether a `Cookie` header carries a valid bypass cookie for a state, with the default
- * cookie settings (or `bypass`, e.g. `mm.bypass`). Synchronous: call
- * `bypass.ready(snap)` first and await what it returns, if anything; until then it
- * says `false`.
- *
- * @example
- * ```ts
- * import { bypassCookieOk, createBypassCookie, toSnapshot } from "@x/maintenance";
- * const bypass = createBypassCookie();
- * const snap = toSnapshot({ enabled: true });
- * await bypass.ready(snap);
- * bypassCookieOk("maintenance_bypass=abc", snap, bypass); // false
- * ```
- */
-export function bypassCookieOk(
-  cookieHeader: string | null | undefined,
-  snap: Snapshot,
-  bypass?: BypassCookie,
-): boolean {
-  return (bypass ?? (defaultBypass ??= createBypassCookie())).ok(
-    cookieHeader,
-    snap,
-  );
+  return {
+    ready,
+    check(cookieHeader, snap) {
+      const stored = snap.state.bypass;
+      if (!cookieHeader || stored === undefined) return false;
+      const p = ready(snap);
+      return p === undefined
+        ? ok(cookieHeader, stored)
+        : p.then(() => ok(cookieHeader, stored));
+    },
+    visit(req, snap, path) {
+      const stored = snap.state.bypass;
+      if (stored === undefined) return undefined;
+      if (req.method !== "GET" && req.method !== "HEAD") return undefined;
+      const p = path ?? new URL(req.url).pathname;
+      return /^\/[A-Za-z0-9_-]{16,128}$/.test(p)
+        ? answer(req, snap, p.slice(1), stored)
+        : undefined;
+    },
+  };
 }

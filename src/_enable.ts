@@ -1,18 +1,20 @@
 /**
- * Validates what `enable()` and the CLI's `on` take into a state, before anything is
- * written.
+ * Validates what `enable()`, the admin routes and the CLI's `on` take into the state
+ * to write, before anything is written.
  *
  * @module
  */
-import { checkSecret, hashSecret } from "./_bypass.ts";
+import { hashSecret } from "./_bypass.ts";
+import { checkOptions } from "./_options.ts";
 import {
+  checkSeconds,
+  defined,
   instantHelp,
   isOutOfRange,
   type MaintenanceState,
   MAX_INSTANT,
   MAX_MESSAGE,
   parseInstant,
-  textLength,
 } from "./_state.ts";
 
 /**
@@ -44,8 +46,7 @@ export interface EnableOptions {
   secret?: string;
 }
 
-/** What `enable()` takes; anything else is a mistake (a typo, the CLI's `until`). */
-const KNOWN: readonly string[] = [
+const KNOWN = [
   "message",
   "retryAfter",
   "startsAt",
@@ -61,26 +62,21 @@ const ALIASES: Readonly<Record<string, string>> = {
   end: "endsAt",
   withSecret: "secret: generateSecret()",
 };
+const RANGE = "from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z";
 
-function toIso(
-  value: Date | string | undefined,
-  name: string,
-): string | undefined {
+function toIso(value: unknown, name: string): string | undefined {
   if (value === undefined) return undefined;
+  const text = typeof value === "string";
   const ms = value instanceof Date
     ? value.getTime()
-    : typeof value === "string"
+    : text
     ? parseInstant(value)
     : NaN;
-  // A string that is an instant but for its year: the range is what to change.
-  if (typeof value === "string" && Number.isNaN(ms) && isOutOfRange(value)) {
-    throw new RangeError(
-      `${name} must be from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z (got ${value})`,
-    );
-  }
-  if (
-    typeof value !== "string" && !(value instanceof Date) || Number.isNaN(ms)
-  ) {
+  if (Number.isNaN(ms)) {
+    // A string that is an instant but for its year: the range is what to change.
+    if (text && isOutOfRange(value)) {
+      throw new RangeError(`${name} must be ${RANGE} (got ${value})`);
+    }
     throw new TypeError(
       `${name} must be a Date or an ISO-8601 string like 2030-01-01T14:00:00Z${
         instantHelp(value)
@@ -89,88 +85,44 @@ function toIso(
   }
   // A Date can be any year; a state holds 1970 to 9999 (as strings are parsed).
   if (ms < 0 || ms > MAX_INSTANT) {
-    throw new RangeError(
-      `${name} must be from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z`,
-    );
+    throw new RangeError(`${name} must be ${RANGE}`);
   }
   return new Date(ms).toISOString();
 }
 
-function checkSeconds(
-  value: number | undefined,
-  name: string,
-): number | undefined {
-  if (value === undefined) return undefined;
-  if (!Number.isInteger(value) || value < 0 || value > 31_536_000) {
-    throw new RangeError(
-      `${name} must be a whole number of seconds from 0 to 31536000`,
-    );
-  }
-  return value;
-}
-
 /**
- * Validates `enable()` options into a state. Throws `TypeError`/`RangeError` saying
- * what to change (an unknown option, a window that ends before it starts, or has
- * already ended, a time outside 1970 to 9999, a message too long or with control
- * characters, a secret too short).
- *
- * Synchronous, so it checks a `secret` but leaves it out of the state: hashing takes
- * Web Crypto, which is async. {@linkcode enabledState} does both.
- *
- * @example
- * ```ts
- * import { buildEnabledState } from "@x/maintenance";
- * buildEnabledState({ message: "Back soon", retryAfter: 600 }, Date.now());
- * ```
+ * Validates `enable()` options into the state to write, the secret (if any) hashed
+ * into `bypass`. Rejects with a `TypeError`/`RangeError` saying what to change: an
+ * unknown option, a window that ends before it starts or has already ended, a time
+ * outside 1970 to 9999, a message too long or with control characters, a secret too
+ * short.
  */
-export function buildEnabledState(
+export async function enabledState(
   options: EnableOptions,
   now: number,
-): MaintenanceState {
-  if (options === null || typeof options !== "object") {
-    throw new TypeError(
-      "enable() takes an options object, such as { message: 'Back soon' }",
-    );
-  }
-  for (const k of Object.keys(options)) {
-    if (!KNOWN.includes(k)) {
-      const hint = Object.hasOwn(ALIASES, k)
-        ? `; did you mean ${ALIASES[k]}?`
-        : "";
-      throw new TypeError(
-        `unknown enable() option "${k}" (known: ${KNOWN.join(", ")})${hint}`,
-      );
-    }
-  }
-  const state: MaintenanceState = { enabled: true };
-  if (options.message !== undefined) {
-    if (typeof options.message !== "string") {
+): Promise<MaintenanceState> {
+  checkOptions(options, "enable()", KNOWN, ALIASES);
+  const { message, secret } = options;
+  if (message !== undefined) {
+    if (typeof message !== "string") {
       throw new TypeError("message must be a string");
     }
-    if (
-      options.message.length > MAX_MESSAGE &&
-      textLength(options.message) > MAX_MESSAGE
-    ) {
+    const length = message.length > MAX_MESSAGE ? [...message].length : 0;
+    if (length > MAX_MESSAGE) {
       throw new RangeError(
-        `message must be at most ${MAX_MESSAGE} characters (it has ${
-          textLength(options.message)
-        })`,
+        `message must be at most ${MAX_MESSAGE} characters (it has ${length})`,
       );
     }
     // C0 and C1 controls (but tab and newline): terminals act on them.
     // deno-lint-ignore no-control-regex
-    if (/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.test(options.message)) {
+    if (/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.test(message)) {
       throw new TypeError(
         "message must not contain control characters (newlines are fine)",
       );
     }
-    if (options.message.trim() !== "") state.message = options.message;
   }
   const retryAfter = checkSeconds(options.retryAfter, "retryAfter");
-  if (retryAfter !== undefined) state.retryAfter = retryAfter;
   const refresh = checkSeconds(options.refresh, "refresh");
-  if (refresh !== undefined) state.refresh = refresh;
   const startsAt = toIso(options.startsAt, "startsAt");
   const endsAt = toIso(options.endsAt, "endsAt");
   if (endsAt !== undefined && Date.parse(endsAt) <= now) {
@@ -178,39 +130,18 @@ export function buildEnabledState(
       `endsAt ${endsAt} is in the past; give a future time or leave it out`,
     );
   }
-  if (
-    startsAt !== undefined && endsAt !== undefined &&
-    Date.parse(startsAt) >= Date.parse(endsAt)
-  ) {
+  if (startsAt && endsAt && Date.parse(startsAt) >= Date.parse(endsAt)) {
     throw new RangeError(
       `startsAt ${startsAt} must be before endsAt ${endsAt}`,
     );
   }
-  if (startsAt !== undefined) state.startsAt = startsAt;
-  if (endsAt !== undefined) state.endsAt = endsAt;
-  if (options.secret !== undefined) checkSecret(options.secret);
-  return state;
-}
-
-/**
- * Validates `enable()` options into the state to write, with the secret (if any)
- * hashed into `bypass`. Rejects with `TypeError`/`RangeError` as
- * {@linkcode buildEnabledState} throws.
- *
- * @example
- * ```ts
- * import { enabledState, generateSecret } from "@x/maintenance";
- * const state = await enabledState({ message: "Back soon", secret: generateSecret() }, Date.now());
- * state.bypass; // "salt:hash", hex
- * ```
- */
-export async function enabledState(
-  options: EnableOptions,
-  now: number,
-): Promise<MaintenanceState> {
-  const state = buildEnabledState(options, now);
-  if (options.secret !== undefined) {
-    state.bypass = await hashSecret(options.secret);
-  }
-  return state;
+  return defined({
+    enabled: true,
+    message: message?.trim() ? message : undefined,
+    retryAfter,
+    startsAt,
+    endsAt,
+    refresh,
+    bypass: secret === undefined ? undefined : await hashSecret(secret),
+  });
 }

@@ -4,27 +4,14 @@
  *
  * @module
  */
+import { escapeToBuffer } from "hono/utils/html";
 import type { MaintenanceState } from "./_state.ts";
 
-const ESCAPES: Record<string, string> = {
-  "&": "&amp;",
-  "<": "&lt;",
-  ">": "&gt;",
-  '"': "&quot;",
-  "'": "&#39;",
-};
-
-/**
- * Escapes text for HTML element content and quoted attribute values.
- *
- * @example
- * ```ts
- * import { escapeHtml } from "@x/maintenance";
- * escapeHtml('<script>alert("x")</script>'); // "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"
- * ```
- */
+/** Escapes text for HTML element content and quoted attribute values (`&<>"'`). */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (ch) => ESCAPES[ch]);
+  const out = [""];
+  escapeToBuffer(text, out);
+  return out[0];
 }
 
 /**
@@ -85,45 +72,13 @@ const CSP = "default-src 'none'; " +
   "img-src data:; base-uri 'none'; form-action 'none'";
 
 /** Script subtags (ISO 15924, lower case) of scripts written right to left. */
-const RTL_SCRIPTS: ReadonlySet<string> = new Set([
-  "adlm",
-  "arab",
-  "hebr",
-  "mand",
-  "mend",
-  "nkoo",
-  "rohg",
-  "samr",
-  "syrc",
-  "thaa",
-  "yezi",
-]);
+const RTL_SCRIPTS = "adlm arab hebr mand mend nkoo rohg samr syrc thaa yezi"
+  .split(" ");
 
 /** Languages whose usual script is written right to left. */
-const RTL_LANGS: ReadonlySet<string> = new Set([
-  "ar",
-  "arc",
-  "azb",
-  "ckb",
-  "dv",
-  "fa",
-  "he",
-  "iw",
-  "ji",
-  "khw",
-  "ks",
-  "lrc",
-  "mzn",
-  "nqo",
-  "pnb",
-  "prs",
-  "ps",
-  "sd",
-  "syr",
-  "ug",
-  "ur",
-  "yi",
-]);
+const RTL_LANGS =
+  "ar arc azb ckb dv fa he iw ji khw ks lrc mzn nqo pnb prs ps sd syr ug ur yi"
+    .split(" ");
 
 /**
  * Whether a BCP 47 language tag is written right to left: by its script subtag when it
@@ -132,9 +87,9 @@ const RTL_LANGS: ReadonlySet<string> = new Set([
 function isRtl(lang: string): boolean {
   const parts = lang.toLowerCase().split(/[-_]/);
   for (let i = 1; i < parts.length && parts[i].length > 1; i++) {
-    if (/^[a-z]{4}$/.test(parts[i])) return RTL_SCRIPTS.has(parts[i]);
+    if (/^[a-z]{4}$/.test(parts[i])) return RTL_SCRIPTS.includes(parts[i]);
   }
-  return RTL_LANGS.has(parts[0]);
+  return RTL_LANGS.includes(parts[0]);
 }
 
 function utcText(iso: string): string {
@@ -150,12 +105,6 @@ function utcText(iso: string): string {
  * to left for an RTL `lang`; each paragraph of text also takes its own direction, so a
  * Hebrew message reads right on an English page. `status` is the code its badge
  * shows (the response's own; default 503).
- *
- * @example
- * ```ts
- * import { renderPage } from "@x/maintenance";
- * const html = renderPage({ enabled: true, message: "Back at 14:00" });
- * ```
  */
 export function renderPage(
   state: MaintenanceState,
@@ -163,35 +112,31 @@ export function renderPage(
   status: number = 503,
 ): string {
   const title = escapeHtml(options.title ?? "Down for maintenance");
-  const lang = escapeHtml(options.lang ?? "en");
+  const lang = options.lang ?? "en";
   // An RTL language lays the page out right to left; each paragraph of text still
   // takes the direction of its own first letter (unicode-bidi: plaintext), so an
   // Arabic message on an English page, or the English labels on an Arabic one, read
   // in their own order.
-  const dir = isRtl(options.lang ?? "en") ? ' dir="rtl"' : "";
+  const dir = isRtl(lang) ? ' dir="rtl"' : "";
   const message = escapeHtml(
     state.message ??
       options.defaultMessage ??
       "We are doing some maintenance right now. Please check back soon.",
   );
-  let until = "";
-  if (state.endsAt) {
-    const iso = escapeHtml(state.endsAt);
-    until = `<p class="until" id="until">Expected back by ` +
-      `<time datetime="${iso}">${
-        escapeHtml(utcText(state.endsAt))
-      }</time></p>\n` +
-      `<script>${SCRIPT}</script>\n`;
-  }
+  const ends = state.endsAt;
+  const until = ends
+    ? `<p class="until" id="until">Expected back by <time datetime="${
+      escapeHtml(ends)
+    }">${escapeHtml(utcText(ends))}</time></p>\n<script>${SCRIPT}</script>\n`
+    : "";
   // Only a whole number of seconds: the store's states are checked, but a state
   // passed here by hand is not, and `content` could also carry a URL to go to.
-  const seconds = state.refresh;
-  const refresh = typeof seconds === "number" && Number.isInteger(seconds) &&
-      seconds > 0
+  const seconds = state.refresh ?? 0;
+  const refresh = Number.isInteger(seconds) && seconds > 0
     ? `<meta http-equiv="refresh" content="${seconds}">\n`
     : "";
   return `<!doctype html>
-<html lang="${lang}"${dir}>
+<html lang="${escapeHtml(lang)}"${dir}>
 <head>
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="${CSP}">

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { type Context, Hono } from "hono";
 import { bearerToken } from "../src/admin.ts";
-import { buildEnabledState } from "../src/_enable.ts";
+import { enabledState } from "../src/_enable.ts";
 import { createMaintenance, type Maintenance } from "../src/maintenance.ts";
 import { MemoryStore } from "../stores/memory.ts";
 import { parseState } from "../src/_state.ts";
@@ -763,7 +763,7 @@ describe("enable(): input the admin routes and the CLI share", () => {
     const cases: [Record<string, unknown>, RegExp][] = [
       [
         { mesage: "typo" },
-        /unknown enable\(\) option "mesage" \(known: message,/,
+        /unknown enable\(\) option "mesage"; did you mean message\? \(known: message,/,
       ],
       [
         { message: "x", until: "2030-01-01T00:00:00Z" },
@@ -795,7 +795,7 @@ describe("enable(): input the admin routes and the CLI share", () => {
         [{ startsAt: far }, "startsAt"],
       ] as const
     ) {
-      assert.throws(() => buildEnabledState(opts, now), (e: Error) => {
+      await assert.rejects(enabledState(opts, now), (e: Error) => {
         assert.ok(e instanceof RangeError, `${name}: ${e.name}`);
         assert.equal(
           e.message,
@@ -821,8 +821,8 @@ describe("enable() and the admin routes: a time out of range says so", () => {
   it("a string before 1970 or after 9999 is a RangeError naming the range, not a format error", async () => {
     const now = Date.parse("2030-01-01T00:00:00Z");
     for (const t of ["10000-01-01T00:00:00Z", "+010000-01-01T00:00:00Z"]) {
-      assert.throws(
-        () => buildEnabledState({ endsAt: t }, now),
+      await assert.rejects(
+        enabledState({ endsAt: t }, now),
         (e: Error) =>
           e instanceof RangeError &&
           e.message ===
@@ -830,17 +830,16 @@ describe("enable() and the admin routes: a time out of range says so", () => {
         t,
       );
     }
-    assert.throws(
-      () =>
-        buildEnabledState({
-          startsAt: "1969-12-31T00:00:00Z",
-          endsAt: "2031-01-01T00:00:00Z",
-        }, now),
+    await assert.rejects(
+      enabledState({
+        startsAt: "1969-12-31T00:00:00Z",
+        endsAt: "2031-01-01T00:00:00Z",
+      }, now),
       RangeError,
     );
     // A day that does not exist is still a format error.
-    assert.throws(
-      () => buildEnabledState({ endsAt: "2030-02-30T00:00:00Z" }, now),
+    await assert.rejects(
+      enabledState({ endsAt: "2030-02-30T00:00:00Z" }, now),
       TypeError,
     );
     // The admin routes' 400 says the same.
@@ -872,8 +871,8 @@ describe("enable(): message length and characters", () => {
     await mm.enable({ message: full });
     // The state it wrote reads back: the parser counts the same way.
     assert.equal(parseState(await store.read()).message, full);
-    assert.throws(
-      () => buildEnabledState({ message: "🔧".repeat(2001) }, now),
+    await assert.rejects(
+      enabledState({ message: "🔧".repeat(2001) }, now),
       (e: Error) => {
         assert.ok(e instanceof RangeError);
         assert.equal(
@@ -885,17 +884,17 @@ describe("enable(): message length and characters", () => {
     );
   });
 
-  it("refuses C1 controls (a terminal acts on U+009B as on ESC [), keeps other text", () => {
+  it("refuses C1 controls (a terminal acts on U+009B as on ESC [), keeps other text", async () => {
     const now = Date.parse("2030-01-01T00:00:00Z");
     for (const ch of ["\u0085", "\u009b", "\u0080", "\u009f"]) {
-      assert.throws(
-        () => buildEnabledState({ message: `a${ch}b` }, now),
+      await assert.rejects(
+        enabledState({ message: `a${ch}b` }, now),
         /message must not contain control characters/,
         JSON.stringify(ch),
       );
     }
     for (const ok of ["\u00a0é", "שלום", "a\tb\nc"]) {
-      assert.equal(buildEnabledState({ message: ok }, now).message, ok);
+      assert.equal((await enabledState({ message: ok }, now)).message, ok);
     }
   });
 });

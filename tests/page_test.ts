@@ -8,7 +8,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { createMaintenance } from "../src/maintenance.ts";
-import { type MaintenanceState } from "../src/_state.ts";
+import type { MaintenanceState } from "../src/_state.ts";
 import { MemoryStore } from "../stores/memory.ts";
 import { renderPage } from "../src/_page.ts";
 

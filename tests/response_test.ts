@@ -3,10 +3,10 @@ import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { createMaintenance } from "../src/maintenance.ts";
 import { createResponder, retryAfterSeconds } from "../src/_response.ts";
-import { type EnableOptions } from "../src/_enable.ts";
+import type { EnableOptions } from "../src/_enable.ts";
 import { forceMaintenance, type MiddlewareOptions } from "../src/middleware.ts";
 import { MemoryStore } from "../stores/memory.ts";
-import { toSnapshot } from "../src/_snapshot.ts";
+import { toSnapshot } from "../src/_state.ts";
 
 const T0 = Date.parse("2030-01-01T12:00:00.000Z");
 
@@ -368,11 +368,15 @@ describe("createResponder checks its options once, when built", () => {
       );
     }
   });
-  it("page must be an object, not an array", () => {
+  it("page must be an object, not an array, with known keys", () => {
     assert.throws(
       () => createResponder({ page: [] as unknown as { title: string } }),
       (e: Error) =>
-        e instanceof TypeError && /page must be an object/.test(e.message),
+        e instanceof TypeError && /^page\b.* object/.test(e.message),
+    );
+    assert.throws(
+      () => createResponder({ page: { titel: "x" } as never }),
+      /unknown page option "titel" \(known: title, defaultMessage, lang\)/,
     );
   });
 });

@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { bearerToken } from "../src/admin.ts";
-import { buildEnabledState } from "../src/_enable.ts";
+import { enabledState } from "../src/_enable.ts";
 import { createMaintenance, type Maintenance } from "../src/maintenance.ts";
 import {
   forceMaintenance,
@@ -210,28 +210,27 @@ describe("scheduled window", () => {
 
   it("refusals: a window that ended, ends before it starts, or is no date", async () => {
     const now = T0;
-    assert.throws(
-      () => buildEnabledState({ endsAt: new Date(now - 1) }, now),
+    await assert.rejects(
+      enabledState({ endsAt: new Date(now - 1) }, now),
       (e: Error) => e instanceof RangeError && /in the past/.test(e.message),
     );
-    assert.throws(
-      () => buildEnabledState({ endsAt: new Date(now) }, now),
+    await assert.rejects(
+      enabledState({ endsAt: new Date(now) }, now),
       RangeError,
     );
-    assert.throws(
-      () =>
-        buildEnabledState({
-          startsAt: new Date(now + 2 * MIN),
-          endsAt: new Date(now + MIN),
-        }, now),
+    await assert.rejects(
+      enabledState({
+        startsAt: new Date(now + 2 * MIN),
+        endsAt: new Date(now + MIN),
+      }, now),
       /startsAt .* must be before endsAt/,
     );
-    assert.throws(
-      () => buildEnabledState({ startsAt: "next tuesday" }, now),
+    await assert.rejects(
+      enabledState({ startsAt: "next tuesday" }, now),
       TypeError,
     );
-    assert.throws(
-      () => buildEnabledState({ refresh: -1 }, now),
+    await assert.rejects(
+      enabledState({ refresh: -1 }, now),
       RangeError,
     );
     const w = world();
