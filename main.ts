@@ -28,13 +28,14 @@ import {
 import { generateSecret } from "./src/_bypass.ts";
 import { enabledState } from "./src/_enable.ts";
 import {
-  isActiveAt,
+  isActive,
   isNaiveDateTime,
   type MaintenanceState,
   parseInstant,
   parseState,
   serializeState,
   StateParseError,
+  toSnapshot,
 } from "./src/_state.ts";
 import { StoreError } from "./stores/_store_error.ts";
 import type { StateStore } from "./stores/_types.ts";
@@ -191,7 +192,7 @@ function terminalSafe(json: string): string {
 }
 
 function describe(state: MaintenanceState, now: number): string {
-  const active = isActiveAt(state, now);
+  const active = isActive(toSnapshot(state), now);
   const parts = [`maintenance mode is ${active ? "ON" : "OFF"}`];
   if (
     !active && state.enabled && state.startsAt &&
@@ -365,7 +366,7 @@ export async function runCli(
         // this output lands in CI logs: say that a bypass is set, never the hash.
         const { bypass, ...shown } = current;
         io.out(terminalSafe(JSON.stringify({
-          enabled: isActiveAt(current, now),
+          enabled: isActive(toSnapshot(current), now),
           bypass: bypass !== undefined,
           state: shown,
           store: store.description ?? null,

@@ -10,7 +10,7 @@ import { Hono, type MiddlewareHandler } from "hono";
 import { type GuardedFetch } from "../src/guard.ts";
 import { createResponder } from "../src/_response.ts";
 import { type Maintenance } from "../src/maintenance.ts";
-import { toSnapshot } from "../src/_snapshot.ts";
+import { toSnapshot } from "../src/_state.ts";
 
 /** A fetch handler as the benchmark calls it. */
 export type Fetch = (

@@ -12,11 +12,8 @@
 import type { StateCache } from "./_cache.ts";
 import type { Internals } from "./_internal.ts";
 import { checkOptions } from "./_options.ts";
-import {
-  createResponder,
-  type RenderResult,
-  type ResponseOptions,
-} from "./_response.ts";
+import type { PageOptions } from "./_page.ts";
+import { createResponder, type RenderResult } from "./_response.ts";
 import {
   compileIpRules,
   compilePathRules,
@@ -24,7 +21,7 @@ import {
   parseIp,
   type PathRule,
 } from "./_rules.ts";
-import { isActive, type Snapshot } from "./_snapshot.ts";
+import { isActive, type Snapshot } from "./_state.ts";
 import type { MaintenanceState } from "./_state.ts";
 import { isTestRun } from "./_test_env.ts";
 
@@ -37,7 +34,20 @@ import { isTestRun } from "./_test_env.ts";
  * const options: SharedOptions = { ignorePaths: ["/healthz"], ignoreIps: ["10.0.0.0/8"] };
  * ```
  */
-export interface SharedOptions extends ResponseOptions {
+export interface SharedOptions {
+  /** Status of the maintenance response. Default 503. */
+  status?: number;
+  /** `Retry-After` seconds when the state has neither `endsAt` nor `retryAfter`. Default 300. */
+  retryAfter?: number;
+  /**
+   * Redirect here instead of answering: a path (`/maintenance`) or an http(s) URL.
+   * GET and HEAD get 302, other methods 303 (the client follows with a GET, so a form
+   * post is not re-sent to the target). A request for the target itself (same host
+   * name and path, whatever the scheme and port) gets the maintenance page instead.
+   */
+  redirectTo?: string;
+  /** Options for the default page. */
+  page?: PageOptions;
   /** MAINTENANCE_MODE: `true`/`false` forces on/off; undefined (default) reads the store. */
   enabled?: boolean;
   /**

@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { parseS3Url } from "../stores/_s3_url.ts";
 import { DEFAULT_STATE_FILE, FileStore } from "../stores/file.ts";
 import { redisCache } from "../stores/redis.ts";
 import type { StateStore } from "../stores/_types.ts";
@@ -183,7 +184,7 @@ async function s3Store(
   where: string,
   env: EnvReader,
 ): Promise<StateStore> {
-  const { S3Store, parseS3Url } = await withOptional(
+  const { S3Store } = await withOptional(
     () => import("../stores/s3.ts"),
     "@aws-sdk/client-s3",
     `${where} (state in S3)`,

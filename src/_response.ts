@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { SharedOptions } from "./_engine.ts";
 import { parseAccept } from "hono/utils/accept";
 import { getPath } from "hono/utils/url";
 import { checkOptions } from "./_options.ts";
@@ -28,22 +29,11 @@ import { checkSeconds, shown, type Snapshot } from "./_state.ts";
  */
 export type RenderResult = string | Response;
 
-/** How the maintenance response looks (options of the middleware and the guard). */
-export interface ResponseOptions {
-  /** Status of the maintenance response. Default 503. */
-  status?: number;
-  /** `Retry-After` seconds when the state has neither `endsAt` nor `retryAfter`. Default 300. */
-  retryAfter?: number;
-  /**
-   * Redirect here instead of answering: a path (`/maintenance`) or an http(s) URL.
-   * GET and HEAD get 302, other methods 303 (the client follows with a GET, so a form
-   * post is not re-sent to the target). A request for the target itself (same host
-   * name and path, whatever the scheme and port) gets the maintenance page instead.
-   */
-  redirectTo?: string;
-  /** Options for the default page. */
-  page?: PageOptions;
-}
+/** How the maintenance response looks: the shared options that shape it. */
+export type ResponseOptions = Pick<
+  SharedOptions,
+  "status" | "retryAfter" | "redirectTo" | "page"
+>;
 
 /** A compiled responder: (request, snapshot, now, custom page) → Response. */
 export interface Responder {

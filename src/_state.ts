@@ -314,8 +314,3 @@ export function toSnapshot(state: MaintenanceState): Snapshot {
 export function isActive(snap: Snapshot, now: number): boolean {
   return snap.enabled && now >= snap.startsAtMs && now < snap.endsAtMs;
 }
-
-/** {@linkcode isActive} for a state that has no snapshot (the CLI). */
-export function isActiveAt(state: MaintenanceState, now: number): boolean {
-  return isActive(toSnapshot(state), now);
-}

@@ -32,7 +32,7 @@ import {
 import { internals } from "./_internal.ts";
 import type { Maintenance } from "./maintenance.ts";
 import type { RenderResult } from "./_response.ts";
-import type { Snapshot } from "./_snapshot.ts";
+import type { Snapshot } from "./_state.ts";
 import type { MaintenanceState } from "./_state.ts";
 
 /**

@@ -15,8 +15,7 @@ import {
 } from "./middleware.ts";
 import { register } from "./_internal.ts";
 import { checkOptions } from "./_options.ts";
-import { isActive } from "./_snapshot.ts";
-import { type MaintenanceState, serializeState } from "./_state.ts";
+import { isActive, type MaintenanceState, serializeState } from "./_state.ts";
 import { enabledState, type EnableOptions } from "./_enable.ts";
 import { withTimeout } from "./_timeout.ts";
 import { logError } from "./_log_error.ts";

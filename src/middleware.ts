@@ -18,7 +18,7 @@ import {
 import { internals as internalsOf } from "./_internal.ts";
 import type { Maintenance } from "./maintenance.ts";
 import { createResponder, type RenderResult } from "./_response.ts";
-import { type Snapshot, toSnapshot } from "./_snapshot.ts";
+import { type Snapshot, toSnapshot } from "./_state.ts";
 import type { MaintenanceState } from "./_state.ts";
 
 /**

@@ -851,7 +851,7 @@ describe("option validation", () => {
       "page not an object",
       { page: "Down" },
       TypeError,
-      /page must be an object/,
+      /page options must be an object/,
     ],
     [
       "page.title",

@@ -12,7 +12,7 @@ import {
 import { createMaintenance } from "../src/maintenance.ts";
 import { decide, type DecisionRules } from "../src/_engine.ts";
 import { MemoryStore } from "../stores/memory.ts";
-import { toSnapshot } from "../src/_snapshot.ts";
+import { toSnapshot } from "../src/_state.ts";
 
 describe("isCanonicalPath", () => {
   it("accepts the one spelling routing and exemption agree on", () => {

@@ -2,10 +2,11 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { enabledState } from "../src/_enable.ts";
 import {
-  isActiveAt,
+  isActive,
   parseState,
   serializeState,
   StateParseError,
+  toSnapshot,
 } from "../src/_state.ts";
 import { parseInstant } from "../src/_state.ts";
 
@@ -27,9 +28,18 @@ describe("parseState", () => {
     assert.equal(s.enabled, true);
     assert.equal(s.startsAt, "2030-01-01T10:00:00.000Z");
     assert.equal(s.endsAt, "2030-01-01T12:00:00.000Z");
-    assert.equal(isActiveAt(s, Date.parse("2030-01-01T09:59:59Z")), false);
-    assert.equal(isActiveAt(s, Date.parse("2030-01-01T11:00:00Z")), true);
-    assert.equal(isActiveAt(s, Date.parse("2030-01-01T12:00:00Z")), false);
+    assert.equal(
+      isActive(toSnapshot(s), Date.parse("2030-01-01T09:59:59Z")),
+      false,
+    );
+    assert.equal(
+      isActive(toSnapshot(s), Date.parse("2030-01-01T11:00:00Z")),
+      true,
+    );
+    assert.equal(
+      isActive(toSnapshot(s), Date.parse("2030-01-01T12:00:00Z")),
+      false,
+    );
   });
   it("round-trips this package's JSON", () => {
     const state = {
@@ -224,7 +234,7 @@ describe("parseState: edges", () => {
   });
 });
 
-describe("serializeState and isActiveAt: edges", () => {
+describe("serializeState and isActive: edges", () => {
   it("serializeState stamps updatedAt when the state has none", () => {
     const before = Date.now();
     const s = parseState(serializeState({ enabled: true }));
@@ -232,13 +242,13 @@ describe("serializeState and isActiveAt: edges", () => {
     const at = Date.parse(s.updatedAt);
     assert.ok(at >= before - 1000 && at <= Date.now() + 1000, s.updatedAt);
   });
-  it("isActiveAt: in force from the very instant startsAt", () => {
+  it("isActive: in force from the very instant startsAt", () => {
     const s = {
       enabled: true,
       startsAt: "2030-01-01T10:00:00.000Z",
       endsAt: "2030-01-01T12:00:00.000Z",
     };
-    assert.equal(isActiveAt(s, Date.parse(s.startsAt) - 1), false);
-    assert.equal(isActiveAt(s, Date.parse(s.startsAt)), true);
+    assert.equal(isActive(toSnapshot(s), Date.parse(s.startsAt) - 1), false);
+    assert.equal(isActive(toSnapshot(s), Date.parse(s.startsAt)), true);
   });
 });
