@@ -1,25 +1,31 @@
 /**
  * `deno task build:npm`: the npm package (Node 20+, Bun) from the same source as the JSR
- * package. `deno pack` transpiles the exports of `deno.json` to `.js` + `.d.ts` (files
- * and `publish.exclude` as for JSR); this script finishes the `package.json` that
- * `deno pack` cannot express, adds the `maintenance` bin, checks the result and packs it
- * again with `npm pack`:
+ * package. `deno pack` transpiles the exports of `deno.json` (`.`, `./admin`, `./guard`,
+ * `./redis`, `./s3`, `./cli`) to `.js` + `.d.ts` (files and `publish.exclude` as for
+ * JSR); this script finishes the `package.json` that `deno pack` cannot express, adds
+ * the `maintenance` bin, checks the result and packs it again with `npm pack`:
  *
- * - `hono` is a peer dependency; `@aws-sdk/client-s3` an optional peer that only
- *   `@x/maintenance/s3` imports (ranges from the `imports` of `deno.json`);
+ * - `hono` is a peer dependency; the optional parts' packages are optional peers, each
+ *   allowed only in the entry points {@linkcode PEERS_BY_ENTRY} names:
+ *   `@aws-sdk/client-s3` for `./s3` and the CLI's S3 store, `redis` for the CLI's Redis
+ *   cache (ranges from the `imports` of `deno.json`);
  * - `bin.maintenance` is `bin/maintenance.mjs` (copied from the repo), `engines.node`;
- * - checks: `type: module`; exports `.` and `./s3` with `types` and `import`; README and
- *   LICENSE in; no tests, scripts or TypeScript sources; no `@deno/shim-deno`; no absolute
- *   path of this machine; every bare import is `node:*` or a peer; `import "."` does not
- *   load the AWS SDK and the bin loads neither Hono nor the AWS SDK (static imports; the
- *   CLI loads `stores/s3.js` by dynamic import when S3 is configured).
+ * - checks: `type: module`; every export of `deno.json` with `types` and `import`;
+ *   README and LICENSE in; no tests, scripts or TypeScript sources; no
+ *   `@deno/shim-deno`; no absolute path of this machine; every bare import is `node:*`
+ *   or a peer, and each entry point imports only the peers it is allowed; `import "."`
+ *   loads no other entry point's module; the bin loads no package at start (the CLI
+ *   loads `stores/s3.js` and the AWS SDK, or `redis`, by dynamic import when
+ *   configured).
  *
  * Writes `dist/package/` (the unpacked package), `dist/<name>-<version>.tgz` and
  * `dist/build.json` (file list and sizes, read by scripts/npm_smoke.ts), and prints the
- * sizes: the tarball, and the JS that `import "@x/maintenance"` loads (its static import
- * graph in the package, without Hono), as shipped and as one bundle (`deno bundle`).
+ * sizes: the tarball, the JS each entry point loads as shipped, and the table of
+ * `deno task size` (scripts/size.ts: the typical import and each entry bundled and
+ * minified). The size limits fail `deno task size` (which CI runs); here they fail the
+ * build only with `--check-size`.
  *
- * Usage: deno task build:npm [--set-version X.Y.Z]
+ * Usage: deno task build:npm [--set-version X.Y.Z] [--check-size]
  *
  * @module
  */
@@ -27,7 +33,6 @@ import { spawnSync } from "node:child_process";
 import {
   chmodSync,
   copyFileSync,
-  existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -41,6 +46,7 @@ import process from "node:process";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
 import ts from "typescript";
+import { checkLimits, markdown, measure, type SizeReport } from "./size.ts";
 
 const root = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const dist = join(root, "dist");
@@ -48,6 +54,21 @@ const pkgDir = join(dist, "package");
 
 /** The only package that `import "@x/maintenance"` may load. */
 const CORE_PEER = "hono";
+/**
+ * The packages each entry point (export key, or `bin`) may import: `static` ones on
+ * load, `dynamic` ones only by `import()`. Any other package is a problem, so a new
+ * optional peer is a decision made here. Every package but hono is an optional peer.
+ */
+const PEERS_BY_ENTRY: Record<string, { static: string[]; dynamic?: string[] }> =
+  {
+    ".": { static: [CORE_PEER] },
+    "./admin": { static: [CORE_PEER] },
+    "./guard": { static: [CORE_PEER] },
+    "./redis": { static: [] }, // the client's shape only: the app brings its client
+    "./s3": { static: ["@aws-sdk/client-s3"] },
+    "./cli": { static: [], dynamic: ["@aws-sdk/client-s3", "redis"] },
+    bin: { static: [], dynamic: ["@aws-sdk/client-s3", "redis"] },
+  };
 /** The bin name and the repo file that becomes it in the package. */
 const BIN = { name: "maintenance", source: "bin/maintenance.mjs" };
 const ENGINES = { node: ">=20" };
@@ -226,44 +247,11 @@ function kb(bytes: number): string {
   return `${(bytes / 1024).toFixed(1)} KB`;
 }
 
-/** Bundles `entry` (a package path) with deno bundle, packages external; undefined on failure. */
-function bundleSize(
-  entry: string,
-  minify: boolean,
-  packages: string[],
-): { bytes: number; gzip: number } | undefined {
-  const out = join(dist, `bundle-${minify ? "min" : "plain"}.js`);
-  const externals = [
-    ...packages.flatMap((p) => ["--external", p, "--external", `${p}/*`]),
-    "--external",
-    "node:*",
-  ];
-  const r = run("deno", [
-    "bundle",
-    "--no-config",
-    "--no-lock",
-    ...(minify ? ["--minify"] : []),
-    ...externals,
-    "-o",
-    out,
-    entry,
-  ], pkgDir);
-  if (r.status !== 0 || !existsSync(out)) {
-    console.error(
-      `note: deno bundle ${entry} failed; its size is not measured`,
-    );
-    console.error(r.stderr.trim());
-    return undefined;
-  }
-  const bytes = readFileSync(out);
-  rmSync(out);
-  return { bytes: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
-}
-
 function main(): number {
   const args = process.argv.slice(2);
   const setVersionAt = args.indexOf("--set-version");
   const setVersion = setVersionAt >= 0 ? args[setVersionAt + 1] : undefined;
+  const checkSize = args.includes("--check-size");
   if (setVersionAt >= 0 && !setVersion) {
     console.error("--set-version needs a version, such as --set-version 0.2.0");
     return 2;
@@ -361,7 +349,6 @@ function main(): number {
   const graphs = new Map<string, ImportGraph>();
   for (const e of [...jsEntries, binFile]) graphs.set(e, importGraph(e));
   const core = graphs.get(coreEntry)!;
-  const bin = graphs.get(binFile)!;
   // A package that `import "."` loads is a peer; any other that some export or the bin
   // imports (statically or by import()) is an optional peer.
   const peers = new Map<string, { optional: boolean; from: string }>();
@@ -380,6 +367,7 @@ function main(): number {
       });
     }
   }
+  if (peers.has(CORE_PEER)) peers.get(CORE_PEER)!.optional = false;
   for (const [name, p] of peers) {
     if (!p.optional && name !== CORE_PEER) {
       problems.push(
@@ -387,10 +375,62 @@ function main(): number {
       );
     }
   }
-  for (const [spec, how] of bin.bare) {
-    if (how.static) {
+  // Each entry point imports only the packages PEERS_BY_ENTRY allows it.
+  const entryFiles: [string, string][] = [
+    ...Object.entries(exportsMap).flatMap(([key, e]): [string, string][] => {
+      const f = strip(e.import);
+      return f ? [[key, f]] : [];
+    }),
+    ["bin", binFile],
+  ];
+  const peersOf: Record<string, { static: string[]; dynamic: string[] }> = {};
+  for (const [key, file] of entryFiles) {
+    const allowed = PEERS_BY_ENTRY[key];
+    const g = graphs.get(file)!;
+    const used = { static: new Set<string>(), dynamic: new Set<string>() };
+    const firstUse = new Map<string, string>();
+    for (const [spec, how] of g.bare) {
+      const name = packageOf(spec);
+      used[how.static ? "static" : "dynamic"].add(name);
+      if (!firstUse.has(name)) firstUse.set(name, `"${spec}" in ${how.from}`);
+    }
+    peersOf[key] = {
+      static: [...used.static].sort(),
+      dynamic: [...used.dynamic].filter((n) => !used.static.has(n)).sort(),
+    };
+    if (!allowed) {
       problems.push(
-        `the bin loads "${spec}" on every run (from ${how.from}); load it by import() when needed`,
+        `exports["${key}"] is not in PEERS_BY_ENTRY (scripts/build_npm.ts): say which packages it may import`,
+      );
+      continue;
+    }
+    for (const [how, names] of Object.entries(used)) {
+      for (const name of names) {
+        const ok = how === "static"
+          ? allowed.static.includes(name)
+          : allowed.static.includes(name) ||
+            (allowed.dynamic ?? []).includes(name);
+        if (!ok && name !== packedPkg.name) {
+          const who = key === "bin" ? "the bin" : `exports["${key}"]`;
+          problems.push(
+            how === "static" && (allowed.dynamic ?? []).includes(name)
+              ? `${who} loads "${name}" on every run (${
+                firstUse.get(name)
+              }); load it by import() when needed`
+              : `${who} imports "${name}" ${
+                how === "static" ? "statically" : "by import()"
+              } (${firstUse.get(name)}); PEERS_BY_ENTRY does not allow it`,
+          );
+        }
+      }
+    }
+  }
+  // The core's graph holds no other entry point's module.
+  const coreReach = new Set([...core.files, ...core.dynamicFiles]);
+  for (const [key, file] of entryFiles) {
+    if (key !== "." && key !== "bin" && coreReach.has(file)) {
+      problems.push(
+        `import "." loads ${file}, the module of exports["${key}"]: the core must not hold it`,
       );
     }
   }
@@ -474,7 +514,8 @@ function main(): number {
   }
   for (const f of files) {
     if (
-      /^(tests|scripts|\.ci|docs|node_modules|dist)\//.test(f) ||
+      /^(tests|scripts|\.ci|node_modules|dist)\//.test(f) ||
+      (f.startsWith("docs/") && !f.endsWith(".md")) ||
       /[._]test\.[cm]?[jt]sx?$/.test(f)
     ) {
       problems.push(
@@ -482,16 +523,27 @@ function main(): number {
       );
     }
   }
+  // The README's relative links (docs/*.md) resolve inside the package, as on JSR.
+  if (fileSet.has("README.md")) {
+    const readme = readFileSync(join(pkgDir, "README.md"), "utf8");
+    for (const m of readme.matchAll(/\]\((?!\w+:|#|\/)([^)\s#]+)/g)) {
+      const target = m[1].replace(/^\.\//, "");
+      if (!fileSet.has(target)) {
+        problems.push(
+          `README.md links to ${target}, which is not in the package`,
+        );
+      }
+    }
+  }
   const home = homedir();
-  const forbidden = [
-    root,
-    "file://",
-    "@deno/shim-deno",
-    ...(home.length > 1 ? [home + "/"] : []),
-  ];
+  // Paths of this machine nowhere; in code, no file URL and no Deno shim either (the
+  // docs may show a file: URL as an example).
+  const forbidden = [root, ...(home.length > 1 ? [home + "/"] : [])];
+  const forbiddenInCode = [...forbidden, "file://", "@deno/shim-deno"];
   for (const f of files) {
     const text = readFileSync(join(pkgDir, f), "utf8");
-    for (const s of forbidden) {
+    const code = /\.([cm]?js|d\.[cm]?ts|json)$/.test(f);
+    for (const s of code ? forbiddenInCode : forbidden) {
       if (text.includes(s)) problems.push(`${f} contains "${s}"`);
     }
   }
@@ -554,10 +606,28 @@ function main(): number {
   // 8. Sizes.
   const size = (f: string) => statSync(join(pkgDir, f)).size;
   const sum = (fs: string[]) => fs.reduce((n, f) => n + size(f), 0);
-  const s3Entry = strip(exportsMap["./s3"]?.import);
-  const s3 = s3Entry ? graphs.get(s3Entry) : undefined;
-  const bundled = bundleSize(coreEntry, false, [...peers.keys()]);
-  const minified = bundleSize(coreEntry, true, [...peers.keys()]);
+  let sizes: SizeReport | undefined;
+  try {
+    sizes = measure();
+  } catch (e) {
+    problems.push(`scripts/size.ts could not measure: ${(e as Error).message}`);
+  }
+  const coreSet = new Set(core.files);
+  const entrySummaries = entryFiles.filter(([key]) => key !== ".").map(
+    ([key, file]) => {
+      const g = graphs.get(file)!;
+      const own = g.files.filter((f) => !coreSet.has(f));
+      return {
+        key,
+        entry: file,
+        files: g.files,
+        beyondCore: own,
+        beyondCoreBytes: sum(own),
+        packages: peersOf[key],
+        dynamicFiles: g.dynamicFiles,
+      };
+    },
+  );
   const summary = {
     name: pkg.name,
     version: pkg.version,
@@ -575,26 +645,11 @@ function main(): number {
         Buffer.concat(core.files.map((f) => readFileSync(join(pkgDir, f)))),
         { level: 9 },
       ).length,
-      bundleBytes: bundled?.bytes ?? null,
-      minifiedBytes: minified?.bytes ?? null,
-      minifiedGzipBytes: minified?.gzip ?? null,
       packages: [...core.bare.keys()],
     },
-    s3: s3
-      ? {
-        entry: s3Entry,
-        files: s3.files,
-        bytes: sum(s3.files),
-        packages: [...s3.bare.keys()],
-      }
-      : null,
-    bin: {
-      entry: binFile,
-      files: bin.files,
-      bytes: sum(bin.files),
-      dynamicFiles: bin.dynamicFiles,
-      packages: [...bin.bare.keys()],
-    },
+    entries: entrySummaries,
+    peersByEntry: peersOf,
+    sizes: sizes ?? null,
   };
   writeFileSync(
     join(dist, "build.json"),
@@ -623,26 +678,27 @@ function main(): number {
         kb(summary.core.gzipBytes)
       } gzipped; and ${list(summary.core.packages)}`,
   );
-  if (bundled && minified) {
+  for (const e of entrySummaries) {
+    const what = e.key === "bin"
+      ? "the bin"
+      : `import "${pkg.name}${e.key.slice(1)}"`;
+    const dyn = [...e.dynamicFiles, ...e.packages.dynamic];
     console.log(
-      `    as one bundle: ${kb(bundled.bytes)} without comments, ${
-        kb(minified.bytes)
-      } ` +
-        `minified, ${kb(minified.gzip)} minified + gzip`,
+      `  ${what}: ${e.files.length} files, ${e.beyondCore.length} beyond the core's ` +
+        `(${kb(e.beyondCoreBytes)}); and ${list(e.packages.static)}` +
+        (dyn.length > 0 ? `; by import() only: ${dyn.join(", ")}` : ""),
     );
   }
-  if (s3 && summary.s3) {
-    console.log(
-      `  import "${pkg.name}/s3": ${s3.files.length} files, ${
-        kb(summary.s3.bytes)
-      }; and ${list(summary.s3.packages)}`,
-    );
+  if (sizes) {
+    console.log(`\n${markdown(sizes, String(pkg.name))}\n`);
+    for (const c of checkLimits(sizes)) {
+      console.log(`${c.ok ? "size ok" : "size OVER"}: ${c.name}`);
+      if (!c.ok) {
+        if (checkSize) problems.push(`size: ${c.name}`);
+        else notes.push(`over a size limit (deno task size fails): ${c.name}`);
+      }
+    }
   }
-  console.log(
-    `  the bin: ${bin.files.length} files, ${
-      kb(summary.bin.bytes)
-    }; by import() only: ${list([...bin.dynamicFiles, ...bin.bare.keys()])}`,
-  );
   if (/Could not generate types for/.test(packLog)) {
     notes.push(
       "deno pack wrote no .d.ts for modules whose types no export uses " +

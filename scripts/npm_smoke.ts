@@ -9,13 +9,20 @@
  * - `import "@x/maintenance"` with the project's Hono, before the AWS SDK is installed:
  *   a request through `app.fetch` gets 503 while on and 200 when off, and the state file
  *   the bin wrote switches the app on;
+ * - the subpath entry points: `@x/maintenance/admin` (`adminRoutes(mm, { authorize })`
+ *   switches the app on and off) behind `@x/maintenance/guard` (`guard(mm, app.fetch)`),
+ *   and none of their names on the core; `@x/maintenance/redis` (`redisCache(client)`)
+ *   over a real node-redis client and redis-server, once `redis` is installed;
  * - `import "@x/maintenance/s3"` reads the object the bin wrote (503), and
  *   `@x/maintenance/cli`'s `runCli` reads it too;
  * - in the npm project, `tsc --noEmit` (`module: NodeNext`, strict, no `skipLibCheck`)
- *   type-checks a consumer file against the published `.d.ts`.
+ *   type-checks a consumer file of every entry point against the published `.d.ts`;
+ * - on Node, behind real `@hono/node-server` 1.x and 2.x servers
+ *   (`scripts/npm_smoke_node_server.mjs`), and in Cloudflare's workerd through wrangler
+ *   (`scripts/npm_smoke_workers.mjs`).
  *
- * hono and @aws-sdk/client-s3 come from the npm registry at the versions in this repo's
- * node_modules (so npm's cache usually has them). Prints the runtimes' versions, one
+ * hono, redis and @aws-sdk/client-s3 come from the npm registry at the versions in this
+ * repo's node_modules (so npm's cache usually has them). Prints the runtimes' versions, one
  * line per check and `N passed, N failed` last; exits 1 when any check failed.
  *
  * Usage: deno task test:npm [--keep] [--node-only | --bun-only] [--no-build]
@@ -37,8 +44,10 @@ import { join, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import {
+  type RedisHandle,
   S3RVER_CREDENTIALS,
   type S3rverHandle,
+  startRedis,
   startS3rver,
 } from "./test_servers.ts";
 
@@ -292,8 +301,9 @@ async function main() {
   console.log("# " + runtime());
   const { createMaintenance } = await import("@x/maintenance");
   const s3 = await import("@x/maintenance/s3");
-  check('import "@x/maintenance/s3"', typeof s3.S3Store === "function" && typeof s3.parseS3Url === "function");
-  const { bucket, key } = s3.parseS3Url(url);
+  check('import "@x/maintenance/s3"', typeof s3.S3Store === "function");
+  const bucket = new URL(url).host;
+  const key = new URL(url).pathname.slice(1);
   const store = new s3.S3Store({
     bucket,
     key,
@@ -326,6 +336,110 @@ async function main() {
 await ensure(main(), "s3.mjs");
 `;
 
+const SUBPATHS_JS = `
+// The subpath entry points with Hono: admin routes behind the fetch-level guard; the
+// names that moved out of the core are not on it.
+import { Hono } from "hono";
+import { check, ensure, runtime } from "./check.mjs";
+
+const TOKEN = "smoke-admin-token-0123456789abcdef";
+
+async function main() {
+  console.log("# " + runtime());
+  const core = await import("@x/maintenance");
+  const moved = ["adminRoutes", "bearerToken", "guard", "redisCache", "S3Store", "runCli"]
+    .filter((n) => n in core);
+  check('import "@x/maintenance" has none of the names of the subpath entries', moved.length === 0, moved.join(", "));
+  const { adminRoutes, bearerToken } = await import("@x/maintenance/admin");
+  const { guard } = await import("@x/maintenance/guard");
+  const { redisCache } = await import("@x/maintenance/redis");
+  check(
+    'import "@x/maintenance/admin", "@x/maintenance/guard", "@x/maintenance/redis"',
+    [adminRoutes, bearerToken, guard, redisCache].every((f) => typeof f === "function"),
+  );
+  const mm = core.createMaintenance({ store: new core.MemoryStore() });
+  const app = new Hono();
+  app.get("/healthz", (c) => c.text("ok"));
+  app.route("/maintenance-mode", adminRoutes(mm, { authorize: bearerToken(TOKEN) }));
+  app.use(mm.middleware());
+  app.get("*", (c) => c.text("app"));
+  const fetch = guard(mm, app.fetch, {
+    ignorePaths: ["/healthz", /^\\/maintenance-mode(\\/(on|off))?$/],
+  });
+  const req = (path, init = {}) =>
+    fetch(new Request("http://localhost" + path, {
+      ...init,
+      headers: { accept: "text/html", ...init.headers },
+    }));
+  const auth = { authorization: "Bearer " + TOKEN };
+  let res = await req("/maintenance-mode");
+  check("admin: no token -> 401", res.status === 401, res.status);
+  res = await req("/maintenance-mode", { headers: auth });
+  const state = res.status === 200 ? await res.json() : {};
+  check("admin: GET with the token -> 200, off", res.status === 200 && state.enabled === false, JSON.stringify(state));
+  res = await req("/maintenance-mode/on", {
+    method: "POST",
+    headers: { ...auth, "content-type": "application/json" },
+    body: JSON.stringify({ message: "Switched <by admin>" }),
+  });
+  check("admin: POST /on (JSON, bearer) -> 200", res.status === 200, res.status + " " + (await res.text()).slice(0, 200));
+  res = await req("/");
+  const body = await res.text();
+  check("guard: 503 with the admin's message while on", res.status === 503 && body.includes("Switched &lt;by admin&gt;"), res.status);
+  res = await req("/healthz");
+  check("guard: ignorePaths /healthz -> 200 while on", res.status === 200, res.status);
+  res = await req("/maintenance-mode/off", { method: "POST", headers: auth });
+  check("admin: POST /off through the guard -> 200", res.status === 200, res.status);
+  res = await req("/");
+  check("guard: 200 from the app when off", res.status === 200 && (await res.text()) === "app", res.status);
+}
+await ensure(main(), "subpaths.mjs");
+`;
+
+const REDIS_JS = `
+// import "@x/maintenance/redis" with node-redis against a real redis-server.
+import process from "node:process";
+import { Hono } from "hono";
+import { createClient } from "redis";
+import { check, ensure, runtime } from "./check.mjs";
+
+async function main() {
+  const [url] = process.argv.slice(2);
+  console.log("# " + runtime());
+  const { createMaintenance, MemoryStore } = await import("@x/maintenance");
+  const { redisCache } = await import("@x/maintenance/redis");
+  const client = await createClient({ url }).connect();
+  const prefix = "smoke:" + Math.random().toString(36).slice(2) + ":";
+  try {
+    const cache = redisCache(client, { prefix });
+    await cache.set("k", "v", 60);
+    const got = await cache.get("k");
+    await cache.delete("k");
+    const gone = await cache.get("k");
+    check("redisCache(client): set, get, delete on redis-server", got === "v" && gone === null, got + " " + gone);
+    const mm = createMaintenance({
+      store: new MemoryStore(),
+      cache: { store: redisCache(client, { prefix }), ttlMs: 200 },
+    });
+    const app = new Hono();
+    app.use(mm.middleware());
+    app.get("/", (c) => c.text("hello"));
+    const get = () => app.fetch(new Request("http://localhost/", { headers: { accept: "text/html" } }));
+    let res = await get();
+    check("a controller with cache.store redisCache(client): 200 while off", res.status === 200, res.status);
+    await mm.enable({ message: "via redis" });
+    res = await get();
+    check("... 503 after enable()", res.status === 503 && (await res.text()).includes("via redis"), res.status);
+    await mm.disable();
+    res = await get();
+    check("... 200 after disable()", res.status === 200, res.status);
+  } finally {
+    await client.close();
+  }
+}
+await ensure(main(), "redis.mjs");
+`;
+
 const CONSUMER_TS = `
 // Type-checked by tsc against the published .d.ts (module NodeNext); never run.
 import { Hono } from "hono";
@@ -339,7 +453,10 @@ import {
   MemoryStore,
   type StateStore,
 } from "@x/maintenance";
-import { parseS3Url, S3Store } from "@x/maintenance/s3";
+import { adminRoutes, bearerToken } from "@x/maintenance/admin";
+import { type GuardedFetch, guard } from "@x/maintenance/guard";
+import { type RedisLikeClient, redisCache } from "@x/maintenance/redis";
+import { S3Store, type S3StoreOptions } from "@x/maintenance/s3";
 import { runCli } from "@x/maintenance/cli";
 
 const store: StateStore = new FileStore("maintenance_mode_state.txt");
@@ -349,6 +466,18 @@ app.get("/healthz", (c) => c.text("ok"));
 app.use(mm.middleware({ ignorePaths: ["/status", /^\\/static\\//] }));
 app.use(maintenance({ store: new MemoryStore() }));
 app.get("/", (c) => c.text(c.get("maintenance").enabled ? "on" : "off"));
+app.route("/maintenance-mode", adminRoutes(mm, { authorize: bearerToken("a-long-random-token") }));
+export const guarded: GuardedFetch = guard(mm, app.fetch, { ignorePaths: ["/healthz"] });
+
+const client: RedisLikeClient = {
+  get: () => Promise.resolve(null),
+  set: () => Promise.resolve("OK"),
+  del: () => Promise.resolve(1),
+};
+export const shared: Maintenance = createMaintenance({
+  store: new MemoryStore(),
+  cache: { store: redisCache(client, { prefix: "app:" }), ttlMs: 60_000 },
+});
 
 export async function toggle(): Promise<boolean> {
   const written: MaintenanceState = await mm.enable({ message: "Back soon", retryAfter: 60 });
@@ -356,7 +485,7 @@ export async function toggle(): Promise<boolean> {
   return written.enabled && (await mm.isEnabled());
 }
 
-const target: { bucket: string; key: string } = parseS3Url("s3://bucket/key");
+const target: S3StoreOptions = { bucket: "bucket", key: "key" };
 export const s3Store: StateStore = new S3Store({ ...target, region: "us-east-1" });
 export const exitCode: Promise<number> = runCli(["status", "--json"]);
 
@@ -391,6 +520,8 @@ function newProject(dir: string, name: string): void {
   writeFileSync(join(dir, "check.mjs"), CHECK_JS);
   writeFileSync(join(dir, "core.mjs"), CORE_JS);
   writeFileSync(join(dir, "s3.mjs"), S3_JS);
+  writeFileSync(join(dir, "subpaths.mjs"), SUBPATHS_JS);
+  writeFileSync(join(dir, "redis.mjs"), REDIS_JS);
 }
 
 function installed(dir: string, name: string): boolean {
@@ -401,8 +532,34 @@ interface Setup {
   tarball: string;
   hono: string;
   awsSdk: string;
+  redis: string;
   nodeTypes: string;
   s3: S3rverHandle;
+  /** undefined when redis-server would not start (a failed check says why). */
+  redisServer: RedisHandle | undefined;
+}
+
+/** Installs `redis` with `install` and runs redis.mjs under `runtime`. */
+function redisRound(
+  label: string,
+  install: () => Ran,
+  runtime: string[],
+  dir: string,
+  setup: Setup,
+): void {
+  if (!setup.redisServer) return;
+  const r = install();
+  if (!check(`${label}: install redis@${setup.redis}`, r.code === 0, show(r))) {
+    return;
+  }
+  consumer(
+    label,
+    runtime,
+    "redis.mjs",
+    [setup.redisServer.url],
+    dir,
+    baseEnv(),
+  );
 }
 
 function s3Env(s3: S3rverHandle): Record<string, string> {
@@ -474,6 +631,7 @@ function npmProject(dir: string, setup: Setup): void {
     return;
   }
   consumer("node, no AWS SDK", ["node"], "core.mjs", [state], dir, baseEnv());
+  consumer("node", ["node"], "subpaths.mjs", [], dir, baseEnv());
 
   // Behind a real Node HTTP server, with both majors of Hono's Node adapter: 1.x
   // replaces the global Response (a render's fetch() Response is then not an instance).
@@ -500,6 +658,14 @@ function npmProject(dir: string, setup: Setup): void {
       );
     }
   }
+
+  redisRound(
+    "node + redis",
+    () => npm(["install", `redis@${setup.redis}`]),
+    ["node"],
+    dir,
+    setup,
+  );
 
   // @types/node for tsc below: the AWS SDK's own types need it.
   const more = [
@@ -586,6 +752,14 @@ function bunProject(dir: string, setup: Setup): void {
     baseEnv(),
   );
   consumer("bun, no AWS SDK", ["bun"], "core.mjs", [state], dir, baseEnv());
+  consumer("bun", ["bun"], "subpaths.mjs", [], dir, baseEnv());
+  redisRound(
+    "bun + redis",
+    () => sh("bun", ["add", `redis@${setup.redis}`], dir),
+    ["bun"],
+    dir,
+    setup,
+  );
 
   r = sh("bun", [
     "add",
@@ -636,7 +810,9 @@ async function main(): Promise<void> {
         build.code === 0,
       )
     ) {
-      return;
+      // A package that failed a check may still be there: test it all the same.
+      if (!existsSync(join(root, "dist", "build.json"))) return;
+      console.log("  (the tarball was written: the smoke tests run on it)");
     }
   }
   // JSR: the same source publishes (no slow types, every export documented), and every
@@ -689,12 +865,20 @@ async function main(): Promise<void> {
 
   const work = mkdtempSync(join(tmpdir(), "x-maintenance-npm-smoke-"));
   const s3 = await startS3rver({ bucket: "smoke" });
+  let redisServer: RedisHandle | undefined;
+  try {
+    redisServer = await startRedis();
+  } catch (e) {
+    check("redis-server starts", false, (e as Error).message);
+  }
   const setup: Setup = {
     tarball,
     hono: pinned("hono"),
     awsSdk: pinned("@aws-sdk/client-s3"),
+    redis: pinned("redis"),
     nodeTypes: pinned("@types/node"),
     s3,
+    redisServer,
   };
   try {
     if (!bunOnly) {
@@ -712,6 +896,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await s3.stop();
+    await redisServer?.stop();
     if (keep) console.log(`kept ${work}`);
     else rmSync(work, { recursive: true, force: true });
   }

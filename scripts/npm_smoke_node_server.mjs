@@ -7,17 +7,16 @@
 // Prints one `ok - ...` (or `not ok - ...`) line per check; exits 1 if any check failed.
 // Checks that need a second loopback address (127.0.0.2) or IPv6 are skipped, with a
 // `# skip` line, where the machine has none.
-import { adminRoutes } from "../src/admin.ts";
-import { guard } from "../src/guard.ts";
 import { Hono } from "hono";
 import { serve } from "@hono/node-server";
 import {
-  bearerToken,
   createMaintenance,
   FileStore,
   forceMaintenance,
   MemoryStore,
 } from "@x/maintenance";
+import { adminRoutes, bearerToken } from "@x/maintenance/admin";
+import { guard } from "@x/maintenance/guard";
 import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";

@@ -5,14 +5,20 @@
 //   node npm_smoke_workers.mjs   (scripts/npm_smoke.ts runs it as workers.mjs)
 // It writes a Worker (the state in Workers KV, which wrangler simulates locally) and a
 // wrangler.toml WITHOUT nodejs_compat, starts it, and prints one `ok - ...` (or
-// `not ok - ...`) line per check; exits 1 if any check failed.
+// `not ok - ...`) line per check; exits 1 if any check failed. The Worker uses the
+// core's middleware, `@x/maintenance/admin`'s routes and, for paths under /g/,
+// `@x/maintenance/guard` around `app.fetch`.
 import { writeFileSync } from "node:fs";
 import process from "node:process";
 import { unstable_startWorker } from "wrangler";
 
+const TOKEN = "smoke-admin-token-0123456789abcdef";
+
 const WORKER = `
 import { Hono } from "hono";
 import { createMaintenance } from "@x/maintenance";
+import { adminRoutes, bearerToken } from "@x/maintenance/admin";
+import { guard } from "@x/maintenance/guard";
 
 let kv;
 /** The maintenance state in one Workers KV key. */
@@ -33,6 +39,8 @@ app.use(async (c, next) => {
   await next();
 });
 app.get("/healthz", (c) => c.text("ok"));
+app.get("/g/healthz", (c) => c.text("ok"));
+app.route("/maintenance-mode", adminRoutes(mm, { authorize: bearerToken("${TOKEN}") }));
 app.post("/_on", async (c) => c.json(await mm.enable({ message: "Back <soon>" })));
 app.post("/_off", async (c) => c.json(await mm.disable()));
 // Another isolate, the dashboard or wrangler kv writing the key: not this controller.
@@ -56,7 +64,16 @@ app.use(mm.middleware({
   getClientIp: (c) => c.req.header("cf-connecting-ip"),
 }));
 app.get("*", (c) => c.text("hello " + c.req.path));
-export default app;
+// /g/* goes through the fetch-level guard first, as export default { fetch: guard(...) }.
+const guarded = guard(mm, app.fetch, { ignorePaths: ["/g/healthz"] });
+export default {
+  fetch(req, env, ctx) {
+    kv = env.STATE;
+    return new URL(req.url).pathname.startsWith("/g/")
+      ? guarded(req, env, ctx)
+      : app.fetch(req, env, ctx);
+  },
+};
 `;
 
 const CONFIG = `name = "maintenance-smoke"
@@ -136,6 +153,28 @@ try {
   );
   r = await req("/x", { headers: { "cf-connecting-ip": "198.51.100.1" } });
   check("on: another CF-Connecting-IP: 503", r.status === 503, r.status);
+  const [guardOn, guardHealth] = [await req("/g/x"), await req("/g/healthz")];
+  check(
+    "on: @x/maintenance/guard answers 503 before the app; its ignorePaths pass",
+    guardOn.status === 503 && guardOn.text.includes("Back &lt;soon&gt;") &&
+      guardHealth.status === 200,
+    [guardOn.status, guardHealth.status],
+  );
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  const [noToken, admin] = [
+    await req("/maintenance-mode"),
+    await req("/maintenance-mode", { headers: auth }),
+  ];
+  let adminState;
+  try {
+    adminState = JSON.parse(admin.text);
+  } catch { /* checked below */ }
+  check(
+    "on: @x/maintenance/admin: 401 without the token, the state with it",
+    noToken.status === 401 && admin.status === 200 &&
+      adminState?.enabled === true,
+    [noToken.status, admin.status, admin.text.slice(0, 120)],
+  );
 
   // A switch this isolate did not make: seen within the TTL (500 ms) plus a little,
   // although workerd drops a request's timers when it ends.
@@ -154,9 +193,27 @@ try {
     seenAt !== undefined && seenAt < 1500,
     seenAt,
   );
+  r = await req("/maintenance-mode/on", {
+    method: "POST",
+    headers: { ...auth, "content-type": "application/json" },
+    body: JSON.stringify({ message: "from the admin routes" }),
+  });
+  const viaAdmin = await req("/g/x");
+  check(
+    "@x/maintenance/admin POST /on switches the Worker on (seen by the guard)",
+    r.status === 200 && viaAdmin.status === 503 &&
+      viaAdmin.text.includes("from the admin routes"),
+    [r.status, viaAdmin.status],
+  );
   await req("/_off", { method: "POST" });
   r = await req("/");
-  check("off again: 200", r.status === 200, r);
+  const guardOff = await req("/g/x");
+  check(
+    "off again: 200, through the guard too",
+    r.status === 200 && guardOff.status === 200 &&
+      guardOff.text === "hello /g/x",
+    [r.status, guardOff.status],
+  );
   r = await req("/_nostore");
   check(
     "createMaintenance() without a store: a TypeError saying to pass one",
