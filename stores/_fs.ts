@@ -1,149 +1,245 @@
 /**
- * The few file operations the file store needs, on Deno, Bun or Node.
+ * The file operations the file store needs, over the runtime's own API: Deno's on Deno,
+ * `node:fs` on Bun (Bun's native implementation of it; `Bun.file` has no rename, fsync
+ * or lstat) and on Node. `node:fs` is imported on first use, never when this module
+ * loads, so the core imports on Cloudflare Workers without `nodejs_compat`.
  *
  * @module
  */
-// No static `node:` imports: `import "@x/maintenance"` must load where there is no
-// node:fs (Cloudflare Workers without nodejs_compat). They load on a FileStore's first
-// use, which is async anyway.
-type NodeFs = typeof import("node:fs/promises");
-type NodePath = typeof import("node:path");
-let nodeFsLoaded: Promise<NodeFs> | undefined;
-let nodePathLoaded: Promise<NodePath> | undefined;
 
-/** `node:fs/promises`, loaded once, on first use. */
-function nodeFs(): Promise<NodeFs> {
-  return nodeFsLoaded ??= import("node:fs/promises");
-}
+const deno = (globalThis as { Deno?: typeof Deno }).Deno;
 
-/** `node:path`, loaded once, on first use. */
-function nodePath(): Promise<NodePath> {
-  return nodePathLoaded ??= import("node:path");
-}
-
-/** File operations the file store uses; `readText` returns `null` when the file is absent. */
-export interface FsAdapter {
-  /** Which runtime's API this adapter uses. */
-  readonly runtime: "deno" | "bun" | "node";
-  /**
-   * The file's text, or `null` when it does not exist. With `maxBytes`, reads at most
-   * that many bytes plus one and rejects with code `EFBIG` when there are more (a huge or
-   * endless file is never read whole), and with `EISDIR` for a directory.
-   */
-  readText(
-    path: string,
-    signal?: AbortSignal,
-    maxBytes?: number,
-  ): Promise<string | null>;
-  /** Writes `text` to a new file `path` and flushes it to disk. */
-  writeNew(path: string, text: string): Promise<void>;
-  /** Renames `from` to `to`, replacing `to` atomically. */
-  rename(from: string, to: string): Promise<void>;
-  /** Removes a file, ignoring a missing one. */
-  remove(path: string): Promise<void>;
-  /**
-   * The file a write to `path` should replace: when `path` is a symbolic link, the file
-   * it points to (through a chain of links, even to a file that does not exist yet), so
-   * that a write goes through the link, as `echo 1 > path` and Django's `open(path, "w")`
-   * do, instead of replacing the link by a file of its own; else `path`. Optional: an
-   * adapter without it replaces the link.
-   */
-  resolve?(path: string): Promise<string>;
-  /**
-   * The files in `dir` whose names `include` accepts, with their modification times;
-   * an empty list where looking would need a permission not yet granted (Deno would
-   * prompt). Optional: the file store uses it to remove temporary files left by a
-   * writer that was killed before its rename; an adapter without it leaves them be.
-   */
-  list?(
-    dir: string,
-    include: (name: string) => boolean,
-  ): Promise<{ name: string; mtimeMs: number }[]>;
-}
-
-/** An open file, as `Deno.open` returns it. */
-interface DenoFile {
+/** A file open for reading: a Deno.FsFile, or a node:fs handle seen as one. */
+interface OpenFile {
+  /** Reads into `buffer` at the current position: the count, 0 or null at the end. */
   read(buffer: Uint8Array): Promise<number | null>;
   stat(): Promise<{ isDirectory: boolean; size: number }>;
-  close(): void;
+  close(): unknown;
 }
 
-interface DenoFs {
-  readTextFile(
-    path: string,
-    options?: { signal?: AbortSignal },
-  ): Promise<string>;
-  open(path: string, options: { read: true }): Promise<DenoFile>;
-  writeTextFile(
-    path: string,
-    data: string,
-    options?: { createNew?: boolean },
-  ): Promise<void>;
-  rename(from: string, to: string): Promise<void>;
-  remove(path: string): Promise<void>;
-  errors: { NotFound: new (...args: never[]) => Error };
-  permissions?: {
-    querySync?(
-      descriptor: { name: "read" | "write"; path: string },
-    ): { state: string };
+/** The runtime's calls; the rest of this module is the same on every runtime. */
+type Native = ReturnType<typeof denoNative>;
+
+function denoNative(deno: typeof Deno) {
+  return {
+    open: (path: string): Promise<OpenFile> => deno.open(path),
+    /** Creates `path` (failing if it exists), writes `bytes`, flushes them to disk. */
+    async create(path: string, bytes: Uint8Array): Promise<void> {
+      const file = await deno.open(path, {
+        write: true,
+        createNew: true,
+        mode: 0o644,
+      });
+      try {
+        for (let n = 0; n < bytes.length;) {
+          n += await file.write(bytes.subarray(n));
+        }
+        await file.sync();
+      } finally {
+        file.close();
+      }
+    },
+    rename: (from: string, to: string) => deno.rename(from, to),
+    remove: (path: string) => deno.remove(path),
+    async lstat(path: string) {
+      const info = await deno.lstat(path);
+      return { isSymlink: info.isSymlink, mtimeMs: info.mtime?.getTime() ?? 0 };
+    },
+    readLink: (path: string) => deno.readLink(path),
+    async readDir(dir: string): Promise<string[]> {
+      const names: string[] = [];
+      for await (const entry of deno.readDir(dir)) names.push(entry.name);
+      return names;
+    },
+    /** Whether access is granted without asking: Deno would prompt (and stall a run in
+     * a terminal) for what the caller did not ask for, such as tidying a directory. */
+    granted: (name: "read" | "write", path: string) =>
+      deno.permissions.querySync({ name, path }).state === "granted",
   };
 }
 
-interface BunFs {
-  file(path: string): { exists(): Promise<boolean>; text(): Promise<string> };
+async function nodeNative(): Promise<Native> {
+  const fs = await import("node:fs/promises");
+  return {
+    async open(path): Promise<OpenFile> {
+      const handle = await fs.open(path, "r");
+      return {
+        read: async (buffer: Uint8Array) =>
+          (await handle.read(buffer, 0, buffer.length, null)).bytesRead,
+        async stat() {
+          const info = await handle.stat();
+          return { isDirectory: info.isDirectory(), size: info.size };
+        },
+        close: () => handle.close(),
+      };
+    },
+    async create(path, bytes) {
+      const handle = await fs.open(path, "wx", 0o644);
+      try {
+        await handle.writeFile(bytes);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    },
+    rename: (from, to) => fs.rename(from, to),
+    remove: (path) => fs.unlink(path),
+    async lstat(path) {
+      const info = await fs.lstat(path);
+      return { isSymlink: info.isSymbolicLink(), mtimeMs: info.mtimeMs };
+    },
+    readLink: (path) => fs.readlink(path),
+    readDir: (dir) => fs.readdir(dir),
+    granted: () => true,
+  };
 }
 
-/** Creates `path` (failing if it exists), writes `text` and flushes it to disk. */
-async function writeNewSynced(path: string, text: string): Promise<void> {
-  const handle = await (await nodeFs()).open(path, "wx", 0o644);
+let loaded: Promise<Native> | undefined;
+
+/** The runtime's calls, loaded once, on first use. */
+function native(): Promise<Native> {
+  return loaded ??= deno ? Promise.resolve(denoNative(deno)) : nodeNative();
+}
+
+/** An `Error` with a Node-style `code`, as the runtimes' own errors carry. */
+export function codeError(code: string, message: string = code): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+function isMissing(e: unknown): boolean {
+  return (e as { code?: unknown })?.code === "ENOENT";
+}
+
+/** The part of `path` before its last `/` or `\`. */
+export function dirname(path: string): string {
+  const i = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
+}
+
+/** The part of `path` after its last `/` or `\`. */
+export function basename(path: string): string {
+  return path.slice(
+    Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\")) + 1,
+  );
+}
+
+/** `path` made absolute against the current directory (as given where there is none,
+ * such as on Cloudflare Workers), so that messages say which file. */
+export function absolute(path: string): string {
+  if (/^([A-Za-z]:)?[\\/]/.test(path)) return path;
+  let cwd: string | undefined;
   try {
-    await handle.writeFile(text, "utf8");
-    await handle.sync();
-  } finally {
-    await handle.close();
+    cwd = deno?.cwd() ??
+      (globalThis as { process?: { cwd?(): string } }).process?.cwd?.();
+  } catch {
+    // the current directory was removed
   }
+  if (cwd === undefined) return path;
+  const parts = cwd.split(/[\\/]/).filter((part, i) => i === 0 || part !== "");
+  for (const part of path.split(/[\\/]/)) {
+    if (part === ".." && parts.length > 1) parts.pop();
+    else if (part !== "." && part !== ".." && part !== "") parts.push(part);
+  }
+  return parts.join("/");
 }
 
-/** `list` for every adapter: node:fs works on Deno, Bun and Node alike. */
-async function listMatching(
-  dir: string,
-  include: (name: string) => boolean,
-): Promise<{ name: string; mtimeMs: number }[]> {
-  const out: { name: string; mtimeMs: number }[] = [];
-  for (const name of await (await nodeFs()).readdir(dir)) {
-    if (!include(name)) continue;
-    try {
-      out.push({
-        name,
-        mtimeMs: (await (await nodeFs()).lstat(`${dir}/${name}`)).mtimeMs,
-      });
-    } catch {
-      // gone meanwhile
+const decoder = new TextDecoder();
+
+/**
+ * The file's text, or `null` when it does not exist. Reads at most `maxBytes` + 1 bytes,
+ * so a huge or endless file (a FIFO) costs one small buffer: rejects with code `EFBIG`
+ * past `maxBytes`, and `EISDIR` for a directory.
+ */
+export async function readText(
+  path: string,
+  maxBytes: number,
+  signal?: AbortSignal,
+): Promise<string | null> {
+  let file: OpenFile;
+  try {
+    file = await (await native()).open(path);
+  } catch (e) {
+    if (isMissing(e)) return null;
+    throw e;
+  }
+  try {
+    const info = await file.stat();
+    if (info.isDirectory) throw codeError("EISDIR");
+    if (info.size > maxBytes) throw codeError("EFBIG");
+    // Regular files tell their size; pipes and devices say 0 and are read in steps.
+    let buffer = new Uint8Array(Math.min(maxBytes + 1, info.size + 1024));
+    let length = 0;
+    for (;;) {
+      signal?.throwIfAborted();
+      if (length === buffer.length) {
+        if (length > maxBytes) throw codeError("EFBIG");
+        const bigger = new Uint8Array(Math.min(maxBytes + 1, length * 4));
+        bigger.set(buffer);
+        buffer = bigger;
+      }
+      const n = await file.read(buffer.subarray(length));
+      if (!n) break;
+      length += n;
     }
+    if (length > maxBytes) throw codeError("EFBIG");
+    return decoder.decode(buffer.subarray(0, length));
+  } finally {
+    await file.close();
   }
-  return out;
 }
 
-/** How many links in a row `resolveLink` follows before it gives up (as Linux's ELOOP). */
+/**
+ * Replaces `target` atomically: writes `text` to the new file `tmp` next to it, flushes
+ * it to disk, then renames it over `target`, so a reader (or a crash) sees the old text
+ * or the new, never half of one. `tmp` is removed when that fails.
+ */
+export async function replace(
+  target: string,
+  tmp: string,
+  text: string,
+): Promise<void> {
+  const fs = await native();
+  try {
+    await fs.create(tmp, new TextEncoder().encode(text));
+    await fs.rename(tmp, target);
+  } catch (e) {
+    await fs.remove(tmp).catch(() => {});
+    throw e;
+  }
+}
+
+/** Removes a file. */
+export async function remove(path: string): Promise<void> {
+  await (await native()).remove(path);
+}
+
+/** How many links in a row `resolve` follows (as Linux's ELOOP). */
 const MAX_LINKS = 40;
 
-/** `resolve` for every adapter: node:fs works on Deno, Bun and Node alike. Only the last
- * part of the path is followed: a rename in a linked directory already lands in the
- * directory it points to. */
-async function resolveLink(path: string): Promise<string> {
+/**
+ * The file a write to `path` replaces: when `path` is a symbolic link, the file it
+ * points to (through a chain of links, even to a file not there yet), as `echo 1 > path`
+ * writes through a link; else `path`. Only the last part is followed: a rename in a
+ * linked directory lands in the directory it points to anyway. Under Deno without read
+ * permission, `path` itself (asking would stall a run in a terminal).
+ */
+export async function resolve(path: string): Promise<string> {
+  const fs = await native();
+  if (!fs.granted("read", path)) return path;
   let current = path;
   for (let i = 0; i < MAX_LINKS; i++) {
-    let isLink: boolean;
+    let isSymlink: boolean;
     try {
-      isLink = (await (await nodeFs()).lstat(current)).isSymbolicLink();
+      isSymlink = (await fs.lstat(current)).isSymlink;
     } catch (e) {
-      if (isNotFound(e)) return current; // a new file, or a link's missing target
+      if (isMissing(e)) return current; // a new file, or a link's missing target
       throw e;
     }
-    if (!isLink) return current;
-    const target = await (await nodeFs()).readlink(current);
-    const { dirname, isAbsolute, join } = await nodePath();
-    current = isAbsolute(target) ? target : join(dirname(current), target);
+    if (!isSymlink) return current;
+    const target = await fs.readLink(current);
+    current = /^([A-Za-z]:)?[\\/]/.test(target)
+      ? target
+      : `${dirname(current)}/${target}`;
   }
   throw codeError(
     "ELOOP",
@@ -151,175 +247,24 @@ async function resolveLink(path: string): Promise<string> {
   );
 }
 
-function isNotFound(e: unknown): boolean {
-  return (e as { code?: string })?.code === "ENOENT";
-}
-
-function codeError(code: string, message: string): Error {
-  return Object.assign(new Error(message), { code });
-}
-
-const decoder = new TextDecoder();
-
 /**
- * Reads an open file up to `maxBytes` + 1 bytes: `read` fills the buffer from the current
- * position and resolves the count, 0 or null at the end. Rejects with `EISDIR` for a
- * directory and `EFBIG` past `maxBytes`, so a 10 MB (or endless) file costs one small
- * buffer, not its whole size.
+ * The files in `dir` whose names `include` accepts, with their modification times (on
+ * the file system's clock); none under Deno without read and write permission there.
  */
-async function readBounded(
-  stat: () => Promise<{ isDirectory: boolean; size: number }>,
-  read: (buffer: Uint8Array) => Promise<number | null>,
-  maxBytes: number,
-  signal: AbortSignal | undefined,
-): Promise<string> {
-  const info = await stat();
-  if (info.isDirectory) throw codeError("EISDIR", "is a directory");
-  const tooLarge = () =>
-    codeError("EFBIG", `larger than ${maxBytes} bytes (the limit for a state)`);
-  if (info.size > maxBytes) throw tooLarge();
-  // Regular files report their size; pipes and devices report 0 and are read in steps.
-  let buffer = new Uint8Array(
-    Math.min(maxBytes + 1, Math.max(info.size + 1, 1024)),
-  );
-  let length = 0;
-  for (;;) {
-    signal?.throwIfAborted();
-    if (length === buffer.length) {
-      if (length > maxBytes) throw tooLarge();
-      const bigger = new Uint8Array(Math.min(maxBytes + 1, buffer.length * 4));
-      bigger.set(buffer);
-      buffer = bigger;
+export async function list(
+  dir: string,
+  include: (name: string) => boolean,
+): Promise<{ name: string; mtimeMs: number }[]> {
+  const fs = await native();
+  if (!fs.granted("read", dir) || !fs.granted("write", dir)) return [];
+  const out: { name: string; mtimeMs: number }[] = [];
+  for (const name of await fs.readDir(dir)) {
+    if (!include(name)) continue;
+    try {
+      out.push({ name, mtimeMs: (await fs.lstat(`${dir}/${name}`)).mtimeMs });
+    } catch {
+      // gone meanwhile
     }
-    const n = await read(buffer.subarray(length));
-    if (n === null || n === 0) break;
-    length += n;
   }
-  if (length > maxBytes) throw tooLarge();
-  return decoder.decode(buffer.subarray(0, length));
-}
-
-function denoAdapter(deno: DenoFs): FsAdapter {
-  return {
-    runtime: "deno",
-    async readText(path, signal, maxBytes) {
-      try {
-        if (maxBytes === undefined) {
-          return await deno.readTextFile(path, { signal });
-        }
-        const file = await deno.open(path, { read: true });
-        try {
-          return await readBounded(
-            () => file.stat(),
-            (buffer) => file.read(buffer),
-            maxBytes,
-            signal,
-          );
-        } finally {
-          file.close();
-        }
-      } catch (e) {
-        if (e instanceof deno.errors.NotFound) return null;
-        throw e;
-      }
-    },
-    // node:fs gives us fsync on the handle, which Deno.writeTextFile does not.
-    writeNew: writeNewSynced,
-    rename: (from, to) => deno.rename(from, to),
-    resolve(path) {
-      // Without read permission Deno would prompt (and stall a run in a terminal):
-      // replace the path as it is instead.
-      const state = deno.permissions?.querySync?.({ name: "read", path }).state;
-      return state === undefined || state === "granted"
-        ? resolveLink(path)
-        : Promise.resolve(path);
-    },
-    list(dir, include) {
-      // Listing and removing without the permission would prompt (and stall) a Deno
-      // run in a terminal: tidying is not worth asking for.
-      const granted = (name: "read" | "write") =>
-        deno.permissions?.querySync?.({ name, path: dir }).state === "granted";
-      return granted("read") && granted("write")
-        ? listMatching(dir, include)
-        : Promise.resolve([]);
-    },
-    async remove(path) {
-      try {
-        await deno.remove(path);
-      } catch (e) {
-        if (!(e instanceof deno.errors.NotFound)) throw e;
-      }
-    },
-  };
-}
-
-function nodeAdapter(runtime: "node" | "bun", bun?: BunFs): FsAdapter {
-  return {
-    runtime,
-    async readText(path, signal, maxBytes) {
-      try {
-        if (maxBytes !== undefined) {
-          const handle = await (await nodeFs()).open(path, "r");
-          try {
-            return await readBounded(
-              async () => {
-                const st = await handle.stat();
-                return { isDirectory: st.isDirectory(), size: st.size };
-              },
-              async (buffer) =>
-                (await handle.read(buffer, 0, buffer.length, null)).bytesRead,
-              maxBytes,
-              signal,
-            );
-          } finally {
-            await handle.close();
-          }
-        }
-        if (bun) {
-          // Bun.file().text() is Bun's fastest read; a missing file rejects with ENOENT.
-          return await bun.file(path).text();
-        }
-        return await (await nodeFs()).readFile(path, {
-          encoding: "utf8",
-          signal,
-        });
-      } catch (e) {
-        if (isNotFound(e)) return null;
-        throw e;
-      }
-    },
-    writeNew: writeNewSynced,
-    rename: async (from, to) => (await nodeFs()).rename(from, to),
-    resolve: resolveLink,
-    list: listMatching,
-    async remove(path) {
-      try {
-        await (await nodeFs()).unlink(path);
-      } catch (e) {
-        if (!isNotFound(e)) throw e;
-      }
-    },
-  };
-}
-
-/**
- * The adapter for the runtime this code runs on: Deno's API under Deno, Bun's under
- * Bun, `node:fs` elsewhere.
- *
- * @example
- * ```ts
- * import { detectFs } from "./_fs.ts";
- * const fs = detectFs();
- * console.log(fs.runtime);
- * ```
- */
-export function detectFs(): FsAdapter {
-  const g = globalThis as { Deno?: DenoFs; Bun?: BunFs };
-  if (g.Deno && typeof g.Deno.readTextFile === "function") {
-    return denoAdapter(g.Deno);
-  }
-  if (g.Bun && typeof g.Bun.file === "function") {
-    return nodeAdapter("bun", g.Bun);
-  }
-  return nodeAdapter("node");
+  return out;
 }

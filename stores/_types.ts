@@ -29,7 +29,7 @@ export interface StateStore {
 
 /**
  * A cache shared by processes, in the shape of Django's cache API
- * (see `redisCache` for Redis).
+ * (`redisCache` from `@x/maintenance/redis` makes one over Redis).
  *
  * @example
  * ```ts

@@ -8,9 +8,9 @@ import {
   utimes,
   writeFile,
 } from "node:fs/promises";
-import { detectFs, type FsAdapter } from "../stores/_fs.ts";
+import process from "node:process";
 import { createMaintenance } from "../src/maintenance.ts";
-import { DEFAULT_STATE_FILE, FileStore } from "../stores/file.ts";
+import { explain, FileStore, staleTemps, tempPath } from "../stores/file.ts";
 import { parseState, serializeState } from "../src/_state.ts";
 import { StoreError } from "../stores/_store_error.ts";
 import {
@@ -124,47 +124,67 @@ describe("FileStore on a real directory", () => {
     await waitUntil(async () => !(await readdir(d)).includes(stale));
   });
 
-  it("ages temp files by the file system's clock, not this host's (a shared mount an hour behind)", async () => {
-    // Fault injection: an adapter that reports every time an hour early, as a file
-    // server whose clock is behind would. A real one cannot be set up here.
-    const d = await freshDir();
-    const real = detectFs();
-    const behind = {
-      ...real,
-      list: async (dir: string, include: (name: string) => boolean) =>
-        (await real.list!(dir, include)).map((f) => ({
-          ...f,
-          mtimeMs: f.mtimeMs - 3_600_000,
-        })),
-    };
-    const working = ".state.txt.4243-lz3k1a2b-0-def456.tmp";
-    await writeFile(`${d}/${working}`, "1"); // just written, by the server's clock
-    let listed = false;
-    const store = new FileStore(`${d}/state.txt`, {
-      ...behind,
-      list: async (dir, include) => {
-        const files = await behind.list(dir, include);
-        listed = true;
-        return files;
+  it("ages temp files by the file system's clock, not this host's (a shared mount an hour behind)", () => {
+    // What the sweep decides from a listing (a real one cannot be made to come from a
+    // file server whose clock is behind): every time an hour before this host's.
+    const behind = Date.now() - 3_600_000;
+    const files = [
+      { name: "state.txt", mtimeMs: behind }, // just written, by the server's clock
+      { name: ".state.txt.4243-lz3k1a2b-0-def456.tmp", mtimeMs: behind - 1000 },
+      {
+        name: ".state.txt.4242-lz3k1a2b-0-abc123.tmp",
+        mtimeMs: behind - 700_000,
       },
-    });
-    await store.write("1");
-    await waitUntil(() => listed);
-    await sleep(50);
-    assert.ok((await readdir(d)).includes(working), "a writer at work is kept");
+    ];
+    assert.deepEqual(staleTemps(files, "state.txt"), [
+      ".state.txt.4242-lz3k1a2b-0-abc123.tmp",
+    ]);
+    assert.deepEqual(
+      staleTemps(files.slice(1), "state.txt"),
+      [],
+      "no state file",
+    );
   });
 
-  it("an adapter without list() still writes (the sweep is skipped)", async () => {
+  it("defaults to maintenance_mode_state.txt, and names it by its absolute path", () => {
+    assert.equal(
+      new FileStore().description,
+      `${process.cwd()}/maintenance_mode_state.txt`,
+    );
+    assert.equal(
+      new FileStore("./a/../b/state.txt").description,
+      `${process.cwd()}/b/state.txt`,
+    );
+    assert.equal(new FileStore("/srv/s.txt").description, "/srv/s.txt");
+  });
+
+  it("reads at most 64 KiB: a file of 64 KiB is read, one byte more is EFBIG", async () => {
     const d = await freshDir();
-    const { list: _list, ...withoutList } = detectFs();
-    const store = new FileStore(`${d}/state.txt`, withoutList);
-    await store.write("1");
-    assert.equal(await store.read(), "1");
+    const text = JSON.stringify({ enabled: true, message: "" });
+    const full = text + " ".repeat(65_536 - text.length);
+    await writeFile(`${d}/state.txt`, full);
+    const store = new FileStore(`${d}/state.txt`);
+    assert.equal(await store.read(), full);
+    await writeFile(`${d}/state.txt`, full + " ");
+    await assert.rejects(store.read(), (e: Error) => {
+      assert.ok(e instanceof StoreError && e.code === "EFBIG", e.message);
+      assert.match(e.message, /larger than 64 KiB/);
+      return true;
+    });
   });
 
-  it("defaults to maintenance_mode_state.txt", () => {
-    assert.equal(DEFAULT_STATE_FILE, "maintenance_mode_state.txt");
-    assert.equal(new FileStore().path, "maintenance_mode_state.txt");
+  it("a read given an aborted signal stops: TIMEOUT, naming the file", async () => {
+    const d = await freshDir();
+    await writeFile(`${d}/state.txt`, "1");
+    const store = new FileStore(`${d}/state.txt`);
+    for (const signal of [AbortSignal.abort(), AbortSignal.timeout(0)]) {
+      await new Promise((r) => setTimeout(r, 5));
+      await assert.rejects(store.read(signal), (e: Error) => {
+        assert.ok(e instanceof StoreError && e.code === "TIMEOUT", e.message);
+        assert.ok(e.message.includes(`${d}/state.txt`), e.message);
+        return true;
+      });
+    }
   });
 
   it("rejects an empty path or one ending in a slash", () => {
@@ -256,6 +276,100 @@ describe("FileStore errors name the path and the fix", () => {
     },
   );
 
+  it("a relative path: the error names it absolute", async () => {
+    const d = await freshDir();
+    const cwd = process.cwd();
+    process.chdir(d);
+    try {
+      const store = new FileStore("missing/state.txt");
+      await assert.rejects(store.write("1"), (e: Error) => {
+        assert.ok(e.message.includes(`${d}/missing/state.txt`), e.message);
+        assert.match(e.message, /missing does not exist; create it/);
+        return true;
+      });
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
+  it("Deno without the permission: says which --allow-read / --allow-write flag to add", async () => {
+    // A real Deno run, with no permission at all (its modules load without one).
+    const d = await freshDir();
+    await writeFile(`${d}/state.txt`, "1");
+    const script = `${d}-permission.ts`;
+    await writeFile(
+      script,
+      `import { FileStore } from "${ROOT}/stores/file.ts";
+const store = new FileStore(${JSON.stringify(`${d}/state.txt`)});
+for (const op of [() => store.read(), () => store.write("0")]) {
+  try { await op(); console.log("no error"); } catch (e) { console.log(e.code + " " + e.message); }
+}
+`,
+    );
+    const r = await runProcess("deno", [
+      "run",
+      "--no-prompt",
+      "--no-config",
+      script,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const [read, write] = r.stdout.trim().split("\n");
+    assert.ok(
+      read.startsWith(
+        `EACCES cannot read maintenance state file ${d}/state.txt`,
+      ),
+      read,
+    );
+    assert.ok(read.includes(`--allow-read=${d}/state.txt`), read);
+    assert.ok(
+      write.startsWith(
+        `EACCES cannot write maintenance state file ${d}/state.txt`,
+      ),
+      write,
+    );
+    assert.ok(write.includes(`--allow-read=${d} --allow-write=${d}`), write);
+    assert.equal(await readFile(`${d}/state.txt`, "utf8"), "1");
+    assert.deepEqual(await readdir(d), ["state.txt"]);
+  });
+
+  it("EPERM, EROFS, ENOSPC (no test here can cause them on cue): named, with the fix", () => {
+    // explain() is what every failed read or write goes through; these errors cannot be
+    // caused here on demand, so they are given to it as the runtimes raise them.
+    for (
+      const [code, op, says] of [
+        ["EPERM", "read", /permission denied; let this user read the file/],
+        [
+          "EPERM",
+          "write",
+          /permission denied; let this user write to \/srv\/app/,
+        ],
+        [
+          "EACCES",
+          "write",
+          /permission denied; let this user write to \/srv\/app/,
+        ],
+        ["EROFS", "write", /read-only/],
+        [
+          "ENOSPC",
+          "write",
+          /disk is full; free space, the old state is unchanged/,
+        ],
+      ] as const
+    ) {
+      const e = explain(
+        "/srv/app/state.txt",
+        op,
+        Object.assign(new Error(code), { code }),
+      );
+      assert.equal(e.code, code);
+      assert.match(
+        e.message,
+        /^cannot (read|write) maintenance state file \/srv\/app\/state\.txt: /,
+      );
+      assert.match(e.message, says);
+    }
+  });
+
   it("through the controller, enable() rejects with the StoreError", async () => {
     const d = await freshDir();
     await writeFile(`${d}/plain`, "x");
@@ -265,10 +379,12 @@ describe("FileStore errors name the path and the fix", () => {
 });
 
 describe("FileStore under concurrent writers", () => {
-  it("200 concurrent writes in one process: every read parses, the last write stays", async () => {
+  it("200 concurrent writes through one controller: every read parses, the last write stays", async () => {
+    // The controller runs writes one at a time in call order; the store has no queue.
     const d = await freshDir();
     const path = `${d}/state.txt`;
     const store = new FileStore(path);
+    const mm = createMaintenance({ store, cache: false });
     await store.write(serializeState({ enabled: false, message: "start" }));
     let stop = false;
     let reads = 0;
@@ -283,8 +399,7 @@ describe("FileStore under concurrent writers", () => {
     })();
     const writes = Array.from(
       { length: 200 },
-      (_, i) =>
-        store.write(serializeState({ enabled: i % 2 === 0, message: `w${i}` })),
+      (_, i) => mm.setState({ enabled: i % 2 === 0, message: `w${i}` }),
     );
     await Promise.all(writes);
     stop = true;
@@ -294,6 +409,15 @@ describe("FileStore under concurrent writers", () => {
     assert.equal(final.message, "w199");
     assert.equal(final.enabled, false);
     assert.deepEqual(await readdir(d), ["state.txt"]);
+  });
+
+  it("a failed write does not hold up the writes after it", async () => {
+    const d = await freshDir();
+    const store = new FileStore(`${d}/sub/state.txt`);
+    await assert.rejects(store.write("1"), StoreError); // sub/ does not exist yet
+    await mkdir(`${d}/sub`);
+    await store.write("0");
+    assert.equal(await store.read(), "0");
   });
 
   it("4 writer processes and a reader: every read parses, no temp files left", async () => {
@@ -368,135 +492,19 @@ console.log("done " + id);
   });
 });
 
-/**
- * FAULT INJECTOR (a real file system cannot be made to fail this way on cue, and chmod
- * keeps nobody out when the tests run as root): an adapter over a Map whose reads and
- * writes can be made to throw, recording the paths and signals it is given.
- */
-class FakeFs implements FsAdapter {
-  readonly runtime = "node" as const;
-  files = new Map<string, string>();
-  readError: unknown = undefined;
-  writeError: unknown = undefined;
-  /** Text read returns as is, as an adapter that does not bound its reads. */
-  unbounded: string | undefined = undefined;
-  signals: (AbortSignal | undefined)[] = [];
-  written: string[] = [];
-  readText(path: string, signal?: AbortSignal): Promise<string | null> {
-    this.signals.push(signal);
-    if (this.readError !== undefined) return Promise.reject(this.readError);
-    if (this.unbounded !== undefined) return Promise.resolve(this.unbounded);
-    return Promise.resolve(this.files.get(path) ?? null);
-  }
-  writeNew(path: string, text: string): Promise<void> {
-    this.written.push(path);
-    if (this.writeError !== undefined) return Promise.reject(this.writeError);
-    this.files.set(path, text);
-    return Promise.resolve();
-  }
-  rename(from: string, to: string): Promise<void> {
-    const text = this.files.get(from);
-    if (text === undefined) return Promise.reject(new Error("no such file"));
-    this.files.delete(from);
-    this.files.set(to, text);
-    return Promise.resolve();
-  }
-  remove(path: string): Promise<void> {
-    this.files.delete(path);
-    return Promise.resolve();
-  }
-}
-
-describe("FileStore over an adapter: errors, bounds, signals, paths", () => {
-  it("permission denied says read or write, for EACCES, EPERM and Deno's error names", async () => {
-    const path = "/srv/app/state.txt";
-    for (
-      const err of [
-        Object.assign(new Error("denied"), { code: "EACCES" }),
-        Object.assign(new Error("denied"), { code: "EPERM" }),
-        Object.assign(new Error("denied"), { name: "PermissionDenied" }),
-        Object.assign(new Error("denied"), { name: "NotCapable" }),
-      ]
-    ) {
-      const fs = new FakeFs();
-      fs.readError = err;
-      fs.writeError = err;
-      const store = new FileStore(path, fs);
-      await assert.rejects(store.read(), (e: Error) => {
-        assert.ok(e instanceof StoreError, e.name);
-        assert.match(
-          e.message,
-          /permission denied; let this user read the file/,
-        );
-        return true;
-      });
-      await assert.rejects(store.write("1"), (e: Error) => {
-        assert.ok(e instanceof StoreError, e.name);
-        assert.match(
-          e.message,
-          /permission denied; let this user write to \/srv\/app/,
-        );
-        return true;
-      });
-    }
-  });
-
-  it("Deno's error names map to the codes: NotFound, IsADirectory, AbortError", async () => {
-    for (
-      const [name, code] of [
-        ["NotFound", "ENOENT"],
-        ["IsADirectory", "EISDIR"],
-        ["AbortError", "TIMEOUT"],
-      ]
-    ) {
-      const fs = new FakeFs();
-      fs.writeError = Object.assign(new Error(name), { name });
-      await assert.rejects(
-        new FileStore("/srv/app/state.txt", fs).write("1"),
-        (e: Error) => e instanceof StoreError && e.code === code,
-        name,
-      );
-    }
-  });
-
-  it("an adapter that does not bound its reads: more than 64 KiB is EFBIG", async () => {
-    const fs = new FakeFs();
-    fs.unbounded = "1" + " ".repeat(70_000);
-    await assert.rejects(
-      new FileStore("/srv/app/state.txt", fs).read(),
-      (e: Error) =>
-        e instanceof StoreError && e.code === "EFBIG" &&
-        /larger than 64 KiB/.test(e.message),
+describe("FileStore temporary files", () => {
+  it("go next to the state file, hidden, Windows paths too", () => {
+    assert.match(
+      tempPath("/srv/app/state.txt"),
+      /^\/srv\/app\/\.state\.txt\.\d+-[0-9a-z]+-[0-9a-z]+-[0-9a-z]*\.tmp$/,
     );
-  });
-
-  it("read passes the abort signal on to the adapter", async () => {
-    const fs = new FakeFs();
-    fs.files.set("/srv/app/state.txt", "1");
-    const signal = new AbortController().signal;
-    assert.equal(
-      await new FileStore("/srv/app/state.txt", fs).read(signal),
-      "1",
+    assert.match(
+      tempPath("C:\\app\\state.txt"),
+      /^C:\\app\/\.state\.txt\..*\.tmp$/,
     );
-    assert.equal(fs.signals[0], signal);
-  });
-
-  it("a Windows path: the temp file goes next to the state file", async () => {
-    const fs = new FakeFs();
-    const store = new FileStore("C:\\app\\state.txt", fs);
-    await store.write("1");
-    assert.match(fs.written[0], /^C:\\app\/\.state\.txt\..*\.tmp$/);
-    assert.equal(fs.files.get("C:\\app\\state.txt"), "1");
+    assert.match(tempPath("state.txt"), /^\.\/\.state\.txt\..*\.tmp$/);
+    assert.notEqual(tempPath("/a/s"), tempPath("/a/s"));
     assert.throws(() => new FileStore("C:\\app\\"), /ends with a slash/);
-  });
-
-  it("a failed write does not hold up the writes after it", async () => {
-    const d = await freshDir();
-    const store = new FileStore(`${d}/sub/state.txt`);
-    await assert.rejects(store.write("1"), StoreError); // sub/ does not exist yet
-    await mkdir(`${d}/sub`);
-    await store.write("0");
-    assert.equal(await store.read(), "0");
   });
 
   it("the sweep removes only its own temp file names, not one with more after .tmp", async () => {

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createClient } from "redis";
-import { type IoRedisLikeClient, redisCache } from "../stores/redis.ts";
+import { redisCache, type RedisLikeClient } from "../stores/redis.ts";
 import { MemoryCache } from "./memory_cache.ts";
 import { StoreError } from "../stores/_store_error.ts";
 import { MemoryStore } from "../stores/memory.ts";
@@ -68,7 +68,7 @@ describe("redisCache against redis-server", () => {
   it("speaks the ioredis calling style (set key value EX n)", async () => {
     const calls: unknown[][] = [];
     // An ioredis-shaped client over the real server.
-    const io: IoRedisLikeClient = {
+    const io: RedisLikeClient = {
       status: "ready",
       get: (key: string) => client.get(key),
       set: (key: string, value: string, ...rest: (string | number)[]) => {
@@ -108,10 +108,22 @@ describe("redisCache against redis-server", () => {
     );
   });
 
-  it("rejects what is not a client", () => {
+  it("rejects what is not a client, and options it does not know", () => {
     assert.throws(
-      () => redisCache({} as unknown as IoRedisLikeClient),
+      () => redisCache({} as unknown as RedisLikeClient),
       /get\/set\/del/,
+    );
+    assert.throws(
+      () => redisCache(client, { prefx: "app:" } as { prefix?: string }),
+      (e: unknown) =>
+        e instanceof TypeError &&
+        /unknown redisCache option "prefx"; did you mean prefix\?/.test(
+          e.message,
+        ),
+    );
+    assert.throws(
+      () => redisCache(client, { prefix: 1 as unknown as string }),
+      /prefix must be a string, such as "myapp:"/,
     );
   });
 });
