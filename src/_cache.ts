@@ -1,7 +1,47 @@
 /**
- * The read-through state cache: TTL in process or in a shared {@linkcode CacheStore},
- * single-flight reads, every read bounded by a timeout, the last known state served
- * when the store fails, and the error reported once per failure streak.
+ * The read-through state cache. Its contract:
+ *
+ * - **TTL in process.** A state read is served for `ttlMs` without another read
+ *   (`ttlMs: null`: until this process writes; `cache: false` or `ttlMs: 0`: every check
+ *   reads the store).
+ * - **Single flight.** One store read at a time per process, however many requests
+ *   wait for it: one store read per TTL per process.
+ * - **Bounded.** Every read, shared cache and store together, ends within `timeoutMs`.
+ * - **Stale if error.** While the store fails (an error, a timeout, text that is not a
+ *   state), the last good state (else `fallback`) is served at once, and `onError`
+ *   hears once per failure streak; the streak ends when the store answers or takes a
+ *   write.
+ * - **Retries on a timer.** While the store fails it is tried every {@linkcode RETRY_MS}
+ *   on a timer of its own, unref'd so it never keeps a process alive; a request that
+ *   finds a try due starts it too (Cloudflare Workers drop timers between requests).
+ *   So an idle instance recovers as fast as a busy one.
+ * - **Bound.** A state written after an outage is served by every instance within
+ *   TTL + {@linkcode RETRY_MS} + one read, whether or not requests arrive in between
+ *   (on Workers, from the first request after the outage).
+ * - **Writes.** After a write through this process (`written()`) its state is served at
+ *   once, and a shared key is deleted so every process reads the store next.
+ * - **Shared cache** (optional, `cache.store`, e.g. Redis): asked on every check (as
+ *   Django does); a miss reads the store and fills the key for `ttlMs`; a cache that
+ *   fails is a miss, reported once per streak.
+ *
+ * Every other mechanism, and the fault it handles:
+ * - clock-free hot path (`current()`): the benchmark; a fresh state costs a field read
+ *   and a counter, its end set by a timer (real clock, in-process TTL, not on Workers);
+ * - the clock read every `HOT_CHECK_EVERY` hot answers: a busy event loop
+ *   that runs the expiry timer late;
+ * - a hung read not joined by more: a hung mount or dead connection that ignores its
+ *   abort signal, where each retry would pile up another stuck read;
+ * - the write generation: a read that began before a write and ends after it;
+ * - the clock check: a wall clock stepping back (NTP, a resumed VM);
+ * - the same snapshot for the same text: the page and per-state objects made for a
+ *   state are reused after every re-read;
+ * - shared cache: half of `timeoutMs` for it (a Redis that hangs); skipped for
+ *   {@linkcode RETRY_MS} after it fails (it hangs or is down), with a local copy kept
+ *   meanwhile so the store is not read per request; its streak ended only by the kind of
+ *   operation that failed (a READONLY replica that reads but cannot write); a key
+ *   whose delete failed deleted before it is trusted again (a write while Redis was
+ *   down); a second delete after a write (another process's read, in flight during
+ *   the write, putting the old state back); a corrupt value read as a miss.
  *
  * @module
  */
@@ -38,36 +78,40 @@ export interface CacheOptions {
   store?: CacheStore;
 }
 
-/**
- * What the read-through cache needs to know.
- *
- * @example
- * ```ts
- * import { MemoryStore, OFF_STATE, StateCache, type StateCacheOptions } from "@x/maintenance";
- * const options: StateCacheOptions = {
- *   store: new MemoryStore(),
- *   cache: { ttlMs: 1000 },
- *   timeoutMs: 1000,
- *   fallback: OFF_STATE,
- *   onError: (e) => console.error(e.message),
- *   now: Date.now,
- * };
- * const cache = new StateCache(options);
- * ```
- */
+/** What the read-through cache needs to know. */
 export interface StateCacheOptions {
   /** Where the state lives. */
   store: StateStore;
-  /** Cache settings; `false`/undefined reads the store for every check (single-flight). */
+  /** Cache settings; `false`/undefined reads the store for every check (single flight). */
   cache?: CacheOptions | false;
-  /** Bound on each store or cache read, ms. */
+  /** Bound on each read (shared cache and store together), ms. */
   timeoutMs: number;
   /** State served before any successful read, when the store fails. */
   fallback: MaintenanceState;
   /** Told once per failure streak. */
   onError: (error: Error) => void;
-  /** Clock, for tests. */
+  /** Clock, ms since the epoch; `Date.now` turns the clock-free hot path on. */
   now: () => number;
+}
+
+/** How long a failing store (or shared cache) is left alone between tries, ms. */
+export const RETRY_MS = 1000;
+
+/** Hot answers between two clock reads: how far a late expiry timer can stretch a TTL. */
+const HOT_CHECK_EVERY = 2048;
+
+type Timer = ReturnType<typeof setTimeout>;
+type CacheOp = "get" | "set" | "delete";
+
+/** Runs `fn` in `ms` without keeping the process alive for it (Deno, Bun, Node). */
+function unrefTimeout(fn: () => void, ms: number): Timer {
+  const id = setTimeout(fn, ms);
+  if (typeof id === "number") {
+    const deno = (globalThis as { Deno?: { unrefTimer?(id: number): void } })
+      .Deno;
+    deno?.unrefTimer?.(id);
+  } else (id as { unref?(): void }).unref?.();
+  return id;
 }
 
 /**
@@ -88,297 +132,298 @@ function checkState(text: string | null, where: string): void {
   }
 }
 
-/** How long a failing store is left alone before the next try, ms. */
-const RETRY_MS = 1000;
-
-/**
- * How many {@linkcode StateCache.hot} answers may go by without reading the clock. The
- * expiry timer normally ends a hot state on time; this bounds how long it can outlive
- * its TTL when a busy event loop runs the timer late (at 1M requests/s, 2 ms).
- */
-const HOT_CHECK_EVERY = 2048;
-
-type TimerId = ReturnType<typeof setTimeout>;
-
-/** Lets the process exit while the timer is pending (Deno, Bun, Node). */
-function unrefTimer(id: TimerId): void {
-  const deno = (globalThis as { Deno?: { unrefTimer?(id: number): void } })
-    .Deno;
-  if (typeof id === "number") deno?.unrefTimer?.(id);
-  else (id as { unref?(): void }).unref?.();
-}
-
-/**
- * Read-through cache over a state store. {@linkcode StateCache.hot} is the hot path: a
- * fresh in-process state costs a property read and a counter, no clock read;
- * {@linkcode StateCache.peek} costs a clock read and a comparison.
- *
- * @example
- * ```ts
- * import { MemoryStore, StateCache } from "@x/maintenance";
- * const cache = new StateCache({
- *   store: new MemoryStore("1"),
- *   cache: { ttlMs: 1000 },
- *   timeoutMs: 1000,
- *   fallback: { enabled: false },
- *   onError: console.error,
- *   now: Date.now,
- * });
- * (await cache.get()).enabled; // true
- * ```
- */
+/** The read-through cache over a state store; its contract is at the head of this file. */
 export class StateCache {
-  #store: StateStore;
-  #shared: CacheStore | undefined;
-  #key: string;
-  #ttlMs: number | null;
-  #cached: boolean;
-  #timeoutMs: number;
-  #onError: (error: Error) => void;
-  #now: () => number;
+  readonly #store: StateStore;
+  readonly #shared: CacheStore | undefined;
+  readonly #key: string;
+  /** How long a read state is served, ms: 0 without a cache, Infinity for `null`. */
+  readonly #ttlMs: number;
+  readonly #timeoutMs: number;
+  readonly #onError: (error: Error) => void;
+  readonly #now: () => number;
+  readonly #fallback: Snapshot;
+  /** Whether `current()` may answer without a clock read; see the head of the file. */
+  readonly #hotAllowed: boolean;
 
+  /** The state served: the last good one, or the fallback. */
   #snap: Snapshot | undefined;
+  /** The text `#snap` was made from. */
   #text: string | null | undefined;
-  #fallback: Snapshot;
-  /** Until when `#snap` is trusted without a read (ms since epoch). */
+  /** Until when `#snap` is served without a read (ms since epoch); while failing, the next try. */
   #freshUntil = -Infinity;
+  /** `#snap` is fresh and a timer (or `ttlMs: null`) ends that: no clock read needed. */
+  #hot = false;
+  /** Hot answers left before the clock is read again. */
+  #hotLeft = 0;
+  /** Ends `#hot` at `#freshUntil`; while the store fails, runs the next try. */
+  #timer: Timer | undefined;
   #inflight: Promise<Snapshot> | undefined;
+  /** The last read failed: serve `#snap` and try again at `#freshUntil`. */
   #failing = false;
-  /** The store's failure streak has been reported; only a good read of the store itself
-   * (or a write to it) ends that streak: a shared-cache hit says nothing of the store. */
-  #storeReported = false;
-  #retryAt = -Infinity;
-  #cacheFailing = false;
-  /** Which shared-cache operation failed: only its success ends the failure streak. */
-  #cacheFailedOp: "get" | "set" | "delete" | undefined;
-  /** When a failing shared cache is asked again (ms since epoch); skipped until then. */
-  #cacheRetryAt = -Infinity;
-  /** A write's delete of the shared key failed: the key may hold an older state, so it
-   * is deleted (and missed) before the shared cache is trusted again. */
-  #deletePending = false;
-  /** A store read that was given up at its timeout and has not settled yet. */
+  /** The store's failure streak has been reported. */
+  #reported = false;
+  /** Bumped by every write: a read that began before it is ignored. */
+  #generation = 0;
+  /** A store read given up at its timeout that has not settled yet. */
   #hungRead: Promise<unknown> | undefined;
   /** The latest clock reading, to notice the clock stepping back. */
   #lastNow = -Infinity;
-  /** Bumped by every write, so a read that began before a write cannot overwrite it. */
-  #generation = 0;
-  /** `#snap` while it is fresh, trusted without a clock read; see `hot()`. */
-  #hot: Snapshot | undefined;
-  /** `hot()` answers left before it reads the clock again. */
-  #hotLeft = 0;
-  /** Ends `#hot` when the TTL is up. */
-  #hotTimer: TimerId | undefined;
-  /** Only with the real clock: a test clock moves without timers. */
-  #hotAllowed: boolean;
+  /** The shared-cache operation whose failure streak is on. */
+  #cacheFailed: CacheOp | undefined;
+  /** While the shared cache fails, when to ask it again (ms since epoch). */
+  #cacheRetryAt = -Infinity;
+  /** A write could not delete the shared key: delete it before trusting the cache. */
+  #deletePending = false;
 
   /** Creates the cache; see {@linkcode StateCacheOptions}. */
   constructor(options: StateCacheOptions) {
-    this.#store = options.store;
     const cache = options.cache || undefined;
-    this.#cached = cache !== undefined;
+    this.#store = options.store;
     this.#shared = cache?.store;
     this.#key = cache?.key ?? "maintenance_mode_state";
     this.#ttlMs = cache === undefined
       ? 0
-      : cache.ttlMs === undefined
-      ? 1000
-      : cache.ttlMs;
+      : cache.ttlMs === null
+      ? Infinity
+      : cache.ttlMs ?? 1000;
     this.#timeoutMs = options.timeoutMs;
     this.#onError = options.onError;
     this.#now = options.now;
     this.#fallback = toSnapshot(options.fallback);
-    // The clock-free hot path relies on a timer to end freshness. Cloudflare Workers
-    // drop a request's timers when it ends, so there freshness would outlive the TTL
-    // (by up to HOT_CHECK_EVERY requests): read the clock instead.
-    this.#hotAllowed = options.now === Date.now && this.#cached &&
-      this.#shared === undefined && this.#ttlMs !== 0 && !onCloudflareWorkers();
+    // A test clock moves without timers; a shared cache is asked on every check;
+    // Workers drop a request's timers, so nothing would end a hot state on time.
+    this.#hotAllowed = options.now === Date.now && this.#shared === undefined &&
+      this.#ttlMs > 0 && !onCloudflareWorkers();
   }
 
   /**
-   * The state when the in-process copy is fresh, without reading the clock; else
-   * `undefined` (call {@linkcode StateCache.peek} or {@linkcode StateCache.get}).
-   * A timer ends the fresh period when the TTL is up, and every few thousand calls
-   * the clock is read as well, so a late timer cannot stretch it by more than that.
-   * Always `undefined` with a test clock, a shared cache, or no cache.
-   *
-   * @example
-   * ```ts
-   * import { MemoryStore, StateCache } from "@x/maintenance";
-   * const cache = new StateCache({
-   *   store: new MemoryStore(), cache: { ttlMs: 1000 }, timeoutMs: 1000,
-   *   fallback: { enabled: false }, onError: console.error, now: Date.now,
-   * });
-   * await cache.get();
-   * cache.hot()?.enabled; // false
-   * ```
+   * The state while it is fresh, else `undefined` (then call
+   * {@linkcode StateCache.get}). No I/O; with the real clock and a fresh in-process
+   * copy, no clock read either.
    */
   current(): Snapshot | undefined {
-    return this.hot() ?? this.peek(this.#now());
+    if (this.#hot && --this.#hotLeft > 0) return this.#snap;
+    return this.#fresh(this.#now());
   }
 
-  /** The state while the in-process copy is fresh, without a clock read. */
-  hot(): Snapshot | undefined {
-    if (this.#hot === undefined || --this.#hotLeft > 0) return this.#hot;
-    if (this.#now() < this.#freshUntil) {
-      this.#hotLeft = HOT_CHECK_EVERY;
-      return this.#hot;
-    }
-    this.#cool();
-    return undefined;
-  }
-
-  #cool(): void {
-    this.#hot = undefined;
-    if (this.#hotTimer !== undefined) {
-      clearTimeout(this.#hotTimer);
-      this.#hotTimer = undefined;
-    }
-  }
-
-  #heat(snap: Snapshot, now: number): void {
-    this.#cool();
-    if (!this.#hotAllowed) return;
-    this.#hot = snap;
-    this.#hotLeft = HOT_CHECK_EVERY;
-    if (this.#ttlMs === null) return; // forever: only a write or invalidate() ends it
-    const timer = setTimeout(() => {
-      if (this.#hotTimer === timer) {
-        this.#hotTimer = undefined;
-        this.#hot = undefined;
-      }
-    }, Math.max(0, this.#freshUntil - now));
-    unrefTimer(timer);
-    this.#hotTimer = timer;
+  /** The state: the fresh copy, or a read bounded by `timeoutMs`. Never rejects. */
+  get(): Promise<Snapshot> {
+    const snap = this.#fresh(this.#now());
+    if (snap !== undefined) return Promise.resolve(snap);
+    if (!this.#failing) return this.#refresh();
+    // A try is due and its timer is late or was dropped: try now, and serve the last
+    // state at once, so a store that is down or hangs holds up no request.
+    this.#refresh();
+    return Promise.resolve(this.#snap ?? this.#fallback);
   }
 
   /**
-   * The state without waiting, when the in-process copy is fresh; else `undefined`
-   * (call {@linkcode StateCache.get}).
+   * Records a state this process just wrote: it is served at once, and a shared cache
+   * entry is deleted so every process reads the store next.
+   */
+  async written(text: string): Promise<void> {
+    this.#generation++;
+    this.#inflight = undefined;
+    this.#reported = false; // the store took a write: it works
+    this.#accept(text);
+    const shared = this.#shared;
+    if (shared === undefined) return;
+    const key = this.#key;
+    const remove = () =>
+      withTimeout(
+        () => shared.delete(key),
+        this.#timeoutMs,
+        `cache delete ${key}`,
+      )
+        .then(
+          () => {
+            this.#deletePending = false;
+            this.#cacheOk("delete");
+          },
+          (e) => {
+            this.#deletePending = true;
+            this.#cacheFail(e, "delete");
+          },
+        );
+    await remove();
+    // Another process's store read, in flight during this write, may put the old state
+    // back into the shared cache: delete once more after such a read has ended.
+    unrefTimeout(remove, this.#timeoutMs + 250);
+  }
+
+  /** Forgets the in-process copy, so the next check reads through. */
+  invalidate(): void {
+    this.#freshUntil = -Infinity;
+    this.#hot = false;
+  }
+
+  /**
+   * @deprecated Use {@linkcode StateCache.current}; kept until the middleware and the
+   * guard have moved to it. The state while hot, without a clock read.
+   */
+  hot(): Snapshot | undefined {
+    if (!this.#hot) return undefined;
+    return --this.#hotLeft > 0 ? this.#snap : this.#fresh(this.#now());
+  }
+
+  /**
+   * @deprecated Use {@linkcode StateCache.current}; kept until the middleware and the
+   * guard have moved to it. The state if fresh at `now`.
    */
   peek(now: number): Snapshot | undefined {
-    this.#checkClock(now);
-    return now < this.#freshUntil ? this.#snap : undefined;
+    return this.#fresh(now);
   }
 
-  /**
-   * A wall clock that steps back (NTP, a resumed VM) would keep a state "fresh", or a
-   * retry waiting, for as long as the step: start those periods again instead.
-   */
-  #checkClock(now: number): void {
+  /** `#snap` if it is fresh at `now`, else `undefined`. */
+  #fresh(now: number): Snapshot | undefined {
     if (now < this.#lastNow) {
+      // The clock stepped back: a period counted on it would last as long as the step.
       if (this.#freshUntil !== Infinity) this.#freshUntil = -Infinity;
-      this.#retryAt = -Infinity;
       this.#cacheRetryAt = -Infinity;
-      this.#cool();
     }
     this.#lastNow = now;
-  }
-
-  /** The state, reading through the cache and store as needed. Never rejects. */
-  get(): Snapshot | Promise<Snapshot> {
-    const now = this.#now();
-    this.#checkClock(now);
-    if (now < this.#freshUntil && this.#snap) return this.#snap;
-    // While the store is failing, serve the last known state at once and retry in
-    // the background, so a dead or hanging store does not stall requests.
-    if (this.#failing && this.#snap) {
-      if (now >= this.#retryAt) {
-        this.#retryAt = now + RETRY_MS;
-        this.#refresh();
-      }
-      return this.#snap;
+    if (now >= this.#freshUntil) {
+      this.#hot = false;
+      return undefined;
     }
-    return this.#refresh();
+    this.#hotLeft = HOT_CHECK_EVERY;
+    return this.#snap;
   }
 
-  /** The last state known, or the fallback. */
-  get last(): Snapshot {
-    return this.#snap ?? this.#fallback;
+  /** Serves `snap` for `ms` without a read, and arms the timer that ends that. */
+  #keep(snap: Snapshot, ms: number): void {
+    this.#snap = snap;
+    this.#freshUntil = this.#now() + ms;
+    this.#hot = this.#hotAllowed;
+    this.#hotLeft = HOT_CHECK_EVERY;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (ms === Infinity || !(this.#hot || this.#failing)) return;
+    this.#timer = unrefTimeout(() => {
+      this.#timer = undefined;
+      this.#hot = false;
+      if (this.#failing) this.#refresh();
+    }, ms);
+  }
+
+  /** A good read (or a write) of `text`. */
+  #accept(text: string | null): void {
+    this.#failing = false;
+    const snap = text === this.#text && this.#snap !== undefined
+      ? this.#snap
+      : toSnapshot(parseState(text));
+    this.#text = text;
+    // A working shared cache is asked on every check; while it fails, a copy is kept
+    // here for a while, so the store is not read on every request instead.
+    this.#keep(
+      snap,
+      this.#shared === undefined
+        ? this.#ttlMs
+        : this.#cacheFailed === undefined
+        ? 0
+        : Math.min(this.#ttlMs, RETRY_MS),
+    );
+  }
+
+  /** A failed read: the last state (or the fallback) is served until the next try. */
+  #fail(error: unknown): void {
+    this.#failing = true;
+    this.#keep(this.#snap ?? this.#fallback, RETRY_MS);
+    if (this.#reported) return;
+    this.#reported = true;
+    this.#report(error);
   }
 
   #refresh(): Promise<Snapshot> {
-    if (this.#inflight) return this.#inflight;
+    if (this.#inflight !== undefined) return this.#inflight;
     const generation = this.#generation;
-    const p = this.#load(generation).then(
+    const p: Promise<Snapshot> = this.#load(generation).then(
       (text) => {
-        if (generation === this.#generation) this.#accept(text, this.#now());
-        this.#recovered();
-        return this.last;
+        if (generation === this.#generation) this.#accept(text);
       },
       (error: unknown) => {
-        this.#fail(error);
-        return this.last;
+        if (generation === this.#generation) this.#fail(error);
       },
-    ).finally(() => {
+    ).then(() => {
       if (this.#inflight === p) this.#inflight = undefined;
+      return this.#snap ?? this.#fallback;
     });
     this.#inflight = p;
     return p;
   }
 
-  /**
-   * Whether to ask the shared cache now: always while it works; while it fails, once per
-   * RETRY_MS (the other checks go straight to the store).
-   */
-  #cacheUsable(): boolean {
-    if (!this.#cacheFailing) return true;
-    const now = this.#now();
-    if (now < this.#cacheRetryAt) return false;
-    this.#cacheRetryAt = now + RETRY_MS;
-    return true;
-  }
-
+  /** Reads the state's text: from the shared cache, else from the store. */
   async #load(generation: number): Promise<string | null> {
-    const shared = this.#shared;
-    // timeoutMs bounds the whole check, cache and store together: a shared cache that
-    // hangs gets at most half of it, and the store what is left.
     const started = performance.now();
-    const cacheMs = Math.max(1, Math.floor(this.#timeoutMs / 2));
-    let useShared = false;
-    if (shared && this.#cacheUsable()) {
-      useShared = true;
-      let hit: string | null | undefined;
-      try {
-        if (this.#deletePending) {
-          // A write here could not delete the key: until it is gone, it may hold an
-          // older state; delete it now, and read the store (a miss).
-          await withTimeout(
-            () => shared.delete(this.#key),
-            cacheMs,
-            `cache delete ${this.#key}`,
-          );
-          this.#deletePending = false;
-          this.#cacheOk("delete");
-        } else {
-          hit = await withTimeout(
-            () => shared.get(this.#key),
-            cacheMs,
-            `cache get ${this.#key}`,
-          );
-          this.#cacheOk("get");
-        }
-      } catch (e) {
-        // A cache that is down is a miss: fall back to the store.
-        useShared = false;
-        this.#reportCache(e, this.#deletePending ? "delete" : "get");
-      }
-      if (hit !== null && hit !== undefined) {
-        try {
-          checkState(hit, `cache key ${this.#key}`);
-          return hit;
-        } catch (e) {
-          // A corrupt value is a miss: the store's state overwrites it below.
-          this.#reportCache(e, "get");
-        }
-      }
+    const shared = this.#shared !== undefined && this.#cacheUsable()
+      ? this.#shared
+      : undefined;
+    let fill = false;
+    if (shared !== undefined) {
+      // A shared cache that hangs gets at most half of timeoutMs; the store the rest.
+      const hit = await this.#ask(
+        shared,
+        Math.max(1, Math.floor(this.#timeoutMs / 2)),
+      );
+      if (typeof hit === "string") return hit;
+      fill = hit === null;
     }
     const left = this.#timeoutMs - (performance.now() - started);
+    const text = await this.#read(Math.max(1, Math.floor(left)));
+    this.#reported = false; // the store answered: its failure streak is over
+    // Not after a write through this process: the key it deleted would get the old state.
+    if (shared !== undefined && fill && generation === this.#generation) {
+      const ttl = this.#ttlMs === Infinity
+        ? null
+        : Math.max(1, Math.ceil(this.#ttlMs / 1000));
+      Promise.resolve()
+        .then(() => shared.set(this.#key, text ?? "0", ttl))
+        .then(() => this.#cacheOk("set"), (e) => this.#cacheFail(e, "set"));
+    }
+    return text;
+  }
+
+  /**
+   * Asks the shared cache: a state (a hit), `null` (a miss: fill it after the store
+   * read) or `undefined` (it failed: leave it alone).
+   */
+  async #ask(
+    shared: CacheStore,
+    ms: number,
+  ): Promise<string | null | undefined> {
+    const key = this.#key;
+    let hit: string | null | undefined;
+    try {
+      if (this.#deletePending) {
+        // The key may hold a state older than this process's last write.
+        await withTimeout(() => shared.delete(key), ms, `cache delete ${key}`);
+        this.#deletePending = false;
+        this.#cacheOk("delete");
+        return null;
+      }
+      hit = await withTimeout(() => shared.get(key), ms, `cache get ${key}`);
+      this.#cacheOk("get");
+    } catch (e) {
+      this.#cacheFail(e, this.#deletePending ? "delete" : "get");
+      return undefined;
+    }
+    if (hit === null || hit === undefined) return null;
+    try {
+      checkState(hit, `cache key ${key}`);
+      return hit;
+    } catch (e) {
+      this.#cacheFail(e, "get"); // a miss: the store's state overwrites it
+      return null;
+    }
+  }
+
+  /** Reads the store within `ms`; corrupt text is an error. */
+  async #read(ms: number): Promise<string | null> {
     const what = `read of maintenance state from ${
       this.#store.description ?? "store"
     }`;
     if (this.#hungRead !== undefined) {
-      // The last read was given up at its timeout and still has not finished (a hung
-      // mount, a dead connection): another would only pile up behind it.
       throw new StoreError(
         `${what} is still waiting on the previous read, given up after ` +
           `${this.#timeoutMs} ms; check that the store is reachable`,
@@ -390,7 +435,7 @@ export class StateCache {
     try {
       text = await withTimeout(
         (signal) => read = Promise.resolve(this.#store.read(signal)),
-        Math.max(1, Math.floor(left)),
+        ms,
         what,
       );
     } catch (e) {
@@ -404,63 +449,28 @@ export class StateCache {
       }
       throw e;
     }
-    // Corrupt text is an error: the last good state is kept.
     checkState(text, this.#store.description ?? "the state store");
-    this.#storeReported = false; // the store answered: its failure streak is over
-    // A write through this process since the read began has deleted the key; putting
-    // what this read saw back would serve the old state to every process for a TTL.
-    if (shared && useShared && generation === this.#generation) {
-      const ttl = this.#ttlMs === null
-        ? null
-        : Math.max(1, Math.ceil(this.#ttlMs / 1000));
-      Promise.resolve()
-        .then(() => shared.set(this.#key, text ?? "0", ttl))
-        .then(
-          () => this.#cacheOk("set"),
-          (e) => this.#reportCache(e, "set"),
-        );
-    }
     return text;
   }
 
-  #accept(text: string | null, now: number): void {
-    if (text !== this.#text || !this.#snap) {
-      this.#snap = toSnapshot(parseState(text));
-      this.#text = text;
-    }
-    this.#freshUntil = !this.#cached
-      ? -Infinity // no cache: every check reads the store
-      : this.#shared && !this.#cacheFailing
-      ? -Infinity // shared cache: every check asks it (as Django does)
-      : this.#shared
-      ? now + Math.min(this.#ttlMs ?? RETRY_MS, RETRY_MS) // it is down: keep a copy here
-      : this.#ttlMs === null
-      ? Infinity
-      : now + this.#ttlMs;
-    this.#heat(this.#snap, now);
-  }
-
-  #recovered(): void {
-    this.#failing = false;
-  }
-
-  #fail(error: unknown): void {
+  /** Whether to ask the shared cache now: while it fails, once per RETRY_MS. */
+  #cacheUsable(): boolean {
+    if (this.#cacheFailed === undefined) return true;
     const now = this.#now();
-    if (!this.#snap) this.#snap = this.#fallback;
-    // Serve what we have for a while; the next check after that tries again.
-    this.#retryAt = now + RETRY_MS;
-    this.#cool();
-    if (this.#cached && !this.#shared) {
-      this.#freshUntil = now + Math.min(RETRY_MS, this.#ttlMs ?? RETRY_MS);
-    }
-    this.#failing = true;
-    // Once per streak: a shared-cache hit in between (other instances filling the key)
-    // does not end it, or an instance whose store is down would report the same outage
-    // again each time the shared key expires.
-    if (!this.#storeReported) {
-      this.#storeReported = true;
-      this.#report(error);
-    }
+    if (now < this.#cacheRetryAt) return false;
+    this.#cacheRetryAt = now + RETRY_MS;
+    return true;
+  }
+
+  #cacheFail(error: unknown, op: CacheOp): void {
+    this.#cacheRetryAt = this.#now() + RETRY_MS;
+    if (this.#cacheFailed !== undefined) return;
+    this.#cacheFailed = op;
+    this.#report(error);
+  }
+
+  #cacheOk(op: CacheOp): void {
+    if (this.#cacheFailed === op) this.#cacheFailed = undefined;
   }
 
   #report(error: unknown): void {
@@ -469,64 +479,5 @@ export class StateCache {
     } catch {
       // an onError that throws must not break a request
     }
-  }
-
-  #reportCache(error: unknown, op: "get" | "set" | "delete"): void {
-    this.#cacheRetryAt = this.#now() + RETRY_MS;
-    if (this.#cacheFailing) return;
-    this.#cacheFailing = true;
-    this.#cacheFailedOp = op;
-    this.#report(error);
-  }
-
-  /** A shared-cache operation worked: that ends a failure streak of the same kind (a
-   * cache that reads but cannot write is still failing). */
-  #cacheOk(op: "get" | "set" | "delete"): void {
-    if (this.#cacheFailing && this.#cacheFailedOp !== op) return;
-    this.#cacheFailing = false;
-    this.#cacheFailedOp = undefined;
-  }
-
-  /**
-   * Records a state this process just wrote: it is served at once, and a shared cache
-   * entry is deleted so every process reads the store next.
-   */
-  async written(text: string): Promise<void> {
-    this.#generation++;
-    this.#inflight = undefined;
-    this.#failing = false;
-    this.#storeReported = false; // the store took a write: it works
-    this.#accept(text, this.#now());
-    if (this.#shared) {
-      const shared = this.#shared;
-      const key = this.#key;
-      const remove = () =>
-        withTimeout(
-          () => shared.delete(key),
-          this.#timeoutMs,
-          `cache delete ${key}`,
-        ).then(
-          () => {
-            this.#deletePending = false;
-            this.#cacheOk("delete");
-          },
-          (e) => {
-            // Until a delete goes through, the key may hold the old state: this process
-            // deletes it before it trusts the shared cache again.
-            this.#deletePending = true;
-            this.#reportCache(e, "delete");
-          },
-        );
-      await remove();
-      // Another process whose store read was in flight during this write may put the
-      // old state back into the shared cache; delete once more after such a read ends.
-      unrefTimer(setTimeout(remove, this.#timeoutMs + 250));
-    }
-  }
-
-  /** Forgets the in-process copy, so the next check reads through. */
-  invalidate(): void {
-    this.#freshUntil = -Infinity;
-    this.#cool();
   }
 }

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import { type CacheStore, type StateStore } from "../stores/_types.ts";
+import type { CacheStore, StateStore } from "../stores/_types.ts";
 import { createMaintenance } from "../src/maintenance.ts";
 import { MemoryCache } from "./memory_cache.ts";
 import { MemoryStore } from "../stores/memory.ts";
@@ -816,5 +816,67 @@ describe("cache edges: defaults, retries, a shared cache that hangs or races", (
     await shared.set("maintenance_mode_state", "0", 60);
     await new Promise((resolve) => setTimeout(resolve, 50 + 250 + 150));
     assert.equal(await shared.get("maintenance_mode_state"), null);
+  });
+});
+
+describe("current(): the state while fresh, no I/O", () => {
+  function cacheOver(store: StateStore, ttlMs: number, now = Date.now) {
+    return new StateCache({
+      store,
+      cache: { ttlMs },
+      timeoutMs: 1000,
+      fallback: { enabled: false },
+      onError: () => {},
+      now,
+    });
+  }
+
+  it("reads no clock while the in-process copy is fresh (the benchmark's hot path)", async () => {
+    let clockReads = 0;
+    const realNow = Date.now;
+    // The hot path is on with the real clock only: count the reads of Date.now itself.
+    Date.now = () => {
+      clockReads++;
+      return realNow();
+    };
+    try {
+      const cache = cacheOver(new MemoryStore("1"), 60_000, Date.now);
+      await cache.get();
+      clockReads = 0;
+      for (let i = 0; i < 1000; i++) {
+        assert.equal(cache.current()?.enabled, true);
+      }
+      assert.equal(clockReads, 0);
+    } finally {
+      Date.now = realNow;
+    }
+  });
+
+  it("a timer that runs late cannot stretch the TTL: the clock is read every 2048 answers", async () => {
+    const cache = cacheOver(new MemoryStore(), 20);
+    await cache.get();
+    assert.ok(cache.current(), "fresh after a read");
+    const until = Date.now() + 60;
+    while (Date.now() < until) {
+      // busy: the event loop cannot run the expiry timer
+    }
+    let calls = 0;
+    while (cache.current() !== undefined && calls < 100_000) calls++;
+    assert.ok(calls < 2048, `${calls} calls still said fresh`);
+  });
+
+  it("with a test clock: fresh until the TTL is up, then undefined until a read", async () => {
+    const c = clock();
+    const store = new MemoryStore("1");
+    const cache = cacheOver(store, 100, c.now);
+    assert.equal(cache.current(), undefined, "nothing read yet");
+    await cache.get();
+    c.advance(99);
+    assert.equal(cache.current()?.enabled, true);
+    c.advance(1);
+    assert.equal(cache.current(), undefined);
+    assert.equal(store.reads, 1, "current() never reads");
+    cache.invalidate();
+    assert.equal(cache.current(), undefined);
   });
 });

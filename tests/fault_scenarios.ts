@@ -13,6 +13,7 @@
  * @module
  */
 import { internals } from "../src/_internal.ts";
+import { RETRY_MS } from "../src/_cache.ts";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -56,9 +57,6 @@ export interface ScenarioOptions {
   /** In-process cache TTL, ms. Default 200. */
   ttlMs?: number;
 }
-
-/** How long a failing store is left alone between tries (src/cache.ts RETRY_MS). */
-const RETRY_MS = 1000;
 
 /** Waits `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
@@ -310,7 +308,7 @@ export async function s3StopStartScenario(
       );
       writeDoneAt = performance.now();
       seenAt = await waitFor(
-        () => internals(mm, "test").cache.last.state.enabled,
+        async () => (await internals(mm, "test").cache.get()).state.enabled,
         RETRY_MS + timeoutMs + ttlMs + 8000,
         "the state written after the restart to be picked up",
       ).catch((e) => {
@@ -441,7 +439,7 @@ export async function s3ProxyFaultScenario(
         );
         p.mode = "pass";
         const back = marks[`${mode} to`] = performance.now();
-        // Recovered: a read got through in time again (a 304 revalidation, or 200).
+        // Recovered: a read got through in time again (a 200).
         await waitFor(
           () => probe.goodReads.some((t) => t > back),
           RETRY_MS + timeoutMs + 5000,
@@ -452,7 +450,7 @@ export async function s3ProxyFaultScenario(
       marks.written = performance.now();
       await writer.write(serializeState({ enabled: false }));
       marks.seen = await waitFor(
-        () => !internals(mm, "test").cache.last.state.enabled,
+        async () => !(await internals(mm, "test").cache.get()).state.enabled,
         RETRY_MS + timeoutMs + ttlMs + 3000,
         "the state written after recovery to be picked up",
       );
@@ -572,7 +570,7 @@ export async function redisDownScenario(
       marks.on = performance.now();
       await writer.enable({ message: "written while Redis is down" });
       marks.onSeen = await waitFor(
-        () => internals(mm, "test").cache.last.state.enabled,
+        async () => (await internals(mm, "test").cache.get()).state.enabled,
         ttlMs + RETRY_MS + timeoutMs + 3000,
         "the store's new state while Redis is down",
       );
@@ -587,7 +585,7 @@ export async function redisDownScenario(
       marks.off = performance.now();
       await writer.disable();
       marks.offSeen = await waitFor(
-        () => !internals(mm, "test").cache.last.state.enabled,
+        async () => !(await internals(mm, "test").cache.get()).state.enabled,
         ttlMs + RETRY_MS + timeoutMs + 3000,
         "the state written after Redis came back",
       );

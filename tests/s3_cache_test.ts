@@ -11,7 +11,7 @@ import { createClient } from "redis";
 import { Hono } from "hono";
 import { bearerToken } from "../src/admin.ts";
 import { createMaintenance, type Maintenance } from "../src/maintenance.ts";
-import { type CacheOptions } from "../src/_cache.ts";
+import type { CacheOptions } from "../src/_cache.ts";
 import { redisCache } from "../stores/redis.ts";
 import { S3Store } from "../stores/s3.ts";
 import {
@@ -125,11 +125,11 @@ describe("createMaintenance over S3Store (s3rver) with the in-process cache", ()
     clock.advance(1);
     assert.equal(await mm.isEnabled(), false);
     assert.equal(proxy.counts.get, 2);
-    // A read of an unchanged object is a 304 revalidation, no body.
+    // A read of an unchanged object is a whole GetObject (nothing is remembered).
     clock.advance(1000);
     assert.equal(await mm.isEnabled(), false);
     assert.equal(proxy.counts.get, 3);
-    assert.equal(proxy.requests.at(-1)?.status, 304);
+    assert.equal(proxy.requests.at(-1)?.status, 200);
   });
 
   it("caches forever with ttlMs: null; only writes through this controller are seen", async () => {
@@ -512,7 +512,7 @@ describe("createMaintenance over S3Store with a shared Redis cache (two servers,
       await f.direct(key).write('{"enabled":false}');
       const proxy = f.proxy();
       proxy.reset();
-      // A dead cache is a miss: S3 is read, and (src/cache.ts) the state is kept in
+      // A dead cache is a miss: S3 is read, and (src/_cache.ts) the state is kept in
       // this process for up to a second, so S3 is not read on every request instead.
       for (let i = 0; i < 50; i++) assert.equal(await mm.isEnabled(), false);
       assert.ok(
