@@ -8,7 +8,8 @@
  *   forceMaintenance }` from `mod.ts`, bundled with `deno bundle --minify` (`hono`,
  *   `hono/*` and `node:*` external): minified bytes and gzip bytes (level 9). Limit
  *   {@linkcode LIMITS.coreGzip} gzip; the goal, printed beside it, is
- *   {@linkcode LIMITS.coreGzipGoal}.
+ *   {@linkcode LIMITS.coreGzipGoal}; and, checked apart, a ratchet
+ *   ({@linkcode LIMITS.coreGzipRatchet}) so that it cannot grow back meanwhile.
  * - **The surface**: the names `mod.ts` exports (values and types, `deno doc --json`),
  *   at most {@linkcode LIMITS.exportedNames}.
  * - **Each subpath entry** of `deno.json` `exports` (`./admin`, `./guard`, ...): its own
@@ -34,14 +35,14 @@ const root = resolve(fileURLToPath(new URL("..", import.meta.url)));
 
 /** The limits, in bytes and names. */
 export const LIMITS = {
+  /** The typical import, minified + gzip: fail above this (issue 13). */
+  coreGzip: 14 * 1024,
   /**
-   * The typical import, minified + gzip: fail above this. A ratchet at today's figure
-   * (15.3 KB) so the core cannot grow back; issue 13's limit, 14 KB, is
-   * `coreGzipIssue` and is printed as open until the core meets it.
+   * A ratchet below the figure measured at 2168d6b (15.3 KB), checked on its own, so
+   * the core cannot grow back while it is still over {@linkcode LIMITS.coreGzip};
+   * lower it as the core shrinks. It does not replace the limit.
    */
-  coreGzip: 15_700,
-  /** Issue 13's limit for the typical import (printed; the ratchet above is enforced). */
-  coreGzipIssue: 14 * 1024,
+  coreGzipRatchet: 15_700,
   /** The typical import, minified + gzip: the goal (printed, not enforced). */
   coreGzipGoal: 10 * 1024,
   /** Names `mod.ts` exports, values and types together. */
@@ -236,10 +237,13 @@ export function checkLimits(r: SizeReport): LimitCheck[] {
     {
       name: `typical import: ${kb(r.core.gzip)} minified + gzip, limit ${
         kb(LIMITS.coreGzip)
-      } (issue 13's limit ${kb(LIMITS.coreGzipIssue)}: ${
-        r.core.gzip <= LIMITS.coreGzipIssue ? "met" : "NOT met yet"
-      }; goal ${kb(LIMITS.coreGzipGoal)})`,
+      } (goal ${kb(LIMITS.coreGzipGoal)})`,
       ok: r.core.gzip <= LIMITS.coreGzip,
+    },
+    {
+      name:
+        `typical import: ${r.core.gzip} bytes gzip, no more than the ratchet ${LIMITS.coreGzipRatchet} (it may not grow back)`,
+      ok: r.core.gzip <= LIMITS.coreGzipRatchet,
     },
     {
       name:
