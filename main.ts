@@ -25,7 +25,7 @@ import {
   storeFromEnv,
   strictProcessEnv,
 } from "./src/_env_config.ts";
-import { generateSecret } from "./src/_bypass.ts";
+import { generateSecret } from "./src/_secret.ts";
 import { enabledState } from "./src/_enable.ts";
 import {
   isActive,

@@ -14,9 +14,9 @@
  */
 import { generateCookie } from "hono/cookie";
 import { timingSafeEqual } from "hono/utils/buffer";
-import { sha256 } from "hono/utils/crypto";
 import { encodeBase64Url } from "hono/utils/encode";
 import { checkOptions } from "./_options.ts";
+import { digest } from "./_secret.ts";
 import type { Snapshot } from "./_state.ts";
 
 /**
@@ -90,48 +90,6 @@ const encoder = new TextEncoder();
 /** Hono's base64url keeps the `=` padding; secrets and cookies never had it. */
 function base64url(bytes: ArrayBufferLike): string {
   return encodeBase64Url(bytes).replace(/=+$/, "");
-}
-
-/** SHA-256, hex, of the salt's bytes then the secret's. */
-async function digest(saltHex: string, secret: string): Promise<string> {
-  const salt = saltHex.match(/../g)!.map((h) => parseInt(h, 16));
-  return await sha256(new Uint8Array([...salt, ...encoder.encode(secret)])) ??
-    "";
-}
-
-/** A random bypass secret: 24 random bytes, base64url (32 characters). */
-export function generateSecret(): string {
-  return base64url(crypto.getRandomValues(new Uint8Array(24)).buffer);
-}
-
-/**
- * Hashes a secret for the state's `bypass` field: `salt:hash` in hex, a fresh random
- * 16-byte salt and SHA-256 of salt and secret. Rejects with a `TypeError` or
- * `RangeError` saying what to change unless the secret is 16 to 128 letters, digits,
- * `-` or `_` (it becomes the path `/<secret>`).
- */
-export async function hashSecret(secret: string): Promise<string> {
-  if (typeof secret !== "string") {
-    throw new TypeError(
-      'secret must be a string of 16 to 128 letters, digits, "-" or "_"',
-    );
-  }
-  if (secret.length < 16 || secret.length > 128) {
-    throw new RangeError(
-      `secret must be 16 to 128 characters long (got ${secret.length}); ` +
-        "use a random one (generateSecret(), or --with-secret on the CLI)",
-    );
-  }
-  if (!/^[A-Za-z0-9_-]+$/.test(secret)) {
-    throw new TypeError(
-      'secret may only contain letters, digits, "-" and "_", since it becomes the path /<secret>',
-    );
-  }
-  const salt = Array.from(
-    crypto.getRandomValues(new Uint8Array(16)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
-  return `${salt}:${await digest(salt, secret)}`;
 }
 
 /**

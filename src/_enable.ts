@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { hashSecret } from "./_bypass.ts";
+import { hashSecret } from "./_secret.ts";
 import { checkOptions } from "./_options.ts";
 import {
   checkSeconds,

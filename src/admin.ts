@@ -26,7 +26,7 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { timingSafeEqual } from "hono/utils/buffer";
-import { generateSecret } from "./_bypass.ts";
+import { generateSecret } from "./_secret.ts";
 import { enabledState, type EnableOptions } from "./_enable.ts";
 import { internals } from "./_internal.ts";
 import { checkOptions } from "./_options.ts";

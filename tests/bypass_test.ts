@@ -10,12 +10,8 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { Hono } from "hono";
 import { timingSafeEqual } from "hono/utils/buffer";
-import {
-  createBypassCookie,
-  generateSecret,
-  hashSecret,
-  verifySecret,
-} from "../src/_bypass.ts";
+import { createBypassCookie, verifySecret } from "../src/_bypass.ts";
+import { generateSecret, hashSecret } from "../src/_secret.ts";
 import { createMaintenance, type Maintenance } from "../src/maintenance.ts";
 import { enabledState } from "../src/_enable.ts";
 import { FileStore } from "../stores/file.ts";

@@ -1,0 +1,59 @@
+/**
+ * The bypass secret: made, checked and hashed for the state. Web Crypto only, no
+ * Hono: the CLI (`maintenance on --with-secret`) loads this and must run where Hono
+ * is not installed (an ops machine with only the npm bin).
+ */
+
+const encoder = new TextEncoder();
+
+/** SHA-256, hex, of the salt's bytes then the secret's. */
+export async function digest(saltHex: string, secret: string): Promise<string> {
+  const salt = saltHex.match(/../g)!.map((h) => parseInt(h, 16));
+  const sum = await crypto.subtle.digest(
+    "SHA-256",
+    new Uint8Array([...salt, ...encoder.encode(secret)]),
+  );
+  return Array.from(
+    new Uint8Array(sum),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+}
+
+/** A random bypass secret: 24 random bytes, base64url without padding (32 characters). */
+export function generateSecret(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(
+    /\//g,
+    "_",
+  );
+}
+
+/**
+ * Hashes a secret for the state's `bypass` field: `salt:hash` in hex, a fresh random
+ * 16-byte salt and SHA-256 of salt and secret. Rejects with a `TypeError` or
+ * `RangeError` saying what to change unless the secret is 16 to 128 letters, digits,
+ * `-` or `_` (it becomes the path `/<secret>`).
+ */
+export async function hashSecret(secret: string): Promise<string> {
+  if (typeof secret !== "string") {
+    throw new TypeError(
+      'secret must be a string of 16 to 128 letters, digits, "-" or "_"',
+    );
+  }
+  if (secret.length < 16 || secret.length > 128) {
+    throw new RangeError(
+      `secret must be 16 to 128 characters long (got ${secret.length}); ` +
+        "use a random one (generateSecret(), or --with-secret on the CLI)",
+    );
+  }
+  if (!/^[A-Za-z0-9_-]+$/.test(secret)) {
+    throw new TypeError(
+      'secret may only contain letters, digits, "-" and "_", since it becomes the path /<secret>',
+    );
+  }
+  const salt = Array.from(
+    crypto.getRandomValues(new Uint8Array(16)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  return `${salt}:${await digest(salt, secret)}`;
+}
