@@ -11,7 +11,7 @@
  */
 import type { StateCache } from "./_cache.ts";
 import type { Internals } from "./_internal.ts";
-import { checkOptions } from "./_options.ts";
+import { checkOptions, checkTypes } from "./_options.ts";
 import type { PageOptions } from "./_page.ts";
 import { createResponder, type RenderResult } from "./_response.ts";
 import {
@@ -271,22 +271,13 @@ export function createEngine<X>(
   adapter: Adapter<X>,
 ): Engine<X> {
   checkOptions(options, what, KNOWN);
-  if (options.enabled !== undefined && typeof options.enabled !== "boolean") {
-    throw new TypeError(
-      "enabled must be true, false or left out (read the store)",
-    );
-  }
-  for (const k of ["getClientIp", "ignoreRequest", "render"] as const) {
-    if (options[k] !== undefined && typeof options[k] !== "function") {
-      throw new TypeError(`${k} must be a function`);
-    }
-  }
-  if (
-    options.ignoreTests !== undefined &&
-    typeof options.ignoreTests !== "boolean"
-  ) {
-    throw new TypeError("ignoreTests must be true or false");
-  }
+  checkTypes(options, {
+    enabled: "boolean",
+    ignoreTests: "boolean",
+    getClientIp: "function",
+    ignoreRequest: "function",
+    render: "function",
+  }, { enabled: " (or left out: read the store)" });
   if (options.redirectTo !== undefined && options.render !== undefined) {
     throw new TypeError(
       "give redirectTo or render, not both: a redirect has no page to render",

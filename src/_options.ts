@@ -69,3 +69,25 @@ export function checkOptions(
     );
   }
 }
+
+/**
+ * Throws a `TypeError` for an option set to a value of another type than `types`
+ * names (`"function"`, `"boolean"`, ...), saying what it must be; `hints` adds advice
+ * per option.
+ */
+export function checkTypes(
+  options: object,
+  types: Readonly<Record<string, string>>,
+  hints: Readonly<Record<string, string>> = {},
+): void {
+  for (const k in types) {
+    const v = (options as Record<string, unknown>)[k];
+    if (v !== undefined && typeof v !== types[k]) {
+      throw new TypeError(
+        `${k} must be ${
+          types[k] === "boolean" ? "true or false" : `a ${types[k]}`
+        }${hints[k] ?? ""}`,
+      );
+    }
+  }
+}

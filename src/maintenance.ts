@@ -14,7 +14,7 @@ import {
   type MiddlewareOptions,
 } from "./middleware.ts";
 import { register } from "./_internal.ts";
-import { checkOptions } from "./_options.ts";
+import { checkOptions, checkTypes } from "./_options.ts";
 import { isActive, type MaintenanceState, serializeState } from "./_state.ts";
 import { enabledState, type EnableOptions } from "./_enable.ts";
 import { withTimeout } from "./_timeout.ts";
@@ -180,18 +180,15 @@ export function createMaintenance(
       );
     }
   }
-  if (options.fallback !== undefined && typeof options.fallback !== "boolean") {
-    throw new TypeError("fallback must be true (on) or false (off)");
-  }
-  if (options.onError !== undefined && typeof options.onError !== "function") {
-    throw new TypeError("onError must be a function");
-  }
-  if (options.now !== undefined && typeof options.now !== "function") {
-    throw new TypeError(
-      "now must be a function returning ms since the epoch, such as () => Date.now() " +
-        "(not a number such as Date.now())",
-    );
-  }
+  checkTypes(options, {
+    fallback: "boolean",
+    onError: "function",
+    now: "function",
+  }, {
+    fallback: " (on or off)",
+    now: " returning ms since the epoch, such as () => Date.now() " +
+      "(not a number such as Date.now())",
+  });
   const now = options.now ?? Date.now;
   const bypass = createBypassCookie(options.bypass ?? {});
   const cache = new StateCache({

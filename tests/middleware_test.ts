@@ -755,7 +755,12 @@ describe("option validation", () => {
       /unknown maintenance option "ignorePath"/,
     ],
     ["options not an object", "yes", TypeError, /must be an object/],
-    ["enabled", { enabled: "yes" }, TypeError, /enabled must be true, false/],
+    [
+      "enabled",
+      { enabled: "yes" },
+      TypeError,
+      /enabled must be true or false \(or left out/,
+    ],
     [
       "ignorePaths not an array",
       { ignorePaths: "/x" },
