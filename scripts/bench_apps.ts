@@ -7,9 +7,9 @@
  */
 import { guard } from "../src/guard.ts";
 import { Hono, type MiddlewareHandler } from "hono";
-import { type GuardedFetch } from "../src/guard.ts";
+import type { GuardedFetch } from "../src/guard.ts";
 import { createResponder } from "../src/_response.ts";
-import { type Maintenance } from "../src/maintenance.ts";
+import type { Maintenance } from "../src/maintenance.ts";
 import { toSnapshot } from "../src/_state.ts";
 
 /** A fetch handler as the benchmark calls it. */

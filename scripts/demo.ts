@@ -18,9 +18,9 @@ import { Hono } from "hono";
 import { bearerToken } from "../src/admin.ts";
 import { createMaintenance } from "../src/maintenance.ts";
 import { escapeHtml } from "../src/_page.ts";
-import { type Authorize } from "../src/admin.ts";
-import { type Maintenance } from "../src/maintenance.ts";
-import { type MaintenanceVariables } from "../src/middleware.ts";
+import type { Authorize } from "../src/admin.ts";
+import type { Maintenance } from "../src/maintenance.ts";
+import type { MaintenanceVariables } from "../src/middleware.ts";
 import {
   cacheFromEnv,
   cacheSettingsFromEnv,

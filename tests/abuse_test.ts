@@ -19,7 +19,7 @@ import { bearerToken } from "../src/admin.ts";
 import { createMaintenance, type Maintenance } from "../src/maintenance.ts";
 import { FileStore } from "../stores/file.ts";
 import { MemoryStore } from "../stores/memory.ts";
-import { type MiddlewareOptions } from "../src/middleware.ts";
+import type { MiddlewareOptions } from "../src/middleware.ts";
 import { serializeState } from "../src/_state.ts";
 import { runCli } from "../main.ts";
 import {

@@ -5,12 +5,11 @@ import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { connectionIp } from "../src/_engine.ts";
 import { createMaintenance, type Maintenance } from "../src/maintenance.ts";
-import { type EnableOptions } from "../src/_enable.ts";
+import type { EnableOptions } from "../src/_enable.ts";
 import { isTestRun } from "../src/_test_env.ts";
 import { MemoryStore } from "../stores/memory.ts";
 import { serializeState } from "../src/_state.ts";
-import { StateCache } from "../src/_cache.ts";
-import { type GuardedFetch, type GuardOptions } from "../src/guard.ts";
+import type { GuardedFetch, GuardOptions } from "../src/guard.ts";
 import { S3Store } from "../stores/s3.ts";
 import {
   type CountingProxy,

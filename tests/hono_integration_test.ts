@@ -10,7 +10,7 @@ import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { setCookie } from "hono/cookie";
 import { createMaintenance } from "../src/maintenance.ts";
-import { type EnableOptions } from "../src/_enable.ts";
+import type { EnableOptions } from "../src/_enable.ts";
 import { forceMaintenance, type MiddlewareOptions } from "../src/middleware.ts";
 import { MemoryStore } from "../stores/memory.ts";
 

@@ -5,7 +5,7 @@ import { connect } from "node:net";
 import { writeFile } from "node:fs/promises";
 import { Hono } from "hono";
 import { createMaintenance, maintenance } from "../src/maintenance.ts";
-import { type EnableOptions } from "../src/_enable.ts";
+import type { EnableOptions } from "../src/_enable.ts";
 import {
   forceMaintenance,
   type MaintenanceInfo,
