@@ -1,10 +1,11 @@
 /**
  * The state in a local file, written atomically (a temporary file in the same directory,
- * then a rename), on Deno, Bun or Node.
+ * then a rename), through `node:fs`: Node's, Bun's, or Deno's own implementation of it.
+ * `node:fs` is imported on first use, never when this module loads, so the core imports
+ * on Cloudflare Workers without `nodejs_compat`.
  *
  * @module
  */
-import * as fs from "./_fs.ts";
 import { StoreError } from "./_store_error.ts";
 import type { StateStore } from "./_types.ts";
 
@@ -12,24 +13,43 @@ import type { StateStore } from "./_types.ts";
 export const DEFAULT_STATE_FILE = "maintenance_mode_state.txt";
 
 /** The largest state file read, in bytes (`parseState` accepts at most 64 KiB). */
-const MAX_STATE_BYTES = 65_536;
+const MAX_BYTES = 65_536;
 
 /** A temporary file this much older than the state file was left by a writer killed
  * before its rename. */
 const STALE_TEMP_MS = 10 * 60_000;
 
 /** What follows `.<name>.` in the temporary files `tempPath` makes. */
-const TEMP_RE = /^[0-9]+-[0-9a-z]+-[0-9a-z]+-[0-9a-z]*\.tmp$/;
+const TEMP_RE = /^\d+-[0-9a-z]+-[0-9a-z]+-[0-9a-z]*\.tmp$/;
+
+const ABSOLUTE = /^([A-Za-z]:)?[\\/]/;
+
+const fsp = () => import("node:fs/promises");
+
+const deno = (globalThis as { Deno?: typeof Deno }).Deno;
+
+const processInfo = () =>
+  (globalThis as { process?: { pid?: number; cwd(): string } }).process;
+
+/** An `Error` with a Node-style `code`, as the runtimes' own errors carry. */
+const codeError = (code: string) => Object.assign(new Error(code), { code });
+
+const codeOf = (e: unknown) => (e as { code?: unknown } | undefined)?.code;
+
+/** `path` split at its last `/` or `\`: the directory (`.` when none), and the name. */
+function split(path: string): [string, string] {
+  const i = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  return [i < 0 ? "." : path.slice(0, i) || "/", path.slice(i + 1)];
+}
 
 let counter = 0;
 
 /** A new temporary file next to `target`: `.<name>.<pid>-<time>-<n>-<random>.tmp`. */
 export function tempPath(target: string): string {
-  const name = fs.basename(target);
-  const pid = (globalThis as { process?: { pid?: number } }).process?.pid ?? 0;
-  return `${fs.dirname(target)}/.${name}.${pid}-${Date.now().toString(36)}-${
-    (counter++).toString(36)
-  }-${Math.random().toString(36).slice(2, 8)}.tmp`;
+  const [dir, name] = split(target);
+  return `${dir}/.${name}.${processInfo()?.pid ?? 0}-${
+    Date.now().toString(36)
+  }-${(counter++).toString(36)}-${Math.random().toString(36).slice(2, 8)}.tmp`;
 }
 
 /**
@@ -42,11 +62,11 @@ export function staleTemps(
   files: { name: string; mtimeMs: number }[],
   name: string,
 ): string[] {
-  const written = files.find((f) => f.name === name)?.mtimeMs;
+  const written = files.find((f) => f.name === name)?.mtimeMs ?? 0;
   const prefix = `.${name}.`;
-  return written === undefined ? [] : files
+  return files
     .filter((f) =>
-      f.name.startsWith(prefix) && f.mtimeMs < written - STALE_TEMP_MS &&
+      f.mtimeMs < written - STALE_TEMP_MS && f.name.startsWith(prefix) &&
       TEMP_RE.test(f.name.slice(prefix.length))
     )
     .map((f) => f.name);
@@ -62,67 +82,106 @@ export function explain(
   e: unknown,
   target: string = path,
 ): StoreError {
-  const err = (e ?? {}) as { code?: unknown; name?: unknown };
-  const dir = fs.dirname(target);
-  const elsewhere =
-    "choose another path (--file PATH or MAINTENANCE_STATE_FILE)";
-  let code = typeof err.code === "string" ? err.code : "EIO";
-  let fix: string;
-  if (err.name === "NotCapable") {
-    // Deno's permission flags, not the file's mode: chmod would not help.
-    code = "EACCES";
-    fix = op === "read"
-      ? `permission denied by Deno; run it with --allow-read=${target}`
-      : `permission denied by Deno; run it with --allow-read=${dir} --allow-write=${dir} ` +
-        "(a write makes a temporary file there, then renames it)";
-  } else if (err.name === "AbortError" || err.name === "TimeoutError") {
-    code = "TIMEOUT";
-    fix = "the read was cancelled or timed out";
-  } else {
-    switch (code) {
-      case "ENOENT":
-        fix = `directory ${dir} does not exist; create it, or ${elsewhere}`;
-        break;
-      case "EACCES":
-      case "EPERM":
-        fix = op === "read"
-          ? "permission denied; let this user read the file (chmod/chown), or choose another path"
-          : `permission denied; let this user write to ${dir} (chmod/chown), or ${elsewhere}`;
-        break;
-      case "EISDIR":
-        fix = "it is a directory; remove it or point the store at a file path";
-        break;
-      case "ENOTDIR":
-        fix =
-          `a part of ${dir} is a file, not a directory; choose another path`;
-        break;
-      case "EROFS":
-        fix = "the file system is read-only; choose a writable path";
-        break;
-      case "ENOSPC":
-        fix = "the disk is full; free space, the old state is unchanged";
-        break;
-      case "EFBIG":
-        fix =
-          `it is larger than ${MAX_STATE_BYTES / 1024} KiB, so it is not a ` +
-          "maintenance state (a state is one short line); point the store at the right " +
-          "file, or replace it with `maintenance on` / `maintenance off`";
-        break;
-      case "EMPTY":
-        fix =
-          "the file is empty, which is not a state (did a write by another tool " +
-          "stop half-way? `echo 1 > file` empties the file first); write it with " +
-          "`maintenance on` / `maintenance off`, or put 0 or 1 in it";
-        break;
-      default:
-        fix = String((e as Error)?.message ?? e);
-    }
-  }
+  const { name, code: raw, message } = (e ?? {}) as {
+    name?: unknown;
+    code?: unknown;
+    message?: unknown;
+  };
+  // NotCapable: Deno's permission flags refused, not the file's mode (chmod won't help).
+  const code = name === "NotCapable"
+    ? "EACCES"
+    : name === "AbortError" || name === "TimeoutError"
+    ? "TIMEOUT"
+    : typeof raw === "string"
+    ? raw
+    : "EIO";
+  const [dir] = split(target);
+  const read = op === "read";
+  const orElsewhere = (fix: string) =>
+    `${fix}, or choose another path (--file PATH or MAINTENANCE_STATE_FILE)`;
+  const denied = name === "NotCapable"
+    ? "permission denied by Deno; run it with " +
+      (read
+        ? `--allow-read=${target}`
+        : `--allow-read=${dir} --allow-write=${dir} (a write makes a temporary file there, then renames it)`)
+    : orElsewhere(
+      `permission denied; let this user ${
+        read ? "read the file" : `write to ${dir}`
+      } (chmod/chown)`,
+    );
+  const fix = ({
+    ENOENT: orElsewhere(`directory ${dir} does not exist; create it`),
+    EACCES: denied,
+    EPERM: denied,
+    EISDIR: "it is a directory; remove it or point the store at a file path",
+    ENOTDIR: `a part of ${dir} is a file, not a directory; choose another path`,
+    EROFS: "the file system is read-only; choose a writable path",
+    ENOSPC: "the disk is full; free space, the old state is unchanged",
+    ELOOP: "more than 40 symbolic links in a row (a loop?); fix the link",
+    TIMEOUT: "the read was cancelled or timed out",
+    EFBIG:
+      "it is larger than 64 KiB, so it is not a maintenance state (a state is " +
+      "one short line); point the store at the right file, or replace it with " +
+      "`maintenance on` / `maintenance off`",
+    EMPTY:
+      "the file is empty, which is not a state (did a write by another tool " +
+      "stop half-way? `echo 1 > file` empties the file first); write it with " +
+      "`maintenance on` / `maintenance off`, or put 0 or 1 in it",
+  } as Record<string, string>)[code] ?? String(message ?? e);
   const link = target !== path ? ` (a symbolic link to ${target})` : "";
   return new StoreError(
     `cannot ${op} maintenance state file ${path}${link}: ${fix}`,
     code,
     { cause: e },
+  );
+}
+
+/**
+ * The file a write to `path` replaces: when `path` is a symbolic link, the file it
+ * points to (through a chain of links, even to a file not there yet), as `echo 1 > path`
+ * writes through a link; else `path`. Only the last part is followed: a rename in a
+ * linked directory lands in the directory it points to anyway.
+ */
+async function follow(path: string): Promise<string> {
+  const fs = await fsp();
+  for (let i = 0; i < 40; i++) { // as Linux's ELOOP
+    let link: string;
+    try {
+      link = await fs.readlink(path);
+    } catch (e) {
+      // EINVAL: not a link; ENOENT: a new file, or a link's missing target.
+      if (codeOf(e) === "EINVAL" || codeOf(e) === "ENOENT") return path;
+      throw e;
+    }
+    path = ABSOLUTE.test(link) ? link : `${split(path)[0]}/${link}`;
+  }
+  throw codeError("ELOOP");
+}
+
+/**
+ * Removes the temporary files killed writers left next to `target` (see
+ * {@linkcode staleTemps}). Under Deno, only with read and write permission there
+ * already: Deno would prompt (and stall a run in a terminal) for what nobody asked for.
+ */
+async function sweep(target: string): Promise<void> {
+  const [dir, name] = split(target);
+  const granted = (name: "read" | "write") =>
+    !deno ||
+    deno.permissions.querySync({ name, path: dir }).state === "granted";
+  if (!granted("read") || !granted("write")) return;
+  const fs = await fsp();
+  const files = await Promise.all(
+    (await fs.readdir(dir))
+      .filter((n) => n === name || n.startsWith(`.${name}.`))
+      .map(async (n) => ({
+        name: n,
+        // Gone meanwhile: NaN, which is never stale.
+        mtimeMs: (await fs.lstat(`${dir}/${n}`).catch(() => null))?.mtimeMs ??
+          NaN,
+      })),
+  );
+  await Promise.all(
+    staleTemps(files, name).map((n) => fs.unlink(`${dir}/${n}`)),
   );
 }
 
@@ -152,17 +211,31 @@ export class FileStore implements StateStore {
 
   /** A store for the file at `path` (default `maintenance_mode_state.txt`). */
   constructor(path: string = DEFAULT_STATE_FILE) {
-    if (typeof path !== "string" || path.trim() === "") {
+    if (typeof path !== "string" || !path.trim() || /[\\/]$/.test(path)) {
       throw new TypeError(
-        "FileStore needs a file path, such as 'maintenance_mode_state.txt'",
+        `FileStore path ${
+          JSON.stringify(path)
+        } is empty or ends with a slash; give a file path, such as 'maintenance_mode_state.txt'`,
       );
     }
-    if (path.endsWith("/") || path.endsWith("\\")) {
-      throw new TypeError(
-        `FileStore path "${path}" ends with a slash; give a file path`,
-      );
+    let cwd: string | undefined;
+    try {
+      cwd = processInfo()?.cwd();
+    } catch {
+      // the current directory was removed
     }
-    this.description = fs.absolute(path);
+    if (ABSOLUTE.test(path) || !cwd) {
+      this.description = path;
+      return;
+    }
+    // Made absolute, so that messages say which file.
+    const parts: string[] = [];
+    for (const part of `${cwd}/${path}`.split(/[\\/]/)) {
+      if (part === "..") {
+        if (parts.length > 1) parts.pop();
+      } else if (part !== "." && (part || !parts.length)) parts.push(part);
+    }
+    this.description = parts.join("/");
   }
 
   /**
@@ -172,15 +245,32 @@ export class FileStore implements StateStore {
    * likely a write by another tool caught half-way).
    */
   async read(signal?: AbortSignal): Promise<string | null> {
-    let text: string | null;
+    const path = this.description;
+    let text: string;
     try {
-      text = await fs.readText(this.description, MAX_STATE_BYTES, signal);
+      const file = await (await fsp()).open(path, "r");
+      try {
+        // At most 64 KiB + 1 bytes, so a huge or endless file (a FIFO) costs one small
+        // buffer; a directory fails the read with EISDIR.
+        const buffer = new Uint8Array(MAX_BYTES + 1);
+        let length = 0;
+        let n;
+        do {
+          signal?.throwIfAborted();
+          length += n =
+            (await file.read(buffer, length, buffer.length - length))
+              .bytesRead;
+        } while (n && length <= MAX_BYTES);
+        if (length > MAX_BYTES) throw codeError("EFBIG");
+        text = new TextDecoder().decode(buffer.subarray(0, length));
+      } finally {
+        await file.close();
+      }
     } catch (e) {
-      throw explain(this.description, "read", e);
+      if (codeOf(e) === "ENOENT") return null;
+      throw explain(path, "read", e);
     }
-    if (text?.trim() === "") {
-      throw explain(this.description, "read", fs.codeError("EMPTY"));
-    }
+    if (!text.trim()) throw explain(path, "read", codeError("EMPTY"));
     return text;
   }
 
@@ -189,25 +279,31 @@ export class FileStore implements StateStore {
     const path = this.description;
     let target = path;
     try {
+      const fs = await fsp();
       // Through a symbolic link (a shared mount, a deploy's current/ directory): a
       // rename over the link itself would leave every reader of that file behind.
-      target = await fs.resolve(path);
-      await fs.replace(target, tempPath(target), text);
+      target = await follow(path);
+      const tmp = tempPath(target);
+      try {
+        const file = await fs.open(tmp, "wx", 0o644);
+        try {
+          await file.writeFile(text);
+          await file.sync();
+        } finally {
+          await file.close();
+        }
+        await fs.rename(tmp, target);
+      } catch (e) {
+        await fs.unlink(tmp).catch(() => {});
+        throw e;
+      }
     } catch (e) {
       throw explain(path, "write", e, target);
     }
     if (!this.#swept) {
       this.#swept = true;
       // Tidying, once per store, after its first write: never awaited, never an error.
-      const dir = fs.dirname(target);
-      const name = fs.basename(target);
-      fs.list(dir, (n) => n === name || n.startsWith(`.${name}.`))
-        .then((files) =>
-          Promise.all(
-            staleTemps(files, name).map((n) => fs.remove(`${dir}/${n}`)),
-          )
-        )
-        .catch(() => {});
+      sweep(target).catch(() => {});
     }
   }
 }

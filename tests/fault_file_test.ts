@@ -640,6 +640,8 @@ describe("a state file that is a symbolic link", () => {
     symlinkSync("loop.txt", loop);
     await assert.rejects(new FileStore(loop).write("1"), (e: Error) => {
       assert.ok(e.message.includes(loop), e.message);
+      assert.equal((e as { code?: string }).code, "ELOOP");
+      assert.match(e.message, /symbolic links in a row \(a loop\?\)/);
       return true;
     });
   });

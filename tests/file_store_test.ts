@@ -144,6 +144,14 @@ describe("FileStore on a real directory", () => {
       [],
       "no state file",
     );
+    // A file gone between the listing and its stat has no time (NaN): never stale, and
+    // a state file gone so makes nothing stale.
+    const gone = { name: ".state.txt.1-lz3k1a2b-0-a.tmp", mtimeMs: NaN };
+    assert.deepEqual(staleTemps([files[0], gone], "state.txt"), []);
+    assert.deepEqual(
+      staleTemps([{ name: "state.txt", mtimeMs: NaN }, files[2]], "state.txt"),
+      [],
+    );
   });
 
   it("defaults to maintenance_mode_state.txt, and names it by its absolute path", () => {
@@ -189,7 +197,7 @@ describe("FileStore on a real directory", () => {
 
   it("rejects an empty path or one ending in a slash", () => {
     assert.throws(() => new FileStore(""), TypeError);
-    assert.throws(() => new FileStore("  "), TypeError);
+    assert.throws(() => new FileStore("  "), /give a file path/);
     assert.throws(() => new FileStore("state/"), /ends with a slash/);
   });
 });
