@@ -16,8 +16,9 @@
  *   finds a try due starts it too (Cloudflare Workers drop timers between requests).
  *   So an idle instance recovers as fast as a busy one.
  * - **Bound.** A state written after an outage is served by every instance within
- *   TTL + {@linkcode RETRY_MS} + one read, whether or not requests arrive in between
- *   (on Workers, from the first request after the outage).
+ *   TTL + {@linkcode RETRY_MS} + one read, whether or not requests arrive in between.
+ *   (On Workers, where the timer may not outlive a request, the first request after
+ *   the outage starts the try and is served the last state.)
  * - **Writes.** After a write through this process (`written()`) its state is served at
  *   once, and a shared key is deleted so every process reads the store next.
  * - **Shared cache** (optional, `cache.store`, e.g. Redis): asked on every check (as
@@ -50,9 +51,10 @@ import type { CacheStore, StateStore } from "../stores/_types.ts";
 import {
   type MaintenanceState,
   parseState,
+  type Snapshot,
   StateParseError,
+  toSnapshot,
 } from "./_state.ts";
-import { type Snapshot, toSnapshot } from "./_snapshot.ts";
 import { TimeoutError, withTimeout } from "./_timeout.ts";
 import { onCloudflareWorkers } from "./_on_workers.ts";
 

@@ -642,6 +642,33 @@ describe("cache faults: hung reads, clock steps, a shared cache that half works"
     assert.match(errors[0].message, /READONLY/);
   });
 
+  it("a store that fails while other processes keep the shared key filled: onError once for the streak", async () => {
+    const c = clock();
+    const shared = new MemoryCache({ now: c.now });
+    const store = new FaultyStore('{"enabled":true}');
+    store.mode = "fail"; // this process cannot read the store (its grant is broken)
+    const errors: Error[] = [];
+    const mm = createMaintenance({
+      store,
+      cache: { ttlMs: 1000, store: shared },
+      now: c.now,
+      onError: (e) => errors.push(e),
+    });
+    const key = "maintenance_mode_state";
+    for (let i = 0; i < 4; i++) {
+      c.advance(1500);
+      await mm.isEnabled(); // a miss: the store is read, and fails
+      await settle();
+      await shared.set(key, '{"enabled":true}', 60); // another process fills the key
+      c.advance(1500);
+      await mm.isEnabled(); // the next try: a hit
+      await settle();
+      assert.equal(await mm.isEnabled(), true, `round ${i}: a hit`);
+      await shared.delete(key); // the key expires
+    }
+    assert.equal(errors.length, 1, errors.map((e) => e.message).join(" | "));
+  });
+
   it("a corrupt value in the shared cache is a miss: the store's state is served and overwrites it", async () => {
     const shared = new MemoryCache();
     await shared.set("maintenance_mode_state", "{corrupt", null);
@@ -787,6 +814,9 @@ describe("cache edges: defaults, retries, a shared cache that hangs or races", (
     assert.equal((await mm.getState()).message, "from the store");
     assert.equal(cacheGets, 1, "the hanging cache is not asked again");
     assert.ok(performance.now() - t0 < 250, "no wait for the cache");
+    c.advance(-3_600_000); // the wall clock steps back an hour
+    assert.equal((await mm.getState()).message, "from the store");
+    assert.equal(cacheGets, 2, "asked again, not an hour later");
   });
 
   it("a read that began before a write does not put the old state into the shared cache", async () => {
@@ -816,6 +846,30 @@ describe("cache edges: defaults, retries, a shared cache that hangs or races", (
     await shared.set("maintenance_mode_state", "0", 60);
     await new Promise((resolve) => setTimeout(resolve, 50 + 250 + 150));
     assert.equal(await shared.get("maintenance_mode_state"), null);
+  });
+});
+
+describe("snapshots", () => {
+  it("a re-read of the same text keeps the same snapshot; a new text makes a new one", async () => {
+    // With a shared cache or cache: false every check reads: the page rendered for a
+    // snapshot, the middleware's per-state objects and the bypass check are reused.
+    const store = new MemoryStore('{"enabled":true,"message":"m"}');
+    const cache = new StateCache({
+      store,
+      cache: false,
+      timeoutMs: 1000,
+      fallback: { enabled: false },
+      onError: () => {},
+      now: Date.now,
+    });
+    const a = await cache.get();
+    const b = await cache.get();
+    assert.equal(store.reads, 2);
+    assert.equal(a, b);
+    await store.write('{"enabled":true,"message":"n"}');
+    const c = await cache.get();
+    assert.notEqual(c, a);
+    assert.equal(c.state.message, "n");
   });
 });
 
