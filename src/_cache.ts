@@ -260,23 +260,6 @@ export class StateCache {
     this.#hot = false;
   }
 
-  /**
-   * @deprecated Use {@linkcode StateCache.current}; kept until the middleware and the
-   * guard have moved to it. The state while hot, without a clock read.
-   */
-  hot(): Snapshot | undefined {
-    if (!this.#hot) return undefined;
-    return --this.#hotLeft > 0 ? this.#snap : this.#fresh(this.#now());
-  }
-
-  /**
-   * @deprecated Use {@linkcode StateCache.current}; kept until the middleware and the
-   * guard have moved to it. The state if fresh at `now`.
-   */
-  peek(now: number): Snapshot | undefined {
-    return this.#fresh(now);
-  }
-
   /** `#snap` if it is fresh at `now`, else `undefined`. */
   #fresh(now: number): Snapshot | undefined {
     if (now < this.#lastNow) {

@@ -445,22 +445,6 @@ describe("guard: hot path", () => {
     await sleep(250);
     assert.equal((await guarded(new Request("http://localhost/"))).status, 503);
   });
-  it("a timer that runs late cannot stretch the TTL: the clock is read every 2048 calls", async () => {
-    const mm = createMaintenance({
-      store: new MemoryStore(),
-      cache: { ttlMs: 20 },
-    });
-    await internals(mm, "test").cache.get();
-    assert.ok(internals(mm, "test").cache.hot(), "fresh after a read");
-    const until = Date.now() + 60;
-    while (Date.now() < until) {
-      // busy: the event loop cannot run the expiry timer
-    }
-    let calls = 0;
-    while (internals(mm, "test").cache.hot() !== undefined) calls++;
-    assert.ok(calls < 2048, `${calls} calls still said fresh`);
-    assert.equal(internals(mm, "test").cache.peek(Date.now()), undefined);
-  });
   it("a test clock (now option) is honoured: no timer-based freshness", async () => {
     let t = Date.parse("2030-01-01T00:00:00Z");
     const store = new MemoryStore();
