@@ -17,7 +17,7 @@ import { timingSafeEqual } from "hono/utils/buffer";
 import { encodeBase64Url } from "hono/utils/encode";
 import { checkOptions } from "./_options.ts";
 import { digest } from "./_secret.ts";
-import type { Snapshot } from "./_state.ts";
+import { checkInt, HASH_RE, type Snapshot } from "./_state.ts";
 
 /**
  * How the bypass cookie is made; an option of `createMaintenance({ bypass })`.
@@ -87,11 +87,6 @@ export interface BypassCookie {
 const COOKIE_CONTEXT = "@x/maintenance bypass cookie v2\n";
 const encoder = new TextEncoder();
 
-/** Hono's base64url keeps the `=` padding; secrets and cookies never had it. */
-function base64url(bytes: ArrayBufferLike): string {
-  return encodeBase64Url(bytes).replace(/=+$/, "");
-}
-
 /**
  * Whether `secret` is the one hashed into `stored` (`salt:hash`), compared in constant
  * time. `false` for a malformed `stored` or secret.
@@ -100,7 +95,7 @@ export async function verifySecret(
   secret: string,
   stored: string,
 ): Promise<boolean> {
-  const m = /^([0-9a-f]{32}):([0-9a-f]{64})$/.exec(stored);
+  const m = HASH_RE.exec(stored);
   return m !== null && typeof secret === "string" &&
     await timingSafeEqual(await digest(m[1], secret), m[2]);
 }
@@ -140,11 +135,7 @@ export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
       'bypass.cookieName must be 1 to 64 letters, digits, ".", "-" or "_"',
     );
   }
-  if (!Number.isInteger(maxAge) || maxAge < 1 || maxAge > 31_536_000) {
-    throw new RangeError(
-      "bypass.maxAge must be a whole number of seconds from 1 to 31536000",
-    );
-  }
+  checkInt(maxAge, "bypass.maxAge", undefined, 1);
   if (secure !== undefined && typeof secure !== "boolean") {
     throw new TypeError(
       "bypass.secure must be true, false, or left out (Secure on https)",
@@ -158,43 +149,39 @@ export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
       `bypass.cookieName ${name} needs Secure; remove secure: false or rename the cookie`,
     );
   }
-  if (cookieKey !== undefined && typeof cookieKey !== "string") {
-    throw new TypeError("bypass.cookieKey must be a string");
-  }
-  if (cookieKey !== undefined && cookieKey.length < 32) {
-    throw new RangeError(
-      "bypass.cookieKey must be at least 32 characters; generate one with `openssl rand -hex 32`",
+  if (
+    cookieKey !== undefined &&
+    !(typeof cookieKey === "string" && cookieKey.length >= 32)
+  ) {
+    throw new (typeof cookieKey === "string" ? RangeError : TypeError)(
+      "bypass.cookieKey must be a string of at least 32 characters; generate one with `openssl rand -hex 32`",
     );
   }
-
-  const hmacKey = (raw: string) =>
-    crypto.subtle.importKey(
-      "raw",
-      encoder.encode(raw),
-      { name: "HMAC", hash: "SHA-256" },
-      false,
-      ["sign"],
-    );
-  let fixedKey: Promise<CryptoKey> | undefined;
 
   // The cookie's value is an HMAC over the stored hash and a period number: periods are
   // maxAge long, and a cookie is accepted in its own period and the ones either side
   // (instances' clocks differ a little). So the server, not just the browser, refuses
   // a cookie at most 2 * maxAge after it was given out, even if it is copied.
-  const periodMs = maxAge * 1000;
-  const periodNow = () => Math.floor(Date.now() / periodMs);
-  async function compute(stored: string, period: number): Promise<string> {
-    const key =
-      await (cookieKey === undefined
-        ? hmacKey(stored)
-        : fixedKey ??= hmacKey(cookieKey));
-    return base64url(
-      await crypto.subtle.sign(
-        "HMAC",
-        key,
-        encoder.encode(`${COOKIE_CONTEXT}${stored}\n${period}`),
-      ),
+  const periodNow = () => Math.floor(Date.now() / (maxAge * 1000));
+  /** The values of `stored` for periods `period - 1` to `period + 2`. */
+  async function compute(stored: string, period: number): Promise<string[]> {
+    const key = await crypto.subtle.importKey(
+      "raw",
+      encoder.encode(cookieKey ?? stored),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign"],
     );
+    return Promise.all([-1, 0, 1, 2].map(async (d) =>
+      // Hono's base64url keeps the `=` padding; cookies never had it.
+      encodeBase64Url(
+        await crypto.subtle.sign(
+          "HMAC",
+          key,
+          encoder.encode(`${COOKIE_CONTEXT}${stored}\n${period + d}`),
+        ),
+      ).replace(/=+$/, "")
+    ));
   }
 
   /**
@@ -213,27 +200,24 @@ export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
     if (age === 0) return undefined;
     let p = pending.get(stored);
     if (p === undefined) {
-      p = Promise.all([-1, 0, 1, 2].map((d) => compute(stored, period + d)))
-        .then(
-          (values) => {
-            if (made.size > 3) made.clear(); // states of the past
-            made.set(stored, { period, values });
-          },
-          () => {}, // Web Crypto failing: no cookie is valid, nothing breaks
-        ).finally(() => pending.delete(stored));
+      p = compute(stored, period).then(
+        (values) => {
+          if (made.size > 3) made.clear(); // states of the past
+          made.set(stored, { period, values });
+        },
+        () => {}, // Web Crypto failing: no cookie is valid, nothing breaks
+      ).finally(() => pending.delete(stored));
       pending.set(stored, p);
     }
     // Into the last period these values serve: the next ones are made meanwhile.
     return age === 1 ? undefined : p;
   }
 
-  /** The values accepted now, this period's first; undefined if not made. */
-  function acceptedNow(stored: string): string[] | undefined {
+  /** The values of the periods now - 1, now and now + 1; undefined if not made. */
+  function accepted(stored: string): string[] | undefined {
     const a = made.get(stored);
-    const i = a === undefined ? -1 : periodNow() - a.period;
-    return a && (i === 0 || i === 1)
-      ? [a.values[i + 1], a.values[i], a.values[i + 2]]
-      : undefined;
+    const i = periodNow() - (a?.period ?? NaN);
+    return i === 0 || i === 1 ? a!.values.slice(i, i + 3) : undefined;
   }
 
   /**
@@ -242,7 +226,7 @@ export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
    * name for a parent domain or another path would hide the bypass cookie.
    */
   function ok(header: string, stored: string): boolean {
-    const wants = acceptedNow(stored) ?? [];
+    const wants = accepted(stored) ?? [];
     let found = false;
     for (const pair of header.split(";")) {
       const eq = pair.indexOf("=");
@@ -254,6 +238,7 @@ export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
     return found;
   }
 
+  /** `GET /<secret>`: the redirect to `/` that sets the cookie, for the right secret. */
   async function answer(
     req: Request,
     snap: Snapshot,
@@ -262,9 +247,8 @@ export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
   ): Promise<Response | undefined> {
     if (!(await verifySecret(secret, stored))) return undefined;
     await ready(snap);
-    const value = acceptedNow(stored)?.[0];
-    if (value === undefined) return undefined;
-    return new Response(null, {
+    const value = accepted(stored)?.[1];
+    return value === undefined ? undefined : new Response(null, {
       status: 302,
       headers: {
         location: "/",
@@ -290,13 +274,12 @@ export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
         ? ok(cookieHeader, stored)
         : p.then(() => ok(cookieHeader, stored));
     },
-    visit(req, snap, path) {
+    visit(req, snap, path = new URL(req.url).pathname) {
       const stored = snap.state.bypass;
-      if (stored === undefined) return undefined;
-      if (req.method !== "GET" && req.method !== "HEAD") return undefined;
-      const p = path ?? new URL(req.url).pathname;
-      return /^\/[A-Za-z0-9_-]{16,128}$/.test(p)
-        ? answer(req, snap, p.slice(1), stored)
+      return stored !== undefined &&
+          (req.method === "GET" || req.method === "HEAD") &&
+          /^\/[A-Za-z0-9_-]{16,128}$/.test(path)
+        ? answer(req, snap, path.slice(1), stored)
         : undefined;
     },
   };

@@ -7,14 +7,14 @@
 import { hashSecret } from "./_secret.ts";
 import { checkOptions } from "./_options.ts";
 import {
-  checkSeconds,
+  characters,
+  checkInt,
   defined,
   instantHelp,
-  isOutOfRange,
   type MaintenanceState,
   MAX_INSTANT,
   MAX_MESSAGE,
-  parseInstant,
+  readInstant,
 } from "./_state.ts";
 
 /**
@@ -62,30 +62,29 @@ const ALIASES: Readonly<Record<string, string>> = {
   end: "endsAt",
   withSecret: "secret: generateSecret()",
 };
-const RANGE = "from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z";
 
+/**
+ * A `Date` or RFC 3339 string as the ISO string a state holds: a `RangeError` for an
+ * instant before 1970 or after 9999, a `TypeError` (with advice when there is some)
+ * for anything else.
+ */
 function toIso(value: unknown, name: string): string | undefined {
   if (value === undefined) return undefined;
-  const text = typeof value === "string";
-  const ms = value instanceof Date
-    ? value.getTime()
-    : text
-    ? parseInstant(value)
-    : NaN;
+  const ms = value instanceof Date ? value.getTime() : readInstant(value);
   if (Number.isNaN(ms)) {
-    // A string that is an instant but for its year: the range is what to change.
-    if (text && isOutOfRange(value)) {
-      throw new RangeError(`${name} must be ${RANGE} (got ${value})`);
-    }
     throw new TypeError(
       `${name} must be a Date or an ISO-8601 string like 2030-01-01T14:00:00Z${
         instantHelp(value)
       }`,
     );
   }
-  // A Date can be any year; a state holds 1970 to 9999 (as strings are parsed).
+  // A Date can be any year, a string a well-formed one (readInstant's Infinity).
   if (ms < 0 || ms > MAX_INSTANT) {
-    throw new RangeError(`${name} must be ${RANGE}`);
+    throw new RangeError(
+      `${name} must be from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z${
+        typeof value === "string" ? ` (got ${value})` : ""
+      }`,
+    );
   }
   return new Date(ms).toISOString();
 }
@@ -107,7 +106,7 @@ export async function enabledState(
     if (typeof message !== "string") {
       throw new TypeError("message must be a string");
     }
-    const length = message.length > MAX_MESSAGE ? [...message].length : 0;
+    const length = characters(message);
     if (length > MAX_MESSAGE) {
       throw new RangeError(
         `message must be at most ${MAX_MESSAGE} characters (it has ${length})`,
@@ -121,8 +120,8 @@ export async function enabledState(
       );
     }
   }
-  const retryAfter = checkSeconds(options.retryAfter, "retryAfter");
-  const refresh = checkSeconds(options.refresh, "refresh");
+  const retryAfter = checkInt(options.retryAfter, "retryAfter");
+  const refresh = checkInt(options.refresh, "refresh");
   const startsAt = toIso(options.startsAt, "startsAt");
   const endsAt = toIso(options.endsAt, "endsAt");
   if (endsAt !== undefined && Date.parse(endsAt) <= now) {
@@ -130,7 +129,8 @@ export async function enabledState(
       `endsAt ${endsAt} is in the past; give a future time or leave it out`,
     );
   }
-  if (startsAt && endsAt && Date.parse(startsAt) >= Date.parse(endsAt)) {
+  // Both from toISOString, years 1970 to 9999: they compare as text.
+  if (startsAt && endsAt && startsAt >= endsAt) {
     throw new RangeError(
       `startsAt ${startsAt} must be before endsAt ${endsAt}`,
     );

@@ -36,60 +36,59 @@ export interface PageOptions {
   lang?: string;
 }
 
-const STYLE = `
-:root{color-scheme:light dark;--bg:#f6f7f9;--fg:#1b1f24;--muted:#5b6470;--card:#fff;--line:#d9dee5;--accent:#c2410c}
-@media (prefers-color-scheme:dark){:root{--bg:#0f1115;--fg:#e8eaee;--muted:#a2aab5;--card:#171a21;--line:#2a2f3a;--accent:#fb923c}}
-*{box-sizing:border-box}
-html,body{margin:0;height:100%}
-body{background:var(--bg);color:var(--fg);font:16px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;display:flex;align-items:center;justify-content:center;padding:24px}
-main{width:100%;max-width:34rem;background:var(--card);border:1px solid var(--line);border-radius:14px;padding:clamp(20px,5vw,40px)}
-.badge{display:inline-block;font-size:.8rem;font-weight:600;letter-spacing:.04em;text-transform:uppercase;color:var(--accent);margin:0 0 .75rem}
-h1{font-size:clamp(1.4rem,4.5vw,1.9rem);line-height:1.25;margin:0 0 .75rem}
-p{margin:0 0 .75rem;overflow-wrap:anywhere;white-space:pre-line}
-h1,p,.badge{unicode-bidi:plaintext}
-.until{color:var(--muted);font-size:.95rem;margin:1.25rem 0 0;padding-top:1rem;border-top:1px solid var(--line)}
-time{white-space:nowrap}
-`.trim();
+/** One line: the CSP hash below is of these exact bytes. */
+const STYLE =
+  ":root{color-scheme:light dark;--bg:#f6f7f9;--fg:#1b1f24;--muted:#5b6470;--card:#fff;--line:#d9dee5;--accent:#c2410c}" +
+  "@media (prefers-color-scheme:dark){:root{--bg:#0f1115;--fg:#e8eaee;--muted:#a2aab5;--card:#171a21;--line:#2a2f3a;--accent:#fb923c}}" +
+  "*{box-sizing:border-box}" +
+  "html,body{margin:0;height:100%}" +
+  'body{background:var(--bg);color:var(--fg);font:16px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;display:flex;align-items:center;justify-content:center;padding:24px}' +
+  "main{width:100%;max-width:34rem;background:var(--card);border:1px solid var(--line);border-radius:14px;padding:clamp(20px,5vw,40px)}" +
+  ".badge{display:inline-block;font-size:.8rem;font-weight:600;letter-spacing:.04em;text-transform:uppercase;color:var(--accent);margin:0 0 .75rem}" +
+  "h1{font-size:clamp(1.4rem,4.5vw,1.9rem);line-height:1.25;margin:0 0 .75rem}" +
+  "p{margin:0 0 .75rem;overflow-wrap:anywhere;white-space:pre-line}" +
+  "h1,p,.badge{unicode-bidi:plaintext}" +
+  ".until{color:var(--muted);font-size:.95rem;margin:1.25rem 0 0;padding-top:1rem;border-top:1px solid var(--line)}" +
+  "time{white-space:nowrap}";
 
 /**
  * Shows the end time in the viewer's time zone and locale; the UTC text stays for
  * browsers without JavaScript (and as the tooltip).
  */
 const SCRIPT =
-  `(function(){var t=document.querySelector("time[datetime]");if(!t)return;` +
-  `var d=new Date(t.getAttribute("datetime"));if(isNaN(d.getTime()))return;` +
-  `try{var s=d.toLocaleString(undefined,{year:"numeric",month:"short",day:"numeric",` +
-  `hour:"numeric",minute:"2-digit",timeZoneName:"short"});t.title=t.textContent;` +
-  `t.textContent=s;}catch(e){}})();`;
+  `(function(){var t=document.querySelector("time"),d=t&&new Date(t.dateTime);` +
+  `if(isFinite(d))try{var s=d.toLocaleString(void 0,{year:"numeric",month:"short",` +
+  `day:"numeric",hour:"numeric",minute:"2-digit",timeZoneName:"short"});` +
+  `t.title=t.textContent;t.textContent=s}catch(e){}})()`;
 
 /**
  * The page's own Content-Security-Policy: nothing may load from anywhere; only this
  * style and this script (by SHA-256, checked by tests/page_test.ts) may run.
  */
 const CSP = "default-src 'none'; " +
-  "style-src 'sha256-6/tjHhac9DEicsm+j4ikLKEQGbm670AoqNaoKiTQL+s='; " +
-  "script-src 'sha256-vxVYxJZVWHsCfQhgPufk/HyluEUsCu7T8CsNMuASPl0='; " +
+  "style-src 'sha256-W1tvmJlTXq1CUY4IUMNwg+LdW+K2xKJtR4zzFweAGhc='; " +
+  "script-src 'sha256-n0wDnIu+Q+RHDr50w8vBmkbFuzM+TUw8ceY5ovVkb6U='; " +
   "img-src data:; base-uri 'none'; form-action 'none'";
 
-/** Script subtags (ISO 15924, lower case) of scripts written right to left. */
-const RTL_SCRIPTS = "adlm arab hebr mand mend nkoo rohg samr syrc thaa yezi"
-  .split(" ");
-
-/** Languages whose usual script is written right to left. */
-const RTL_LANGS =
-  "ar arc azb ckb dv fa he iw ji khw ks lrc mzn nqo pnb prs ps sd syr ug ur yi"
+/**
+ * Written right to left: scripts (ISO 15924, four letters) and languages whose usual
+ * script is one of them (two or three letters).
+ */
+const RTL =
+  "adlm arab hebr mand mend nkoo rohg samr syrc thaa yezi ar arc azb ckb dv fa he iw ji khw ks lrc mzn nqo pnb prs ps sd syr ug ur yi"
     .split(" ");
 
 /**
  * Whether a BCP 47 language tag is written right to left: by its script subtag when it
  * has one (`az-Arab` is, `ug-Cyrl` is not), else by its language (`ar`, `he-IL`, `fa`).
+ * Not `Intl.Locale`'s text info: Node 20 and Bun read `az-Arab` as left to right.
  */
 function isRtl(lang: string): boolean {
-  const parts = lang.toLowerCase().split(/[-_]/);
-  for (let i = 1; i < parts.length && parts[i].length > 1; i++) {
-    if (/^[a-z]{4}$/.test(parts[i])) return RTL_SCRIPTS.includes(parts[i]);
-  }
-  return RTL_LANGS.includes(parts[0]);
+  const [, language, script] =
+    /^([a-z]+)(?:[-_][a-z]{3}){0,3}(?:[-_]([a-z]{4}))?(?![a-z\d])/.exec(
+      lang.toLowerCase(),
+    ) ?? [];
+  return RTL.includes(script ?? language);
 }
 
 function utcText(iso: string): string {
@@ -150,9 +149,7 @@ ${refresh}<title>${title}</title>
 </head>
 <body>
 <main>
-<div class="badge">${
-    Number.isInteger(status) ? status : 503
-  } &middot; Maintenance</div>
+<div class="badge">${status} &middot; Maintenance</div>
 <h1>${title}</h1>
 <p id="message">${message}</p>
 ${until}</main>

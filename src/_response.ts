@@ -10,8 +10,8 @@ import type { SharedOptions } from "./_engine.ts";
 import { parseAccept } from "hono/utils/accept";
 import { getPath } from "hono/utils/url";
 import { checkOptions } from "./_options.ts";
-import { type PageOptions, renderPage } from "./_page.ts";
-import { checkSeconds, shown, type Snapshot } from "./_state.ts";
+import { renderPage } from "./_page.ts";
+import { checkInt, shown, type Snapshot } from "./_state.ts";
 
 /**
  * A custom page: HTML text, or a whole Response. A Response with a 2xx status is sent
@@ -63,29 +63,21 @@ interface Redirect {
 }
 
 function checkRedirect(target: unknown): Redirect {
-  // deno-lint-ignore no-control-regex
-  if (typeof target !== "string" || /[\u0000-\u001f\u007f]/.test(target)) {
-    throw new TypeError(
-      "redirectTo must be a path or http(s) URL without control characters",
-    );
-  }
-  const local = /^\/(?![/\\])/.test(target);
-  let url: URL;
+  const local = typeof target === "string" && /^\/(?![/\\])/.test(target);
+  let url: URL | undefined;
   try {
-    url = new URL(target, local ? "http://localhost" : undefined);
+    url = new URL(target as string, local ? "http://localhost" : undefined);
   } catch {
-    throw new TypeError(
-      `redirectTo ${JSON.stringify(target)} is ${
-        local
-          ? 'not a valid path; use e.g. "/maintenance"'
-          : 'neither a path starting with "/" nor an absolute http(s) URL; ' +
-            'use e.g. "/maintenance" or "https://status.example.com/"'
-      }`,
-    );
+    // Refused below.
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
+  if (
+    // deno-lint-ignore no-control-regex
+    typeof target !== "string" || /[\u0000-\u001f\u007f]/.test(target) ||
+    !url || !/^https?:$/.test(url.protocol)
+  ) {
     throw new TypeError(
-      `redirectTo must use http: or https:, not ${url.protocol} (e.g. "https://status.example.com/")`,
+      `redirectTo must be a path such as "/maintenance" or an http(s) URL, ` +
+        `without control characters (got ${shown(target)})`,
     );
   }
   // Normalized as a client resolves a `Location`, then percent-decoded as
@@ -100,10 +92,9 @@ function checkRedirect(target: unknown): Redirect {
 
 /** Whether the request is for the absolute redirect target itself (a loop). */
 function isSelf(req: Request, target: Redirect): boolean {
-  if (target.host === undefined) return false;
   try {
-    return new URL(req.url).hostname === target.host &&
-      getPath(req) === target.path;
+    return target.host !== undefined &&
+      new URL(req.url).hostname === target.host && getPath(req) === target.path;
   } catch {
     return false;
   }
@@ -120,12 +111,10 @@ function wantsJson(accept: string | null): boolean {
   let json = 0;
   let html = 0;
   for (const { type, q } of parseAccept(accept)) {
-    const t = type.toLowerCase();
-    if (t === "application/json" || t.endsWith("+json")) {
-      json = Math.max(json, q);
-    } else if (t === "text/html" || t === "application/xhtml+xml") {
+    if (/^application\/json$|\+json$/i.test(type)) json = Math.max(json, q);
+    else if (/^(text\/html|application\/xhtml\+xml)$/i.test(type)) {
       html = Math.max(html, q);
-    } else if (t === "*/*" || t === "text/*") html = Math.max(html, q * 0.99);
+    } else if (/^(\*|text)\/\*$/i.test(type)) html = Math.max(html, q * 0.99);
   }
   return json > 0 && json >= html;
 }
@@ -154,19 +143,18 @@ const PAGE_KEYS = ["title", "defaultMessage", "lang"] as const;
  * `TypeError`/`RangeError` saying what to change.
  */
 export function createResponder(options: ResponseOptions = {}): Responder {
-  const status = options.status ?? 503;
-  if (!Number.isInteger(status) || status < 200 || status > 599) {
-    throw new RangeError(
-      `status must be an HTTP status code from 200 to 599 (got ${
-        shown(status)
-      })`,
-    );
-  }
-  const retryAfter = checkSeconds(options.retryAfter ?? 300, "retryAfter")!;
+  const status = checkInt(
+    options.status ?? 503,
+    "status",
+    "an HTTP status code",
+    200,
+    599,
+  );
+  const retryAfter = checkInt(options.retryAfter ?? 300, "retryAfter");
   const redirect = options.redirectTo === undefined
     ? undefined
     : checkRedirect(options.redirectTo);
-  const page = options.page === undefined ? {} : options.page;
+  const { page = {} } = options;
   checkOptions(page, "page", PAGE_KEYS);
   for (const k of PAGE_KEYS) {
     if (page[k] !== undefined && typeof page[k] !== "string") {
@@ -235,10 +223,7 @@ export function createResponder(options: ResponseOptions = {}): Responder {
       }
       // Not `instanceof Response`: @hono/node-server 1.x replaces the global Response,
       // and a Response from fetch() or Response.json() is then not an instance of it.
-      if (
-        custom === null || typeof custom !== "object" ||
-        typeof custom.status !== "number"
-      ) {
+      if (typeof custom?.status !== "number") {
         throw new TypeError(
           `render must return HTML text or a Response, not ${
             custom === null ? "null" : typeof custom
@@ -251,21 +236,15 @@ export function createResponder(options: ResponseOptions = {}): Responder {
       h.set("cache-control", "no-store");
       if (!h.has("retry-after")) h.set("retry-after", retry);
       if (refresh && !h.has("refresh")) h.set("refresh", String(refresh));
-      let body = custom.body;
-      if (head && body !== null) {
-        body.cancel().catch(() => {});
-        body = null;
-      }
+      if (head) custom.body?.cancel().catch(() => {});
       // A 2xx (c.html() gives 200) would tell caches and crawlers the page is the
       // content: answer with our status. A status the render chose otherwise stays.
-      return new Response(
-        body,
-        custom.status >= 200 && custom.status < 300 ? { status, headers: h } : {
-          status: custom.status,
-          statusText: custom.statusText,
-          headers: h,
-        },
-      );
+      const own = custom.status < 200 || custom.status > 299;
+      return new Response(head ? null : custom.body, {
+        status: own ? custom.status : status,
+        statusText: own ? custom.statusText : "",
+        headers: h,
+      });
     },
   };
 }

@@ -6,17 +6,22 @@
 
 const encoder = new TextEncoder();
 
+/** Bytes as lower-case hex. */
+const hex = (bytes: ArrayBuffer | Uint8Array) =>
+  Array.from(
+    new Uint8Array(bytes),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+
 /** SHA-256, hex, of the salt's bytes then the secret's. */
 export async function digest(saltHex: string, secret: string): Promise<string> {
   const salt = saltHex.match(/../g)!.map((h) => parseInt(h, 16));
-  const sum = await crypto.subtle.digest(
-    "SHA-256",
-    new Uint8Array([...salt, ...encoder.encode(secret)]),
+  return hex(
+    await crypto.subtle.digest(
+      "SHA-256",
+      new Uint8Array([...salt, ...encoder.encode(secret)]),
+    ),
   );
-  return Array.from(
-    new Uint8Array(sum),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
 }
 
 /** A random bypass secret: 24 random bytes, base64url without padding (32 characters). */
@@ -51,9 +56,6 @@ export async function hashSecret(secret: string): Promise<string> {
       'secret may only contain letters, digits, "-" and "_", since it becomes the path /<secret>',
     );
   }
-  const salt = Array.from(
-    crypto.getRandomValues(new Uint8Array(16)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
+  const salt = hex(crypto.getRandomValues(new Uint8Array(16)));
   return `${salt}:${await digest(salt, secret)}`;
 }

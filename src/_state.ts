@@ -48,41 +48,92 @@ export const MAX_MESSAGE = 2000;
 /** The last instant a state can hold (9999-12-31T23:59:59.999Z). */
 export const MAX_INSTANT: number = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
-/** How a bad option value reads in a message: a string is shown as one. */
+/** The stored hash of a bypass secret: `salt:hash`, hex. */
+export const HASH_RE = /^([0-9a-f]{32}):([0-9a-f]{64})$/;
+
+/**
+ * `text`'s length in characters (code points: an emoji is one), counted only when its
+ * UTF-16 length is past MAX_MESSAGE: below that it cannot be too long.
+ */
+export function characters(text: string): number {
+  return text.length > MAX_MESSAGE ? [...text].length : text.length;
+}
+
+/** How a bad value reads in a message: a string is shown as one (`"60"` is not `60`). */
 export function shown(value: unknown): string {
   return typeof value === "string"
     ? `the string ${JSON.stringify(value)}`
     : String(value);
 }
 
-/** Whether `value` is a whole number of seconds from 0 to a year (31536000). */
-function isSeconds(value: unknown): value is number {
-  return Number.isInteger(value) && (value as number) >= 0 &&
-    (value as number) <= 31_536_000;
+/** The longest a number of seconds can be: a year. */
+const YEAR = 31_536_000;
+
+/** Whether `value` is a whole number from `min` to `max`. */
+function isInt(value: unknown, min: number, max: number): value is number {
+  return Number.isInteger(value) && (value as number) >= min &&
+    (value as number) <= max;
 }
 
 /**
- * `value` when it is a whole number of seconds from 0 to 31536000 (or undefined);
- * else a `RangeError` naming the option `name` and what it got.
+ * `value` when it is undefined or a whole number from `min` to `max` (by default,
+ * seconds from 0 to a year), else a `RangeError` naming the option `name`, what it
+ * must be, and what it got.
  */
-export function checkSeconds(
-  value: number | undefined,
+export function checkInt<T extends number | undefined>(
+  value: T,
   name: string,
-): number | undefined {
-  if (value === undefined || isSeconds(value)) return value;
+  what = "a whole number of seconds",
+  min = 0,
+  max = YEAR,
+): T {
+  if (value === undefined || isInt(value, min, max)) return value;
   throw new RangeError(
-    `${name} must be a whole number of seconds from 0 to 31536000 (got ${
-      shown(value)
-    })`,
+    `${name} must be ${what} from ${min} to ${max} (got ${shown(value)})`,
   );
 }
 
-/** RFC 3339: a date, or a date and time with `Z` or an offset; seconds optional. */
+/**
+ * RFC 3339: a date, or a date and time with `Z` or an offset; seconds optional. A
+ * year may be signed or longer (`+010000`, as `Date#toISOString` writes it) only to
+ * be refused as out of range.
+ */
 const INSTANT_RE =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(?:([Zz])|([+-])(\d{2}):(\d{2})))?$/;
+  /^([+-]?\d{4,6})-(\d\d)-(\d\d)(?:[Tt ](\d\d):(\d\d)(?::(\d\d)(\.\d{1,9})?)?(?:[Zz]|([+-])(\d\d):(\d\d)))?$/;
 
-/** A date and time without `Z` or an offset: each server would read its own zone. */
-const NAIVE_RE = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$/;
+/**
+ * Milliseconds since the epoch of an RFC 3339 date or date-time; `Infinity` for one
+ * that exists but is before 1970 or after 9999 (a state cannot hold it); `NaN` for
+ * anything else.
+ */
+export function readInstant(text: unknown): number {
+  const m = typeof text === "string" ? INSTANT_RE.exec(text) : null;
+  if (!m) return NaN;
+  // Absent fields (and the offset's sign) are 0; the fraction is a fraction of a second.
+  const [, year, month, day, hour, minute, second, fraction, , offH, offM] = m
+    .map((v) => +v || 0);
+  // The calendar repeats every 400 years: 2000 + year % 400 has this year's Feb 29.
+  // Day 0 of the next month is the last day of this one.
+  const days = new Date(Date.UTC(2000 + year % 400, month, 0)).getUTCDate();
+  if (
+    month < 1 || month > 12 || day < 1 || day > days || hour > 23 ||
+    minute > 59 || second > 59 || offH > 23 || offM > 59
+  ) {
+    return NaN;
+  }
+  // Date.UTC truncates the milliseconds (.123456789 s is 123 ms).
+  const t =
+    Date.UTC(year, month - 1, day, hour, minute, second, fraction * 1000) -
+    (m[8] === "-" ? -1 : 1) * (offH * 60 + offM) * 60_000;
+  // The year itself is checked: Date.UTC reads 0 to 99 as 1900 to 1999, and an offset
+  // can carry 1969-12-31 into 1970. A longer or signed year in range (`+002030`) is
+  // not RFC 3339 either.
+  return year < 1970 || year > 9999 || t < 0 || t > MAX_INSTANT
+    ? Infinity
+    : m[1].length > 4
+    ? NaN
+    : t;
+}
 
 /**
  * Milliseconds since the epoch of an RFC 3339 date or date-time (`2030-01-01` at UTC
@@ -93,63 +144,20 @@ const NAIVE_RE = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$/;
  * seconds), and instants before 1970 or after 9999.
  */
 export function parseInstant(text: string): number {
-  const m = typeof text === "string" ? INSTANT_RE.exec(text) : null;
-  if (!m) return NaN;
-  const [year, month, day, hour, minute, second, offHours, offMinutes] = [
-    m[1],
-    m[2],
-    m[3],
-    m[4],
-    m[5],
-    m[6],
-    m[10],
-    m[11],
-  ].map((v) => Number(v ?? 0));
-  // Day 0 of the next month is the last day of this one.
-  const days = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  if (
-    year < 1970 || month < 1 || month > 12 || day < 1 || day > days ||
-    hour > 23 ||
-    minute > 59 || second > 59 || offHours > 23 || offMinutes > 59
-  ) {
-    return NaN;
-  }
-  const ms = Number((m[7] ?? "").padEnd(3, "0").slice(0, 3));
-  const t = Date.UTC(year, month - 1, day, hour, minute, second, ms) -
-    (m[9] === "-" ? -1 : 1) * (offHours * 60 + offMinutes) * 60_000;
-  return t >= 0 && t <= MAX_INSTANT ? t : NaN;
+  const t = readInstant(text);
+  return t < Infinity ? t : NaN;
 }
 
-/** Whether `text` is a date and time without `Z` or an offset (`2030-01-01T14:00`). */
-export function isNaiveDateTime(text: string): boolean {
-  return NAIVE_RE.test(text);
-}
-
-/**
- * Whether a text is a well-formed instant but for its year: one before 1970 or after
- * 9999 (`1969-12-31T00:00:00Z`, `10000-01-01T00:00:00Z`, `+010000-01-01`).
- */
-export function isOutOfRange(text: string): boolean {
-  const m = /^[+-]?(\d{4,6})(-\d{2}-\d{2}.*)$/.exec(text);
-  if (m === null || !Number.isNaN(parseInstant(text))) return false;
-  const year = Number(m[1]);
-  if (year >= 1970 && year <= 9999 && !text.startsWith("-")) {
-    // An offset can carry 1970-01-01 into 1969 (1970-01-01T00:30:00+01:00).
-    return m[1].length === 4 && year === 1970 &&
-      !Number.isNaN(parseInstant(`1971${m[2]}`));
-  }
-  // The same date and time in a year that is in range (2000 and 2004 cover Feb 29).
-  return !Number.isNaN(parseInstant(`2000${m[2]}`)) ||
-    !Number.isNaN(parseInstant(`2004${m[2]}`));
+/** Whether `text` is a date and time but for `Z` or an offset (`2030-01-01T14:00`). */
+export function isNaiveDateTime(text: unknown): boolean {
+  return typeof text === "string" && !Number.isNaN(readInstant(text + "Z"));
 }
 
 /** What to add to a message about a time that is not one: `""` unless there is advice. */
 export function instantHelp(text: unknown): string {
-  if (typeof text !== "string") return "";
-  if (isNaiveDateTime(text)) {
-    return `; "${text}" has no time zone: add Z for UTC or an offset, such as ${text}Z or ${text}+02:00`;
-  }
-  return isOutOfRange(text)
+  return isNaiveDateTime(text)
+    ? `; "${text}" has no time zone: add Z for UTC or an offset, such as ${text}Z or ${text}+02:00`
+    : readInstant(text) === Infinity
     ? "; it names an instant before 1970-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, which a state cannot hold"
     : "";
 }
@@ -170,8 +178,7 @@ export function parseState(text: string | null): MaintenanceState {
   } catch {
     throw new StateParseError("neither 0, 1 nor JSON");
   }
-  if (raw === true || raw === 1) return { enabled: true };
-  if (raw === false || raw === 0) return { enabled: false };
+  if ([true, false, 1, 0].includes(raw as number)) return { enabled: !!raw };
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     throw new StateParseError("JSON is not an object");
   }
@@ -183,22 +190,27 @@ export function parseState(text: string | null): MaintenanceState {
     throw new StateParseError('"enabled" must be true or false');
   }
   const given = (key: string) => obj[key] ?? undefined; // null is absent
-  function str(key: string, max = MAX_MESSAGE): string | undefined {
-    const v = given(key);
-    if (v === undefined) return v;
-    if (typeof v !== "string") {
-      throw new StateParseError(`"${key}" must be a string`);
-    }
-    if (v.length > max && [...v].length > max) {
-      throw new StateParseError(`"${key}" is longer than ${max} characters`);
-    }
-    return v;
+  const message = given("message") as string | undefined;
+  if (
+    message !== undefined &&
+    (typeof message !== "string" || characters(message) > MAX_MESSAGE)
+  ) {
+    throw new StateParseError(
+      `"message" must be a string of at most ${MAX_MESSAGE} characters`,
+    );
+  }
+  const bypass = given("bypass") as string | undefined;
+  if (
+    bypass !== undefined &&
+    !(typeof bypass === "string" && HASH_RE.test(bypass))
+  ) {
+    throw new StateParseError('"bypass" must be "salt:hash" in hex');
   }
   function seconds(key: string): number | undefined {
     const v = given(key);
-    if (v === undefined || isSeconds(v)) return v;
+    if (v === undefined || isInt(v, 0, YEAR)) return v;
     throw new StateParseError(
-      `"${key}" must be a whole number of seconds (0 to 31536000)`,
+      `"${key}" must be a whole number of seconds (0 to ${YEAR})`,
     );
   }
   function instant(key: string, old = key): string | undefined {
@@ -215,62 +227,53 @@ export function parseState(text: string | null): MaintenanceState {
     }
     return new Date(ms).toISOString();
   }
-  function hash(v = str("bypass", 200)): string | undefined {
-    if (v === undefined || /^[0-9a-f]{32}:[0-9a-f]{64}$/.test(v)) return v;
-    throw new StateParseError('"bypass" must be "salt:hash" in hex');
-  }
   return defined({
     enabled,
-    message: str("message"),
+    message,
     retryAfter: seconds("retryAfter"),
     refresh: seconds("refresh"),
     startsAt: instant("startsAt", "start"),
     endsAt: instant("endsAt", "end"),
-    bypass: hash(),
+    bypass,
     updatedAt: instant("updatedAt"),
   });
 }
 
 /** `state` without the keys whose value is `undefined`. */
 export function defined(state: MaintenanceState): MaintenanceState {
-  for (const [k, v] of Object.entries(state)) {
-    if (v === undefined) {
-      delete (state as Partial<MaintenanceState>)[k as keyof MaintenanceState];
-    }
-  }
+  const s = state as unknown as Record<string, unknown>;
+  for (const k in s) if (s[k] === undefined) delete s[k];
   return state;
 }
 
 /**
  * Serializes a state for a store (JSON, one line, with a trailing newline), stamping
  * `updatedAt` when it has none. Throws `TypeError` on a state that
- * {@linkcode parseState} would reject, so nothing ever writes a state that every
- * reader then reports as corrupt.
+ * {@linkcode parseState} would reject (saying why), so nothing ever writes a state
+ * that every reader then reports as corrupt.
  */
 export function serializeState(state: MaintenanceState): string {
-  if (typeof state?.enabled !== "boolean") {
-    throw new TypeError(
-      "a maintenance state is an object with enabled: true or false",
-    );
-  }
-  const { enabled, message, retryAfter, startsAt, endsAt, refresh, bypass } =
-    state;
-  const text = JSON.stringify({
-    enabled,
-    message,
-    retryAfter,
-    startsAt,
-    endsAt,
-    refresh,
-    bypass,
-    updatedAt: state.updatedAt ?? new Date().toISOString(),
-  }) + "\n";
+  const text = JSON.stringify(
+    { ...state, updatedAt: state?.updatedAt ?? new Date().toISOString() },
+    // Only the known keys, in this order (a replacer array picks them).
+    [
+      "enabled",
+      "message",
+      "retryAfter",
+      "startsAt",
+      "endsAt",
+      "refresh",
+      "bypass",
+      "updatedAt",
+    ],
+  ) + "\n";
   try {
     parseState(text);
   } catch (e) {
+    // The reader's reason, without its "maintenance state is corrupt: ".
     throw new TypeError(
       `invalid maintenance state: ${
-        (e as Error).message.replace(/^maintenance state is corrupt: /, "")
+        (e as Error).message.replace(/^.*?: /, "")
       }`,
     );
   }

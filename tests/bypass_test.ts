@@ -411,7 +411,18 @@ describe("bypass: invalidation, https, fleets, cookieKey", () => {
       () => createBypassCookie({ cookieName: "bad name" }),
       TypeError,
     );
-    assert.throws(() => createBypassCookie({ maxAge: 0 }), RangeError);
+    assert.throws(
+      () => createBypassCookie({ maxAge: 0 }),
+      (e: Error) =>
+        e instanceof RangeError &&
+        /bypass\.maxAge must be a whole number of seconds from 1 to 31536000 \(got 0\)/
+          .test(e.message),
+    );
+    assert.throws(
+      () => createBypassCookie({ cookieKey: 42 as never }),
+      (e: Error) =>
+        e instanceof TypeError && /cookieKey must be a string/.test(e.message),
+    );
     assert.throws(
       () => createBypassCookie({ cookieName: "__Host-bp", secure: false }),
       /needs Secure/,

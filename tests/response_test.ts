@@ -368,6 +368,29 @@ describe("createResponder checks its options once, when built", () => {
       );
     }
   });
+  it("redirectTo: a bad target is a TypeError that says what to give, and shows what it got", () => {
+    for (
+      const [target, got] of [
+        ["maintenance", '"maintenance"'],
+        ["/down\nx", '"/down\\nx"'],
+        ["ftp://files.example/", '"ftp://files.example/"'],
+        [5, "5"],
+      ] as const
+    ) {
+      assert.throws(
+        () => createResponder({ redirectTo: target as string }),
+        (e: Error) =>
+          e instanceof TypeError &&
+          e.message.startsWith(
+            'redirectTo must be a path such as "/maintenance" or an http(s) URL',
+          ) &&
+          e.message.endsWith(
+            `(got ${got === "5" ? got : `the string ${got}`})`,
+          ),
+        String(target),
+      );
+    }
+  });
   it("page must be an object, not an array, with known keys", () => {
     assert.throws(
       () => createResponder({ page: [] as unknown as { title: string } }),

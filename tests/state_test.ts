@@ -8,7 +8,7 @@ import {
   StateParseError,
   toSnapshot,
 } from "../src/_state.ts";
-import { parseInstant } from "../src/_state.ts";
+import { instantHelp, parseInstant } from "../src/_state.ts";
 
 describe("parseState", () => {
   it("reads absent and empty text as off", () => {
@@ -161,6 +161,52 @@ describe("parseInstant: days that do not exist, instants before 1970", () => {
     assert.ok(Number.isNaN(parseInstant("1970-01-01T00:30:00+01:00")));
     assert.ok(Number.isNaN(parseInstant("1969-12-31T23:00:00-02:00")));
     assert.equal(parseInstant("1970-01-01T01:00:00+01:00"), 0);
+  });
+});
+
+describe("instantHelp: advice on a time that is not one", () => {
+  const RANGE = /before 1970-01-01T00:00:00Z or after 9999-12-31T23:59:59Z/;
+  it("a well-formed instant before 1970 or after 9999 is out of range", () => {
+    for (
+      const t of [
+        "1969-12-31T23:59:59Z",
+        "1970-01-01T00:30:00+01:00", // an offset carries it into 1969
+        "9999-12-31T23:00:00-05:00", // and this one into 10000
+        "10000-01-01T00:00:00Z",
+        "+010000-01-01T00:00:00Z", // as Date#toISOString writes it
+        "-000001-01-01",
+        "0070-01-01", // not 1970 (Date.UTC reads 70 as 1970)
+        "10000-02-29", // a leap year
+      ]
+    ) {
+      assert.ok(Number.isNaN(parseInstant(t)), t);
+      assert.match(instantHelp(t), RANGE, t);
+    }
+  });
+  it("a day that does not exist, another spelling or another type gets none", () => {
+    for (
+      const t of [
+        "2030-02-30T00:00:00Z",
+        "10001-02-29", // not a leap year
+        "+002030-01-01T00:00:00Z", // in range but not RFC 3339
+        "+2030-01-01",
+        "2030-01-01T24:00:00Z",
+        "tomorrow",
+        "2030-01-01Z",
+        5,
+        Symbol("x"),
+        null,
+      ]
+    ) {
+      assert.equal(instantHelp(t), "", String(t));
+    }
+    assert.ok(Number.isNaN(parseInstant("+002030-01-01T00:00:00Z")));
+  });
+  it("a date and time without a zone: add one (even out of range)", () => {
+    for (const t of ["2030-01-01T14:00", "1969-01-01 10:00:00.5"]) {
+      assert.match(instantHelp(t), /no time zone: add Z/, t);
+      assert.ok(instantHelp(t).includes(`${t}Z`), t);
+    }
   });
 });
 
