@@ -5,12 +5,10 @@
  * @module
  */
 import {
-  convertIPv4MappedIPv6ToIPv4,
   convertIPv4ToBinary,
   convertIPv6BinaryToString,
   convertIPv6ToBinary,
   distinctRemoteAddr,
-  isIPv4MappedIPv6,
 } from "hono/utils/ipaddr";
 import { getPath } from "hono/utils/url";
 
@@ -49,12 +47,11 @@ export function isCanonicalPath(path: string): boolean {
   return true;
 }
 
-function checkRegExp(rule: RegExp, option: string): RegExp {
+function checkRegExp(rule: RegExp): RegExp {
   if (rule.global || rule.sticky) {
     // lastIndex would make the same path match and then not match.
     return new RegExp(rule.source, rule.flags.replace(/[gy]/g, ""));
   }
-  void option;
   return rule;
 }
 
@@ -78,7 +75,7 @@ export function compilePathRules(
   const regexps: RegExp[] = [];
   for (const rule of rules) {
     if (rule instanceof RegExp) {
-      regexps.push(checkRegExp(rule, option));
+      regexps.push(checkRegExp(rule));
     } else if (
       typeof rule === "string" && rule.startsWith("/") &&
       isCanonicalPath(rule) && !/[?#]/.test(rule)
@@ -115,17 +112,18 @@ export function compilePathRules(
   };
 }
 
-/**
- * An address as {@linkcode parseIp} returns it.
- */
+/** An address: its normalized text and its 128 bits (IPv4 as IPv4-mapped IPv6). */
 export interface ParsedIp {
-  /** Normalized text: dotted v4, or compressed v6; v4-mapped v6 as v4. */
+  /** Normalized text: dotted v4 (also for a v4-mapped v6), or compressed v6. */
   text: string;
-  /** The IPv4 address as a 32-bit number; `undefined` for an IPv6 address not IPv4-mapped. */
-  v4: bigint | undefined;
-  /** The address as a 128-bit number (IPv4 as its IPv4-mapped IPv6 form). */
-  v6: bigint;
+  /** The address as 128 bits; an IPv4 address as its IPv4-mapped IPv6 form. */
+  n: bigint;
+  /** An IPv4 address (or an IPv4-mapped IPv6 one). */
+  v4: boolean;
 }
+
+/** The IPv4-mapped IPv6 prefix, `::ffff:0:0/96`. */
+const MAPPED = 0xffffn << 32n;
 
 /**
  * Parses an address; an IPv4-mapped IPv6 address (`::ffff:10.0.0.1`) is treated as its
@@ -136,36 +134,30 @@ export function parseIp(addr: string): ParsedIp | undefined {
   if (a.startsWith("[") && a.endsWith("]")) a = a.slice(1, -1);
   const zone = a.indexOf("%");
   if (zone > 0) a = a.slice(0, zone);
-  let type: string | undefined;
   try {
-    type = distinctRemoteAddr(a);
+    const type = distinctRemoteAddr(a);
+    const n = type === "IPv4"
+      ? MAPPED | convertIPv4ToBinary(a)
+      : type === "IPv6"
+      ? convertIPv6ToBinary(a)
+      : undefined;
+    if (n === undefined) return undefined;
+    if (n >> 32n !== 0xffffn) {
+      return { text: convertIPv6BinaryToString(n), n, v4: false };
+    }
+    const text = [24n, 16n, 8n, 0n].map((s) => String((n >> s) & 0xffn))
+      .join(".");
+    return { text, n, v4: true };
   } catch {
     return undefined;
   }
-  try {
-    if (type === "IPv4") {
-      const v4 = convertIPv4ToBinary(a);
-      return { text: a, v4, v6: (0xffffn << 32n) | v4 };
-    }
-    if (type === "IPv6") {
-      const v6 = convertIPv6ToBinary(a);
-      if (isIPv4MappedIPv6(v6)) {
-        const v4 = convertIPv4MappedIPv6ToIPv4(v6);
-        const text = [24n, 16n, 8n, 0n].map((s) => String((v4 >> s) & 0xffn))
-          .join(".");
-        return { text, v4, v6 };
-      }
-      return { text: convertIPv6BinaryToString(v6), v4: undefined, v6 };
-    }
-  } catch {
-    return undefined;
-  }
-  return undefined;
 }
 
 /**
  * Compiles IP rules into one test over the client address. Throws `TypeError` on an
  * address or range that does not parse, `RangeError` on a prefix length out of range.
+ * An IPv4 rule, or an IPv4-mapped one of 96 bits or more, matches IPv4 clients only;
+ * any other IPv6 rule, IPv6 clients only (`::/0` is every IPv6 client, no IPv4 one).
  */
 export function compileIpRules(
   rules: readonly IpRule[] | undefined,
@@ -183,21 +175,16 @@ export function compileIpRules(
   const regexps: RegExp[] = [];
   for (const rule of rules) {
     if (rule instanceof RegExp) {
-      regexps.push(checkRegExp(rule, option));
+      regexps.push(checkRegExp(rule));
       continue;
     }
-    if (typeof rule !== "string") {
-      throw new TypeError(
-        `${option}: each rule is an IP, a CIDR range or a RegExp`,
-      );
-    }
-    const [addr, prefix, extra] = rule.split("/");
-    const ip = parseIp(addr);
+    const [addr, prefix, extra] = String(rule).split("/");
+    const ip = typeof rule === "string" ? parseIp(addr) : undefined;
     if (!ip || extra !== undefined) {
       throw new TypeError(
         `${option}: ${
           JSON.stringify(rule)
-        } is not an IP address or CIDR range; ` +
+        } is not an IP address, a CIDR range or a RegExp; ` +
           `write e.g. "10.0.0.1", "10.0.0.0/8", "::1" or "2001:db8::/32"`,
       );
     }
@@ -205,7 +192,8 @@ export function compileIpRules(
       exact.add(ip.text);
       continue;
     }
-    const isV4 = ip.v4 !== undefined && !addr.includes(":");
+    // An IPv4 rule counts its prefix within the last 32 of the 128 bits.
+    const isV4 = !addr.includes(":");
     const max = isV4 ? 32 : 128;
     if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > max) {
       throw new RangeError(
@@ -214,30 +202,17 @@ export function compileIpRules(
         } must be 0 to ${max}`,
       );
     }
-    let bits = Number(prefix);
-    let v4 = isV4;
-    let base = isV4 ? ip.v4! : ip.v6;
-    if (!isV4 && ip.v4 !== undefined && bits >= 96) {
-      // ::ffff:10.0.0.0/104 is the IPv4 range 10.0.0.0/8.
-      v4 = true;
-      base = ip.v4;
-      bits -= 96;
-    }
-    const width = v4 ? 32n : 128n;
-    const mask = bits === 0
-      ? 0n
-      : ((1n << BigInt(bits)) - 1n) << (width - BigInt(bits));
-    ranges.push({ v4, net: base & mask, mask });
+    const bits = BigInt(Number(prefix) + (isV4 ? 96 : 0));
+    const mask = ((1n << bits) - 1n) << (128n - bits);
+    // ::ffff:10.0.0.0/104 is the IPv4 range 10.0.0.0/8.
+    ranges.push({ v4: ip.v4 && bits >= 96n, net: ip.n & mask, mask });
   }
   return function isExemptIp(raw: string | undefined): boolean {
-    if (raw === undefined || raw === "") return false;
-    const ip = parseIp(raw);
+    const ip = raw ? parseIp(raw) : undefined;
     if (!ip) return false;
     if (exact.has(ip.text)) return true;
     for (const r of ranges) {
-      if (r.v4) {
-        if (ip.v4 !== undefined && (ip.v4 & r.mask) === r.net) return true;
-      } else if (ip.v4 === undefined && (ip.v6 & r.mask) === r.net) return true;
+      if (r.v4 === ip.v4 && (ip.n & r.mask) === r.net) return true;
     }
     for (const r of regexps) if (r.test(ip.text)) return true;
     return false;
