@@ -126,8 +126,8 @@ function checkState(text: string | null, where: string): void {
   } catch (e) {
     if (!(e instanceof StateParseError)) throw e;
     throw new StoreError(
-      `${where}: ${e.message}; until it is fixed the last good state (or the ` +
-        "fallback) is served; write a valid state (maintenance on / maintenance off)",
+      `${where}: ${e.message}; the last good state (or the fallback) is served ` +
+        "until a valid one is written (maintenance on / maintenance off)",
       "CORRUPT",
       { cause: e },
     );
@@ -410,8 +410,8 @@ export class StateCache {
     }`;
     if (this.#hungRead !== undefined) {
       throw new StoreError(
-        `${what} is still waiting on the previous read, given up after ` +
-          `${this.#timeoutMs} ms; check that the store is reachable`,
+        `${what} is still waiting on the previous read (${this.#timeoutMs} ms); ` +
+          "check that the store is reachable",
         "TIMEOUT",
       );
     }

@@ -280,7 +280,7 @@ export function createEngine<X>(
   }, { enabled: " (or left out: read the store)" });
   if (options.redirectTo !== undefined && options.render !== undefined) {
     throw new TypeError(
-      "give redirectTo or render, not both: a redirect has no page to render",
+      "give redirectTo or render, not both",
     );
   }
   const trusted = options.trustedProxies ?? 0;
@@ -329,19 +329,6 @@ export function createEngine<X>(
     return responder.respond(adapter.request(x), snap, t, custom);
   }
 
-  /** `/<secret>` sets the bypass cookie, for the path routing sees or the URL's own. */
-  async function visit(
-    req: Request,
-    snap: Snapshot,
-    paths: (string | undefined)[],
-  ): Promise<Response | undefined> {
-    for (const p of paths) {
-      const res = p === undefined ? undefined : bypass.visit(req, snap, p);
-      if (res !== undefined) return await res;
-    }
-    return undefined;
-  }
-
   async function check(x: X, seen: Seen): Promise<Outcome> {
     const { snap, t, on } = seen;
     const hasSecret = snap.state.bypass !== undefined;
@@ -357,7 +344,9 @@ export function createEngine<X>(
         readySnap = snap;
         bypass.ready(snap);
       }
-      const res = await visit(req, snap, [f.path, urlPath]);
+      // `/<secret>` sets the bypass cookie, for the path routing sees or the URL's own.
+      const res = await (bypass.visit(req, snap, f.path) ??
+        (urlPath === undefined ? undefined : bypass.visit(req, snap, urlPath)));
       if (res !== undefined) return res;
       if (!on) return "pass";
       if (f.force === undefined) {
@@ -411,8 +400,8 @@ function failClosed<A extends unknown[]>(
       try {
         onError(
           new Error(
-            `${name} threw: ${why}; the request got the maintenance response ` +
-              "(told once until it answers again)",
+            `${name} threw: ${why}; the request was blocked (told once until ` +
+              "it answers again)",
             { cause: e },
           ),
         );

@@ -1,34 +1,33 @@
 /** The one option checker: unknown keys, with a did-you-mean. */
 
-/** Edits (insert, delete, replace) that turn `a` into `b`. */
-export function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(
-        prev[j] + 1,
-        cur[j - 1] + 1,
-        prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    prev = cur;
-  }
-  return prev[b.length];
-}
-
-/** The known name closest to `name`, when it is close enough to be a typo. */
+/**
+ * The known name closest to `name` (by edits, ignoring case), when it is close enough
+ * to be a typo.
+ */
 export function closest(
   name: string,
   known: Iterable<string>,
 ): string | undefined {
+  const a = name.toLowerCase();
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const k of known) {
-    const d = k.toLowerCase() === name.toLowerCase()
-      ? 0
-      : editDistance(name, k);
-    if (d < bestDistance) [best, bestDistance] = [k, d];
+    const b = k.toLowerCase();
+    let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      const cur = [i];
+      for (let j = 1; j <= b.length; j++) {
+        cur[j] = Math.min(
+          prev[j] + 1,
+          cur[j - 1] + 1,
+          prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+        );
+      }
+      prev = cur;
+    }
+    if (prev[b.length] < bestDistance) {
+      [best, bestDistance] = [k, prev[b.length]];
+    }
   }
   return best !== undefined && name.length > 1 &&
       bestDistance <= Math.max(1, Math.min(3, Math.floor(best.length / 3)))

@@ -98,8 +98,7 @@ export function compilePathRules(
       throw new TypeError(
         `${option}: ${
           JSON.stringify(String(rule))
-        } is not a path; use a path that starts ` +
-          `with "/" and has no "//", "." or ".." segments, "?" or "#" (e.g. "/healthz"), or a RegExp`,
+        } is not a path that starts with "/" (no "//", ".", "..", "?" or "#"; e.g. "/healthz"), nor a RegExp`,
       );
     }
   }

@@ -158,7 +158,7 @@ export function instantHelp(text: unknown): string {
   return isNaiveDateTime(text)
     ? `; "${text}" has no time zone: add Z for UTC or an offset, such as ${text}Z or ${text}+02:00`
     : readInstant(text) === Infinity
-    ? "; it names an instant before 1970-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, which a state cannot hold"
+    ? "; a state holds instants from 1970 to 9999 only"
     : "";
 }
 

@@ -130,8 +130,8 @@ export function createMaintenance(
   // be made) must not quietly switch the app to a local file no one else reads.
   if (options.store === undefined && onCloudflareWorkers()) {
     throw new TypeError(
-      "pass a store: a Cloudflare Worker has no file system for the default FileStore " +
-        "(a store over a Workers KV binding: see the README's Cloudflare Workers section)",
+      "pass a store: a Cloudflare Worker has no file system for the default " +
+        "FileStore (see the README's Cloudflare Workers section)",
     );
   }
   const store = options.store === undefined ? new FileStore() : options.store;
@@ -186,8 +186,7 @@ export function createMaintenance(
     now: "function",
   }, {
     fallback: " (on or off)",
-    now: " returning ms since the epoch, such as () => Date.now() " +
-      "(not a number such as Date.now())",
+    now: " returning ms since the epoch: () => Date.now(), not Date.now()",
   });
   const now = options.now ?? Date.now;
   const bypass = createBypassCookie(options.bypass ?? {});
@@ -256,10 +255,11 @@ export function createMaintenance(
     },
     setState,
     middleware(mwOptions?: MiddlewareOptions) {
-      return createMiddleware(mm, mwOptions);
+      return createMiddleware(internals, mwOptions);
     },
   };
-  register(mm, { cache, bypass, now, onError, setState });
+  const internals = { cache, bypass, now, onError, setState };
+  register(mm, internals);
   return mm;
 }
 
@@ -282,7 +282,7 @@ export function maintenance(
     options === null || typeof options !== "object" || Array.isArray(options)
   ) {
     throw new TypeError(
-      "maintenance takes an options object, such as { ignorePaths: ['/healthz'] }",
+      "maintenance takes an options object, such as { ignorePaths: ['/x'] }",
     );
   }
   // Controller options to the controller, the rest to the middleware (which names

@@ -15,8 +15,7 @@ import {
   privately,
   type SharedOptions,
 } from "./_engine.ts";
-import { internals as internalsOf } from "./_internal.ts";
-import type { Maintenance } from "./maintenance.ts";
+import type { Internals } from "./_internal.ts";
 import { createResponder, type RenderResult } from "./_response.ts";
 import { type Snapshot, toSnapshot } from "./_state.ts";
 import type { MaintenanceState } from "./_state.ts";
@@ -170,12 +169,11 @@ function force(c: Context): boolean | undefined {
   return value;
 }
 
-/** Builds the middleware of a controller: `mm.middleware()`. */
+/** Builds the middleware of a controller (`mm.middleware()`) from its internals. */
 export function createMiddleware(
-  mm: Maintenance,
+  internals: Internals,
   options: MiddlewareOptions = {},
 ): MaintenanceMiddleware {
-  const internals = internalsOf(mm, "middleware");
   const engine = createEngine(internals, options, "maintenance", honoAdapter);
   const { cache, forced } = engine;
 
@@ -297,7 +295,7 @@ function mergeVary(a: string | null, b: string): string {
 export function forceMaintenance(value: boolean): MiddlewareHandler {
   if (typeof value !== "boolean") {
     throw new TypeError(
-      "forceMaintenance takes true (always maintenance) or false (never)",
+      "forceMaintenance takes true (always) or false (never)",
     );
   }
   const handler: MiddlewareHandler & Marked = async function forceMaintenance(

@@ -20,16 +20,13 @@ const MAX_BYTES = 65_536;
 const STALE_TEMP_MS = 10 * 60_000;
 
 /** What follows `.<name>.` in the temporary files `tempPath` makes. */
-const TEMP_RE = /^\d+-[0-9a-z]+-[0-9a-z]+-[0-9a-z]*\.tmp$/;
+const TEMP_RE = /^[0-9a-f-]{36}\.tmp$/;
 
 const ABSOLUTE = /^([A-Za-z]:)?[\\/]/;
 
 const fsp = () => import("node:fs/promises");
 
 const deno = (globalThis as { Deno?: typeof Deno }).Deno;
-
-const processInfo = () =>
-  (globalThis as { process?: { pid?: number; cwd(): string } }).process;
 
 /** An `Error` with a Node-style `code`, as the runtimes' own errors carry. */
 const codeError = (code: string) => Object.assign(new Error(code), { code });
@@ -42,14 +39,13 @@ function split(path: string): [string, string] {
   return [i < 0 ? "." : path.slice(0, i) || "/", path.slice(i + 1)];
 }
 
-let counter = 0;
-
-/** A new temporary file next to `target`: `.<name>.<pid>-<time>-<n>-<random>.tmp`. */
+/**
+ * A new temporary file next to `target`: `.<name>.<random UUID>.tmp`, a name no other
+ * writer (on any host sharing the mount) makes.
+ */
 export function tempPath(target: string): string {
   const [dir, name] = split(target);
-  return `${dir}/.${name}.${processInfo()?.pid ?? 0}-${
-    Date.now().toString(36)
-  }-${(counter++).toString(36)}-${Math.random().toString(36).slice(2, 8)}.tmp`;
+  return `${dir}/.${name}.${crypto.randomUUID()}.tmp`;
 }
 
 /**
@@ -120,13 +116,11 @@ export function explain(
     ELOOP: "more than 40 symbolic links in a row (a loop?); fix the link",
     TIMEOUT: "the read was cancelled or timed out",
     EFBIG:
-      "it is larger than 64 KiB, so it is not a maintenance state (a state is " +
-      "one short line); point the store at the right file, or replace it with " +
-      "`maintenance on` / `maintenance off`",
+      "it is larger than 64 KiB, too large for a state; point the store at the " +
+      "right file, or rewrite it with `maintenance on` / `maintenance off`",
     EMPTY:
-      "the file is empty, which is not a state (did a write by another tool " +
-      "stop half-way? `echo 1 > file` empties the file first); write it with " +
-      "`maintenance on` / `maintenance off`, or put 0 or 1 in it",
+      "the file is empty, not a state (another tool's write cut short?); write " +
+      "it with `maintenance on` / `maintenance off`, or put 0 or 1 in it",
   } as Record<string, string>)[code] ?? String(message ?? e);
   const link = target !== path ? ` (a symbolic link to ${target})` : "";
   return new StoreError(
@@ -220,7 +214,7 @@ export class FileStore implements StateStore {
     }
     let cwd: string | undefined;
     try {
-      cwd = processInfo()?.cwd();
+      cwd = (globalThis as { process?: { cwd(): string } }).process?.cwd();
     } catch {
       // the current directory was removed
     }

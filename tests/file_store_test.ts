@@ -93,12 +93,12 @@ describe("FileStore on a real directory", () => {
   it("removes temp files a killed writer left (10 min older than the state), and nothing else", async () => {
     const d = await freshDir();
     const hourAgo = new Date(Date.now() - 3_600_000);
-    const stale = ".state.txt.4242-lz3k1a2b-0-abc123.tmp";
-    const fresh = ".state.txt.4243-lz3k1a2b-0-def456.tmp"; // a writer at work now
+    const stale = ".state.txt.0e3c5d1a-9f7b-4c2e-8a61-2b4d6f8e0a13.tmp";
+    const fresh = ".state.txt.7c1f2e3d-4b5a-4968-9786-a5b4c3d2e1f0.tmp"; // a writer at work now
     const others = [
       ".state.txt.bak", // not ours
-      ".other.txt.4242-lz3k1a2b-0-abc123.tmp", // another state file's
-      "state.txt.4242-lz3k1a2b-0-abc123.tmp", // not hidden: not ours
+      ".other.txt.0e3c5d1a-9f7b-4c2e-8a61-2b4d6f8e0a13.tmp", // another state file's
+      "state.txt.0e3c5d1a-9f7b-4c2e-8a61-2b4d6f8e0a13.tmp", // not hidden: not ours
     ];
     for (const name of [stale, fresh, ...others]) {
       await writeFile(`${d}/${name}`, "1");
@@ -130,14 +130,17 @@ describe("FileStore on a real directory", () => {
     const behind = Date.now() - 3_600_000;
     const files = [
       { name: "state.txt", mtimeMs: behind }, // just written, by the server's clock
-      { name: ".state.txt.4243-lz3k1a2b-0-def456.tmp", mtimeMs: behind - 1000 },
       {
-        name: ".state.txt.4242-lz3k1a2b-0-abc123.tmp",
+        name: ".state.txt.7c1f2e3d-4b5a-4968-9786-a5b4c3d2e1f0.tmp",
+        mtimeMs: behind - 1000,
+      },
+      {
+        name: ".state.txt.0e3c5d1a-9f7b-4c2e-8a61-2b4d6f8e0a13.tmp",
         mtimeMs: behind - 700_000,
       },
     ];
     assert.deepEqual(staleTemps(files, "state.txt"), [
-      ".state.txt.4242-lz3k1a2b-0-abc123.tmp",
+      ".state.txt.0e3c5d1a-9f7b-4c2e-8a61-2b4d6f8e0a13.tmp",
     ]);
     assert.deepEqual(
       staleTemps(files.slice(1), "state.txt"),
@@ -146,7 +149,10 @@ describe("FileStore on a real directory", () => {
     );
     // A file gone between the listing and its stat has no time (NaN): never stale, and
     // a state file gone so makes nothing stale.
-    const gone = { name: ".state.txt.1-lz3k1a2b-0-a.tmp", mtimeMs: NaN };
+    const gone = {
+      name: ".state.txt.5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d.tmp",
+      mtimeMs: NaN,
+    };
     assert.deepEqual(staleTemps([files[0], gone], "state.txt"), []);
     assert.deepEqual(
       staleTemps([{ name: "state.txt", mtimeMs: NaN }, files[2]], "state.txt"),
@@ -504,7 +510,7 @@ describe("FileStore temporary files", () => {
   it("go next to the state file, hidden, Windows paths too", () => {
     assert.match(
       tempPath("/srv/app/state.txt"),
-      /^\/srv\/app\/\.state\.txt\.\d+-[0-9a-z]+-[0-9a-z]+-[0-9a-z]*\.tmp$/,
+      /^\/srv\/app\/\.state\.txt\.[0-9a-f]{8}-[0-9a-f-]{27}\.tmp$/,
     );
     assert.match(
       tempPath("C:\\app\\state.txt"),
@@ -518,8 +524,8 @@ describe("FileStore temporary files", () => {
   it("the sweep removes only its own temp file names, not one with more after .tmp", async () => {
     const d = await freshDir();
     const hourAgo = new Date(Date.now() - 3_600_000);
-    const stale = ".state.txt.4242-lz3k1a2b-0-abc123.tmp";
-    const kept = ".state.txt.4242-lz3k1a2b-0-abc123.tmp.keep";
+    const stale = ".state.txt.0e3c5d1a-9f7b-4c2e-8a61-2b4d6f8e0a13.tmp";
+    const kept = ".state.txt.0e3c5d1a-9f7b-4c2e-8a61-2b4d6f8e0a13.tmp.keep";
     for (const name of [stale, kept]) {
       await writeFile(`${d}/${name}`, "1");
       await utimes(`${d}/${name}`, hourAgo, hourAgo);

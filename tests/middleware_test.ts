@@ -1145,7 +1145,7 @@ describe("an ignoreRequest that throws", () => {
     assert.equal(errors.length, 1, errors.join("\n"));
     assert.match(
       errors[0],
-      /^ignoreRequest threw: session store down; the request got the maintenance response/,
+      /^ignoreRequest threw: session store down; the request was blocked/,
     );
     mode = "reject";
     assert.equal((await app.request("/")).status, 503);

@@ -165,7 +165,7 @@ describe("parseInstant: days that do not exist, instants before 1970", () => {
 });
 
 describe("instantHelp: advice on a time that is not one", () => {
-  const RANGE = /before 1970-01-01T00:00:00Z or after 9999-12-31T23:59:59Z/;
+  const RANGE = /holds instants from 1970 to 9999 only/;
   it("a well-formed instant before 1970 or after 9999 is out of range", () => {
     for (
       const t of [
