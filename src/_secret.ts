@@ -48,7 +48,7 @@ export async function hashSecret(secret: string): Promise<string> {
   if (secret.length < 16 || secret.length > 128) {
     throw new RangeError(
       `secret must be 16 to 128 characters long (got ${secret.length}); ` +
-        "use a random one (generateSecret(), or --with-secret on the CLI)",
+        "use a random one (crypto.randomUUID(), or --with-secret on the CLI)",
     );
   }
   if (!/^[A-Za-z0-9_-]+$/.test(secret)) {
