@@ -5,7 +5,7 @@
  */
 import type { Context, MiddlewareHandler, Next } from "hono";
 import { matchedRoutes } from "hono/route";
-import { findTargetHandler } from "hono/utils/handler";
+import { findTargetHandler, isMiddleware } from "hono/utils/handler";
 import { getPath } from "hono/utils/url";
 import {
   type Adapter,
@@ -147,11 +147,11 @@ const honoAdapter: Adapter<Context> = {
 };
 
 /**
- * The `forceMaintenance()` value of the matched routes, if any. A route with a method
- * of its own (GET, POST, ...) matched before the admin routes' mark is an app route
- * that may answer first (`app.get("/admin", panel)` before the admin mount): the mark
- * does not exempt it. `app.use()` routes (ALL) and the marks themselves run on. A mark
- * you place yourself always counts.
+ * The `forceMaintenance()` value of the matched routes, if any. An app route matched
+ * before the admin routes' mark (`app.get("/admin", panel)` or `app.all(...)` before
+ * the admin mount) may answer first: the mark does not exempt it. Middleware
+ * (`app.use()`: ALL with `(c, next)`) and the marks themselves run on. A mark you
+ * place yourself always counts.
  */
 function force(c: Context): boolean | undefined {
   if (forceHandlers === 0) return undefined;
@@ -159,9 +159,11 @@ function force(c: Context): boolean | undefined {
   let appRoute = false;
   for (const r of matchedRoutes(c)) {
     // Through the wrappers Hono puts around the handlers of a sub-app with its own onError.
-    const h = findTargetHandler(r.handler) as Marked;
+    const h = findTargetHandler(r.handler) as
+      & Marked
+      & ((...a: never[]) => unknown);
     if (h[FORCE] === undefined) {
-      if (r.method !== ANY_METHOD) appRoute = true;
+      if (r.method !== ANY_METHOD || !isMiddleware(h)) appRoute = true;
     } else if (!appRoute || h[ADMIN] !== true) {
       value = h[FORCE];
     }

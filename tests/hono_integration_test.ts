@@ -3,6 +3,7 @@
  * sub-apps, Hono's own middleware before and after it, and real servers.
  */
 import { guard } from "../src/guard.ts";
+import { adminRoutes } from "../src/admin.ts";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "node:net";
@@ -486,5 +487,34 @@ describe("clients let through for who they are get private answers", () => {
     await mm.disable();
     const off = await app.request("/", { headers: { cookie } });
     assert.equal(off.headers.get("cache-control"), "public, max-age=600");
+  });
+});
+
+describe("app routes registered before the admin mount", () => {
+  it("app.all() there is held back like app.get() (503), middleware is not", async () => {
+    const mm = createMaintenance({ store: new MemoryStore() });
+    await mm.enable({ message: "down" });
+    const app = new Hono();
+    app.use(mm.middleware());
+    let used = 0;
+    app.use("/maintenance-mode/*", async (_c, next) => {
+      used++;
+      await next();
+    });
+    app.all("/maintenance-mode", (c) => c.text("legacy"));
+    app.route(
+      "/maintenance-mode",
+      adminRoutes(mm, { authorize: () => true }),
+    );
+    const legacy = await app.request("/maintenance-mode");
+    assert.equal(legacy.status, 503);
+    assert.doesNotMatch(await legacy.text(), /legacy/);
+    // The admin routes no app route shadows still answer, through the middleware.
+    const on = await app.request("/maintenance-mode/on", {
+      method: "POST",
+      headers: { "sec-fetch-site": "same-origin" },
+    });
+    assert.equal(on.status, 200, await on.text());
+    assert.ok(used > 0);
   });
 });
