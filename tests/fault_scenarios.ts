@@ -24,7 +24,7 @@ import { createMaintenance, type Maintenance } from "../src/maintenance.ts";
 import { FileStore } from "../stores/file.ts";
 import { redisCache } from "../stores/redis.ts";
 import { serializeState } from "../src/_state.ts";
-import { type StateStore } from "../stores/_types.ts";
+import type { StateStore } from "../stores/_types.ts";
 import { S3Store } from "../stores/s3.ts";
 import {
   type LoadResult,
