@@ -17,7 +17,7 @@
  *   "/maintenance-mode",
  *   adminRoutes(mm, { authorize: bearerToken("a-long-random-token-from-your-secret-store") }),
  * );
- * // curl -X POST -H "Authorization: Bearer $TOKEN" -d message="Back at 14:00" \
+ * // curl -X POST -H "Authorization: Bearer $TOKEN" --data-urlencode 'message=Back at 14:00' \
  * //   https://example.com/maintenance-mode/on
  * ```
  *
@@ -239,8 +239,9 @@ function toEnableOptions(
  * `Origin` (and `Sec-Fetch-Site`) on every POST: they must say this site. A request
  * with neither comes from a script (curl, a deploy job), which a cross-site page cannot
  * make a browser send with the user's cookies, except as a form from a browser too old
- * to send `Origin`: so form bodies without `Origin` are refused too. Not `hono/csrf`:
- * it lets a cross-origin JSON post through, and refuses curl's POST without a body.
+ * to send `Origin`: so form bodies without `Origin` are refused too, unless they carry
+ * `Authorization: Bearer`. Not `hono/csrf`: it lets a cross-origin JSON post through,
+ * and refuses curl's POST without a body.
  */
 function sameOrigin(c: Context, origins: readonly string[]): boolean {
   const site = c.req.header("sec-fetch-site");
@@ -249,10 +250,11 @@ function sameOrigin(c: Context, origins: readonly string[]): boolean {
   if (origin !== undefined) {
     return origins.includes(origin) || origin === new URL(c.req.url).origin;
   }
-  const type = c.req.header("content-type");
-  return site === undefined &&
-    !/^\s*(application\/x-www-form-urlencoded|multipart\/form-data|text\/)/i
-      .test(type ?? "");
+  if (site !== undefined) return false;
+  // Browsers never add a Bearer header to a form (they do add Basic/Digest they hold).
+  if (/^\s*Bearer\s/i.test(c.req.header("authorization") ?? "")) return true;
+  return !/^\s*(application\/x-www-form-urlencoded|multipart\/form-data|text\/)/i
+    .test(c.req.header("content-type") ?? "");
 }
 
 function checkOrigins(origins: unknown): string[] {
@@ -323,8 +325,8 @@ export function adminRoutes(
     if (!/^(GET|HEAD|OPTIONS)$/.test(c.req.method) && !sameOrigin(c, origins)) {
       return c.json({
         error: "forbidden",
-        message: "cross-site request refused: post from this site, " +
-          "or from a script without an Origin header (JSON or no body)",
+        message: "cross-site request refused: post from this site, or from " +
+          "a script without an Origin header (with Authorization: Bearer, or JSON)",
       }, 403);
     }
     if ((await authorize(c)) !== true) {

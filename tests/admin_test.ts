@@ -7,7 +7,9 @@
 import { adminRoutes } from "../src/admin.ts";
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
 import { type Context, Hono } from "hono";
 import { bearerToken } from "../src/admin.ts";
 import { enabledState } from "../src/_enable.ts";
@@ -20,6 +22,7 @@ import {
   currentRuntime,
   makeTempDir,
   removeDir,
+  ROOT,
   type RunningProcess,
   runProcess,
   scriptCommand,
@@ -110,6 +113,67 @@ async function siteStatus(site: Site): Promise<number> {
   const res = await fetch(`${site.url}/`);
   await res.body?.cancel();
   return res.status;
+}
+
+/**
+ * The form-body recipes the docs give (```sh blocks with `--data-urlencode`), as
+ * `{ where, code }`: `where` is `file:line`, `code` the block as written.
+ */
+function formRecipes(): { where: string; code: string }[] {
+  const out: { where: string; code: string }[] = [];
+  for (const file of ["README.md", "docs/admin.md"]) {
+    const lines = readFileSync(`${ROOT}/${file}`, "utf8").split("\n");
+    for (let i = 0; i < lines.length; i++) {
+      if (lines[i] !== "```sh") continue;
+      const end = lines.indexOf("```", i + 1);
+      const code = lines.slice(i + 1, end).join("\n");
+      if (code.includes("--data-urlencode")) {
+        out.push({ where: `${file}:${i + 1}`, code });
+      }
+      i = end;
+    }
+  }
+  return out;
+}
+
+const HAS_CURL = (() => {
+  try {
+    return spawnSync("curl", ["--version"]).status === 0;
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * Runs a documented curl command line against `base` (for `https://example.com`), with
+ * `$TOKEN` set: by the shell and curl exactly as written when curl is installed, else
+ * as the same request by fetch (the `-H` headers, the `--data-urlencode` fields as a
+ * form, no Origin). Returns the response body, parsed as JSON.
+ */
+async function runCurl(
+  code: string,
+  base: string,
+): Promise<Record<string, unknown>> {
+  const line = code.replaceAll("https://example.com", base);
+  if (HAS_CURL) {
+    const r = await runProcess("sh", ["-c", line], {
+      env: cleanEnv({ TOKEN }),
+    });
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  }
+  const headers = new Headers();
+  for (const m of line.matchAll(/-H "([^:"]+): ([^"]*)"/g)) {
+    headers.set(m[1], m[2].replaceAll("$TOKEN", TOKEN));
+  }
+  const form = new URLSearchParams();
+  for (const m of line.matchAll(/--data-urlencode '([^=']*)=([^']*)'/g)) {
+    form.append(m[1], m[2]);
+  }
+  headers.set("content-type", "application/x-www-form-urlencoded");
+  const url = /(http:\/\/\S+)/.exec(line)![1];
+  const res = await fetch(url, { method: "POST", headers, body: form });
+  return await res.json();
 }
 
 describe("adminRoutes: construction", () => {
@@ -332,6 +396,56 @@ describe("admin routes over HTTP", () => {
     assert.equal(site.store.writes, 2);
   });
 
+  it(
+    `the docs' form recipe (curl --data-urlencode with the Bearer token) works as written${
+      HAS_CURL ? "" : " (curl missing: the same request by fetch)"
+    }`,
+    async () => {
+      const recipes = formRecipes();
+      assert.deepEqual(
+        recipes.map((r) => r.where.split(":")[0]),
+        ["README.md", "docs/admin.md"],
+        "one form recipe in the README's Admin routes and one in docs/admin.md",
+      );
+      for (const { where, code } of recipes) {
+        await site.mm.disable();
+        site.store.writes = 0;
+        const body = await runCurl(code, site.url);
+        assert.equal(body.enabled, true, `${where}: ${JSON.stringify(body)}`);
+        const state = body.state as { message: string; endsAt: string };
+        assert.equal(state.message, "Back at 14:00", where);
+        // The + offset arrived as +: 14:00 at +02:00 is 12:00 UTC.
+        assert.equal(state.endsAt, "2030-01-01T12:00:00.000Z", where);
+        assert.equal(site.store.writes, 1, where);
+        assert.equal((await site.mm.getState()).message, "Back at 14:00");
+      }
+    },
+  );
+
+  it("a script's form with the Bearer token and a raw + offset: the 400 hint, not a 403", async () => {
+    // What curl -d 'until=...+02:00' sends: a form, no Origin, no Sec-Fetch-Site.
+    const r = await call(site, "POST", "/on", {
+      headers: { ...AUTH, "content-type": "application/x-www-form-urlencoded" },
+      body: "until=2099-01-01T14:00:00+02:00",
+    });
+    assert.equal(r.status, 400, JSON.stringify(r.json));
+    assert.match(
+      r.json.message as string,
+      /send \+02:00 as %2B02:00 \(curl --data-urlencode\)/,
+    );
+    assert.equal(site.store.writes, 0);
+    // multipart and text/plain with the token pass too: no browser form has one.
+    const form = new FormData();
+    form.set("message", "multipart from a script");
+    const m = await call(site, "POST", "/on", { headers: AUTH, body: form });
+    assert.equal(m.status, 200, JSON.stringify(m.json));
+    const off = await call(site, "POST", "/off", {
+      headers: { ...AUTH, "content-type": "text/plain" },
+      body: "",
+    });
+    assert.equal(off.status, 200, JSON.stringify(off.json));
+  });
+
   it("bad input: 400 saying what to change, and nothing written", async () => {
     const past = new Date(Date.now() - 60_000).toISOString();
     const future = new Date(Date.now() + 60_000).toISOString();
@@ -403,7 +517,7 @@ describe("admin routes over HTTP", () => {
     assert.equal(await site.mm.isEnabled(), false);
   });
 
-  it("cross-site posts are refused with 403, even with a valid token, and change nothing", async () => {
+  it("cross-site posts are refused with 403 (with a valid token when a browser says cross-site), and change nothing", async () => {
     const evil = "https://evil.example";
     const attempts: Record<string, string>[] = [
       // a cross-site HTML form
@@ -419,14 +533,35 @@ describe("admin routes over HTTP", () => {
         "content-type": "application/x-www-form-urlencoded",
       },
       { "sec-fetch-site": "same-site", "content-type": "application/json" },
-      // a form without any Origin (old browsers): refused, as hono/csrf does
-      { "content-type": "application/x-www-form-urlencoded" },
-      { "content-type": "text/plain" },
+      // the token does not excuse a browser that says cross-site
+      {
+        "sec-fetch-site": "cross-site",
+        "content-type": "text/plain",
+        authorization: `Bearer ${TOKEN}`,
+      },
     ];
+    // A form without any Origin (an old browser's cross-site form) and without a
+    // Bearer header: refused, as hono/csrf does. Browsers send Basic credentials
+    // they hold with such a form, so those do not excuse it either.
+    for (
+      const auth of [{}, {
+        authorization: `Basic ${btoa(`admin:${TOKEN}`)}`,
+      }] as Record<string, string>[]
+    ) {
+      for (
+        const type of [
+          "application/x-www-form-urlencoded",
+          "multipart/form-data; boundary=x",
+          "text/plain",
+        ]
+      ) attempts.push({ ...auth, "content-type": type });
+    }
     for (const headers of attempts) {
       for (const path of ["/on", "/off"]) {
         const r = await call(site, "POST", path, {
-          headers: { ...AUTH, ...headers },
+          headers: "origin" in headers || "sec-fetch-site" in headers
+            ? { ...AUTH, ...headers }
+            : headers,
           body: headers["content-type"]?.includes("json")
             ? "{}"
             : "message=pwned",
@@ -477,6 +612,75 @@ describe("admin routes: options and wiring", () => {
       assert.equal(await site.mm.isEnabled(), true);
     } finally {
       await site.server.stop();
+    }
+  });
+
+  it("a cookie-authenticated site: cross-site forms with the cookie are refused, a junk Bearer header does not help", async () => {
+    const store = new CountingStore();
+    const mm = createMaintenance({ store, cache: { ttlMs: 60_000 } });
+    const app = new Hono();
+    app.use(mm.middleware());
+    app.route(
+      "/maintenance-mode",
+      adminRoutes(mm, {
+        authorize: (c) =>
+          /(^|; )session=admin($|;)/.test(c.req.header("cookie") ?? ""),
+      }),
+    );
+    const server = await serveFetch(app.fetch);
+    const site: Site = { mm, store, server, url: server.url };
+    try {
+      const cookie = { cookie: "session=admin" };
+      const form = { "content-type": "application/x-www-form-urlencoded" };
+      const refused: Record<string, string>[] = [
+        // a cross-site form, as a current browser sends it
+        {
+          ...cookie,
+          ...form,
+          origin: "https://evil.example",
+          "sec-fetch-site": "cross-site",
+        },
+        // the same from an old browser: no Origin, no Sec-Fetch-Site
+        { ...cookie, ...form },
+        { ...cookie, "content-type": "text/plain" },
+        // a cross-origin fetch (allowed by a lax CORS setup) that adds a Bearer header
+        // of its own to get past the check: the Origin still decides
+        {
+          ...cookie,
+          ...form,
+          origin: "https://evil.example",
+          authorization: "Bearer junk",
+        },
+        {
+          ...cookie,
+          ...form,
+          "sec-fetch-site": "cross-site",
+          authorization: "Bearer junk",
+        },
+      ];
+      for (const headers of refused) {
+        const r = await call(site, "POST", "/on", {
+          headers,
+          body: "message=pwned",
+        });
+        assert.equal(r.status, 403, JSON.stringify(headers));
+      }
+      assert.equal(store.writes, 0);
+      // The same form from the site itself passes.
+      const ok = await call(site, "POST", "/on", {
+        headers: {
+          ...cookie,
+          ...form,
+          origin: site.url,
+          "sec-fetch-site": "same-origin",
+        },
+        body: "message=ours",
+      });
+      assert.equal(ok.status, 200, JSON.stringify(ok.json));
+      assert.equal((await mm.getState()).message, "ours");
+      assert.equal(store.writes, 1);
+    } finally {
+      await server.stop();
     }
   });
 
