@@ -11,8 +11,9 @@
  *   cache (ranges from the `imports` of `deno.json`);
  * - `bin.maintenance` is `bin/maintenance.mjs` (copied from the repo), `engines.node`;
  * - checks: `type: module`; every export of `deno.json` with `types` and `import`;
- *   README and LICENSE in; no tests, scripts or TypeScript sources; no
- *   `@deno/shim-deno`; no absolute path of this machine; every bare import is `node:*`
+ *   README and LICENSE in; the README's relative links and every image of the shipped
+ *   Markdown (README.md, docs/*.md) resolve in the package; no tests, scripts or
+ *   TypeScript sources; no `@deno/shim-deno`; no absolute path of this machine; every bare import is `node:*`
  *   or a peer, and each entry point imports only the peers it is allowed; `import "."`
  *   loads no other entry point's module; the bin loads no package at start (the CLI
  *   loads `stores/s3.js` and the AWS SDK, or `redis`, by dynamic import when
@@ -515,7 +516,7 @@ function main(): number {
   for (const f of files) {
     if (
       /^(tests|scripts|\.ci|node_modules|dist)\//.test(f) ||
-      (f.startsWith("docs/") && !f.endsWith(".md")) ||
+      (f.startsWith("docs/") && !/\.(md|png)$/.test(f)) ||
       /[._]test\.[cm]?[jt]sx?$/.test(f)
     ) {
       problems.push(
@@ -523,14 +524,28 @@ function main(): number {
       );
     }
   }
-  // The README's relative links (docs/*.md) resolve inside the package, as on JSR.
-  if (fileSet.has("README.md")) {
-    const readme = readFileSync(join(pkgDir, "README.md"), "utf8");
-    for (const m of readme.matchAll(/\]\((?!\w+:|#|\/)([^)\s#]+)/g)) {
-      const target = m[1].replace(/^\.\//, "");
+  // The README's relative links (docs/*.md) and the images of all shipped Markdown
+  // (`![alt](page-390.png)`, `<img src>`: the docs' screenshots, shipped for that)
+  // resolve inside the package, as on JSR.
+  for (const f of files.filter((f) => /^(README|docs\/[^/]+)\.md$/.test(f))) {
+    const text = readFileSync(join(pkgDir, f), "utf8")
+      .replace(/^ *(`{3,})[^]*?^ *\1`* *$/gm, "") // code blocks
+      .replace(/`[^`\n]*`/g, ""); // inline code
+    const targets = [
+      ...text.matchAll(
+        f === "README.md" ? /\]\(<?([^)\s>]+)/g : /!\[[^\]]*\]\(<?([^)\s>]+)/g,
+      ),
+      ...text.matchAll(/<img\b[^>]*?\ssrc=["']([^"']+)/gi),
+    ].map((m) => m[1]);
+    for (const link of targets) {
+      if (/^([a-z][a-z0-9+.-]*:|#|\/)/i.test(link)) continue;
+      const target = join(dirname(f), decodeURI(link.split(/[?#]/)[0]))
+        .split(sep).join("/");
       if (!fileSet.has(target)) {
         problems.push(
-          `README.md links to ${target}, which is not in the package`,
+          `${f} ${
+            /\.(png|jpe?g|gif|svg|webp)$/i.test(target) ? "shows" : "links to"
+          } ${target}, which is not in the package`,
         );
       }
     }
