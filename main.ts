@@ -1,20 +1,26 @@
 /**
  * The command line: `deno task maintenance on|off|status`, and the npm package's
- * `maintenance` bin (`npx maintenance on`, `bunx maintenance on`).
+ * `maintenance` bin (`npx @x/maintenance on`, `bunx @x/maintenance on`; a bare
+ * `npx maintenance` outside a project that has the package runs an unrelated package).
  *
- * Exit codes: 0 done, 2 usage error (stderr names the argument and shows usage),
+ * Every command names the state file (absolute path) or S3 object it used. Exit codes:
+ * 0 done (and, for `status --exit-code`, maintenance is off), 3 `status --exit-code`
+ * and maintenance is on, 2 usage error (stderr names the argument; nothing is written),
  * 1 the store failed (stderr says why and what to change).
  *
  * @example
  * ```sh
  * deno task maintenance on --message "Back at 14:00" --until 2030-01-01T14:00:00Z
  * deno task maintenance status --json
- * deno task maintenance off
+ * deno task maintenance status --exit-code || echo "maintenance is on"
+ * deno task maintenance off --json
  * ```
  *
  * @module
  */
 import { closest } from "./src/_options.ts";
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import {
   type CacheSettings,
@@ -66,9 +72,13 @@ Options for on:
                             the browser through (16-128 of A-Z a-z 0-9 - _)
       --with-secret         generate a bypass secret and print it (once)
 
-Options for status:
+Options for on, off and status:
       --json                print one JSON object: enabled (now), bypass (whether
-                            a secret is set; never its hash), state, store
+                            a secret is set; never its hash), state, store, exists;
+                            with --with-secret also secret (shown once)
+
+Options for status:
+      --exit-code           exit 3 when maintenance is on, 0 when it is off
 
 Where the state lives (all commands):
       --file PATH           state file (else $MAINTENANCE_STATE_FILE,
@@ -78,8 +88,11 @@ Where the state lives (all commands):
   With $MAINTENANCE_REDIS_URL (and $MAINTENANCE_CACHE_KEY), on/off also delete the
   shared cache key, so every server reads the new state at once.
   -h, --help                show this help
+  -V, --version             print the version
 
-Exit codes: 0 done, 1 the store failed, 2 usage error.`;
+Every command prints the absolute path of the state file (or the S3 object) it used.
+Exit codes: 0 done, 1 the store failed, 2 usage error,
+3 maintenance is on (status --exit-code only).`;
 
 /**
  * Where the CLI writes; the process's streams by default.
@@ -116,10 +129,106 @@ const OPTIONS = {
   secret: { type: "string" },
   "with-secret": { type: "boolean" },
   json: { type: "boolean" },
+  "exit-code": { type: "boolean" },
   file: { type: "string" },
   s3: { type: "string" },
   help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "V" },
 } as const;
+
+/** What follows every usage error, instead of the whole usage text. */
+const SEE_HELP = "run 'maintenance --help' for the commands and options";
+
+/** Exit code of `status --exit-code` when maintenance is on. */
+const EXIT_ON = 3;
+
+/**
+ * Joins `--retry-after -5` into `--retry-after=-5`: `parseArgs` takes a value that
+ * starts with a dash for an option it forgot and says so in its own words; a negative
+ * number is meant as the value, and gets this CLI's message about the value.
+ */
+function joinNegativeValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--") {
+      out.push(...args.slice(i));
+      break;
+    }
+    const next = args[i + 1];
+    const name = /^--([^=]+)$/.exec(a)?.[1] ??
+      Object.entries(OPTIONS).find(([, o]) =>
+        "short" in o && `-${o.short}` === a
+      )?.[0];
+    const option = name !== undefined
+      ? (OPTIONS as Record<string, { type: string }>)[name]
+      : undefined;
+    if (
+      option?.type === "string" && next !== undefined &&
+      /^-\d/.test(next)
+    ) {
+      out.push(`--${name}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
+/** The message for what `parseArgs` refused, in this CLI's words where it has them. */
+function parseError(e: unknown): string {
+  const err = e as Error & { code?: unknown };
+  const message = String(err?.message ?? e);
+  if (err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+    const raw = /^Unknown option '([^']*)'/.exec(message)?.[1];
+    if (raw !== undefined) return unknownOption(raw);
+  }
+  // "Option '-m, --message <value>' argument missing", "Option '-m' argument is
+  // ambiguous. ...", "Option '--json' does not take an argument"
+  const m =
+    /^Option '([^']*)' (argument missing|argument is ambiguous|does not take)/
+      .exec(message);
+  if (m) {
+    const short = /^-(\w)\b/.exec(m[1])?.[1];
+    const flag = /--[\w-]+/.exec(m[1])?.[0] ??
+      `--${
+        Object.entries(OPTIONS).find(([, o]) =>
+          "short" in o && o.short === short
+        )?.[0] ?? m[1]
+      }`;
+    if (m[2] === "does not take") return `${flag} takes no value`;
+    return m[2] === "argument missing"
+      ? `${flag} needs a value`
+      : `${flag} needs a value; to give one that starts with a dash, write ${flag}=VALUE`;
+  }
+  return message;
+}
+
+/**
+ * The package's version: from the `package.json` next to this module in the npm build
+ * (which the build writes, with any `--set-version`), else from `deno.json` next to it
+ * (this repository, JSR). Each must name this package: the repository's own
+ * `package.json` only lists development dependencies.
+ */
+async function packageVersion(): Promise<string> {
+  for (const name of ["package.json", "deno.json"]) {
+    const url = new URL(name, import.meta.url);
+    try {
+      const text = url.protocol === "file:"
+        ? await readFile(fileURLToPath(url), "utf8")
+        : await (await fetch(url)).text();
+      const { name: pkg, version } = JSON.parse(text);
+      if (pkg === PACKAGE && typeof version === "string") return version;
+    } catch {
+      // not there, or not readable: try the next
+    }
+  }
+  throw new Error(
+    `cannot find the version of ${PACKAGE}: neither package.json nor deno.json ` +
+      `next to ${import.meta.url} names it (under Deno, allow reading them: --allow-read)`,
+  );
+}
+
+const PACKAGE = "@x/maintenance";
 
 /**
  * What to say about an option `parseArgs` does not know. Its own advice (pass it after
@@ -129,7 +238,7 @@ function unknownOption(raw: string): string {
   const name = raw.replace(/^-+/, "").split("=")[0].toLowerCase();
   const best = closest(name.replaceAll("_", "-"), Object.keys(OPTIONS));
   const hint = best !== undefined ? `; did you mean --${best}?` : "";
-  return `Unknown option '${raw}'${hint} (the options are listed below)`;
+  return `Unknown option '${raw}'${hint}`;
 }
 
 function seconds(value: string | undefined, flag: string): number | undefined {
@@ -213,8 +322,45 @@ function describe(state: MaintenanceState, now: number): string {
   return parts.join("; ");
 }
 
-async function readStrict(store: StateStore): Promise<MaintenanceState> {
-  const text = await store.read();
+/** What the store keeps the state in, for messages: "state file" or "S3 object". */
+function where(store: StateStore): string {
+  return store.description?.startsWith("s3://") ? "S3 object" : "state file";
+}
+
+/** "state file /abs/path" or "S3 object s3://bucket/key". */
+function whereDescribed(store: StateStore): string {
+  return `${where(store)} ${store.description ?? "(unnamed store)"}`;
+}
+
+/**
+ * The one JSON object of `--json`: `enabled` (now), `bypass` (whether a secret is set),
+ * `state` (without the bypass hash), `store` (absolute path or `s3://` URL), `exists`
+ * (whether the file or object exists), and a generated `secret`, shown this once.
+ */
+function jsonReport(
+  state: MaintenanceState,
+  store: StateStore,
+  now: number,
+  exists: boolean,
+  secret?: string,
+): string {
+  // The stored hash is enough to mint a bypass cookie (without a cookieKey), and
+  // this output lands in CI logs: say that a bypass is set, never the hash.
+  const { bypass, ...shown } = state;
+  return terminalSafe(JSON.stringify({
+    enabled: isActive(toSnapshot(state), now),
+    bypass: bypass !== undefined,
+    state: shown,
+    store: store.description ?? null,
+    exists,
+    ...(secret !== undefined ? { secret } : {}),
+  }));
+}
+
+function readStrict(
+  store: StateStore,
+  text: string | null,
+): MaintenanceState {
   try {
     return parseState(text);
   } catch (e) {
@@ -246,26 +392,30 @@ export async function runCli(
   let parsed;
   try {
     parsed = parseArgs({
-      args,
+      args: joinNegativeValues(args),
       allowPositionals: true,
       strict: true,
       tokens: true,
       options: OPTIONS,
     });
   } catch (e) {
-    const err = e as Error & { code?: unknown };
-    const raw = err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION"
-      ? /^Unknown option '([^']*)'/.exec(err.message)?.[1]
-      : undefined;
-    io.err(`error: ${raw !== undefined ? unknownOption(raw) : err.message}`);
-    io.err("");
-    io.err(USAGE);
+    io.err(`error: ${parseError(e)}`);
+    io.err(SEE_HELP);
     return 2;
   }
   const { values, positionals, tokens } = parsed;
   if (values.help) {
     io.out(USAGE);
     return 0;
+  }
+  if (values.version) {
+    try {
+      io.out(await packageVersion());
+      return 0;
+    } catch (e) {
+      io.err(`error: ${(e as Error).message}`);
+      return 1;
+    }
   }
   let store: StateStore | undefined;
   try {
@@ -310,8 +460,8 @@ export async function runCli(
         }
       }
     }
-    if (command !== "status" && values.json) {
-      throw new UsageError('--json only goes with "status"');
+    if (command !== "status" && values["exit-code"]) {
+      throw new UsageError('--exit-code only goes with "status"');
     }
     if (values.file !== undefined && values.file.trim() === "") {
       throw new UsageError("--file needs a path");
@@ -360,19 +510,21 @@ export async function runCli(
       throw e;
     }
     if (command === "status") {
-      const current = await readStrict(store);
+      const text = await store.read();
+      const current = readStrict(store, text);
+      const active = isActive(toSnapshot(current), now);
       if (values.json) {
-        // The stored hash is enough to mint a bypass cookie (without a cookieKey), and
-        // this output lands in CI logs: say that a bypass is set, never the hash.
-        const { bypass, ...shown } = current;
-        io.out(terminalSafe(JSON.stringify({
-          enabled: isActive(toSnapshot(current), now),
-          bypass: bypass !== undefined,
-          state: shown,
-          store: store.description ?? null,
-        })));
-      } else io.out(describe(current, now));
-      return 0;
+        io.out(jsonReport(current, store, now, text !== null));
+      } else if (text === null) {
+        io.out(
+          `maintenance mode is OFF: no ${where(store)} exists at ${
+            store.description ?? "the store"
+          } (a missing ${where(store)} reads as OFF)`,
+        );
+      } else {
+        io.out(`${describe(current, now)} (${whereDescribed(store)})`);
+      }
+      return values["exit-code"] && active ? EXIT_ON : 0;
     }
     const written: MaintenanceState = {
       ...(command === "on" ? state! : { enabled: false }),
@@ -381,10 +533,14 @@ export async function runCli(
     await store.write(serializeState(written));
     // Said now: the state is written even if the cache below fails, and a generated
     // secret is in it, so it must be shown.
-    io.out(describe(written, now) + ` (${store.description ?? "store"})`);
-    if (generated !== undefined) {
-      io.out(`bypass secret (shown once, not stored): ${generated}`);
-      io.out(`visit /${generated} on the site to get the bypass cookie`);
+    if (values.json) {
+      io.out(jsonReport(written, store, now, true, generated));
+    } else {
+      io.out(`${describe(written, now)} (${whereDescribed(store)})`);
+      if (generated !== undefined) {
+        io.out(`bypass secret (shown once, not stored): ${generated}`);
+        io.out(`visit /${generated} on the site to get the bypass cookie`);
+      }
     }
     // Servers sharing a Redis cache (MAINTENANCE_REDIS_URL) read the new state at once.
     await invalidateSharedCache(cacheSettings);
@@ -392,8 +548,7 @@ export async function runCli(
   } catch (e) {
     if (e instanceof UsageError) {
       io.err(`error: ${e.message}`);
-      io.err("");
-      io.err(USAGE);
+      io.err(SEE_HELP);
       return 2;
     }
     io.err(`error: ${(e as Error).message}${timeoutHint(e, store)}`);

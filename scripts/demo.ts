@@ -9,7 +9,9 @@
  * With `MAINTENANCE_ADMIN_TOKEN` set (at least 16 characters, e.g. from
  * `openssl rand -hex 32`), the admin routes are mounted at `/maintenance-mode`, for
  * requests with `Authorization: Bearer $MAINTENANCE_ADMIN_TOKEN`; without it they are
- * not mounted at all.
+ * not mounted at all. At start the demo prints where it listens, the state file (absolute
+ * path) or S3 object it reads, and whether the admin routes are mounted and where (or
+ * which variable mounts them).
  *
  * @module
  */
@@ -40,6 +42,8 @@ function fail(message: string): never {
 let port: number;
 let mm: Maintenance;
 let adminAuthorize: Authorize | undefined;
+/** The state file's absolute path, or the S3 object's `s3://` URL. */
+let storeDescription: string;
 try {
   port = intFromEnv("PORT", 8000, 0, 65535);
   // A variable that cannot be read (Deno without --allow-env) is an error, not unset.
@@ -54,6 +58,7 @@ try {
   // checked before anything connects
   const cacheSettings = cacheSettingsFromEnv(strictProcessEnv);
   const store = await storeFromEnv({}, strictProcessEnv);
+  storeDescription = store.description ?? "(the store)";
   const { cache } = await cacheFromEnv(cacheSettings);
   mm = createMaintenance({ store, cache });
 } catch (e) {
@@ -64,12 +69,11 @@ try {
 const app = new Hono<{ Variables: MaintenanceVariables }>();
 app.get("/healthz", (c) => c.text("ok")); // registered before the middleware: always 200
 app.use(mm.middleware({ ignorePaths: ["/static"] }));
+/** Where the admin routes are mounted (when MAINTENANCE_ADMIN_TOKEN is set). */
+const ADMIN_PATH = "/maintenance-mode";
 if (adminAuthorize !== undefined) {
   // GET /maintenance-mode, POST /maintenance-mode/on, POST /maintenance-mode/off
-  app.route(
-    "/maintenance-mode",
-    adminRoutes(mm, { authorize: adminAuthorize }),
-  );
+  app.route(ADMIN_PATH, adminRoutes(mm, { authorize: adminAuthorize }));
 }
 app.get("/", (c) => {
   const info = c.get("maintenance");
@@ -90,8 +94,26 @@ app.get("/", (c) => {
 const hostname = processEnv("HOST") ?? "127.0.0.1";
 /** The address as a URL's host: an IPv6 address goes in brackets (`http://[::1]:8000/`). */
 const urlHost = hostname.includes(":") ? `[${hostname}]` : hostname;
-const listening = (p: number) =>
-  console.log(`demo listening on http://${urlHost}:${p}/`);
+/** What the demo serves, said once at start: where, which state, the admin routes. */
+function listening(p: number): void {
+  const base = `http://${urlHost}:${p}`;
+  console.log(`demo listening on ${base}/`);
+  console.log(
+    `state: ${
+      storeDescription.startsWith("s3://") ? "S3 object" : "state file"
+    } ${storeDescription} (switch it with main.ts and the same settings: ` +
+      "deno task maintenance on|off|status, or bun main.ts on|off|status)",
+  );
+  console.log(
+    adminAuthorize !== undefined
+      ? `admin routes: mounted at ${base}${ADMIN_PATH} (GET for the state, POST ` +
+        `${ADMIN_PATH}/on and ${ADMIN_PATH}/off), for requests with ` +
+        "Authorization: Bearer $MAINTENANCE_ADMIN_TOKEN"
+      : `admin routes: not mounted; to mount them at ${ADMIN_PATH}, set ` +
+        "MAINTENANCE_ADMIN_TOKEN to a token of at least 16 characters " +
+        "(e.g. MAINTENANCE_ADMIN_TOKEN=$(openssl rand -hex 32))",
+  );
+}
 /** A port in use (another demo, another dev server) or refused: say what to change. */
 function cannotListen(e: unknown): never {
   const err = e as { code?: string; name?: string; message?: string };

@@ -1,6 +1,6 @@
 /**
- * Bad input to the CLI: every case exits 2 (usage: stderr names the argument and shows
- * the usage) or 1 (the store failed: stderr names the store and the fix), and the state
+ * Bad input to the CLI: every case exits 2 (usage: stderr is the one-line error naming
+ * the argument, then `run 'maintenance --help' ...`, not the whole usage) or 1 (the store failed: stderr names the store and the fix), and the state
  * file is left byte for byte as it was. Most cases call `runCli` in process (fast); the
  * ones that need environment variables, and a few to prove the real exit status, run
  * `main.ts` as a child process under the runtime running the tests.
@@ -80,12 +80,25 @@ const CASES: { args: string[]; code: 1 | 2; says: RegExp }[] = [
     code: 2,
     says: /--file is given more than once/,
   },
-  { args: ["on", "--message"], code: 2, says: /--message.*argument missing/ },
+  {
+    args: ["on", "--message"],
+    code: 2,
+    says: /^error: --message needs a value$/m,
+  },
+  { args: ["on", "-m"], code: 2, says: /^error: --message needs a value$/m },
   {
     args: ["on", "--retry-after"],
     code: 2,
-    says: /--retry-after.*argument missing/,
+    says: /^error: --retry-after needs a value$/m,
   },
+  {
+    // the parser would call it ambiguous; a word after a flag that wants a value
+    args: ["on", "--message", "--until", "2099-01-01T00:00:00Z"],
+    code: 2,
+    says:
+      /--message needs a value; to give one that starts with a dash, write --message=VALUE/,
+  },
+  { args: ["on", "--json=yes"], code: 2, says: /--json takes no value/ },
   {
     args: ["on", "--retry-after", "ten"],
     code: 2,
@@ -96,7 +109,18 @@ const CASES: { args: string[]; code: 1 | 2; says: RegExp }[] = [
     code: 2,
     says: /--retry-after must be a whole number/,
   },
-  { args: ["on", "--retry-after", "-5"], code: 2, says: /--retry-after/ },
+  {
+    // our message, not the parser's "argument is ambiguous"
+    args: ["on", "--retry-after", "-5"],
+    code: 2,
+    says:
+      /^error: --retry-after must be a whole number of seconds \(0 to 31536000\), not "-5"$/m,
+  },
+  {
+    args: ["on", "--refresh", "-1"],
+    code: 2,
+    says: /^error: --refresh must be a whole number of seconds .*"-1"$/m,
+  },
   {
     args: ["on", "--retry-after", "1e3"],
     code: 2,
@@ -206,7 +230,16 @@ const CASES: { args: string[]; code: 1 | 2; says: RegExp }[] = [
     code: 2,
     says: /--message only goes with "on"/,
   },
-  { args: ["on", "--json"], code: 2, says: /--json only goes with "status"/ },
+  {
+    args: ["on", "--exit-code"],
+    code: 2,
+    says: /--exit-code only goes with "status"/,
+  },
+  {
+    args: ["off", "--exit-code"],
+    code: 2,
+    says: /--exit-code only goes with "status"/,
+  },
   { args: ["on", "--file", ""], code: 2, says: /--file needs a path/ },
   {
     args: ["status", "--file", "x", "--s3", "s3://bucket/key"],
@@ -264,12 +297,20 @@ describe("CLI bad input (in process)", () => {
       assert.equal(r.code, c.code, r.err);
       assert.match(r.err, c.says);
       assert.doesNotMatch(r.err, /after '--'/, "no advice this CLI refuses");
-      if (c.code === 2) assert.match(r.err, /Usage: maintenance <command>/);
-      else {assert.doesNotMatch(
+      assert.doesNotMatch(r.err, /Usage:/, "the one-line error, not the help");
+      if (c.code === 2) {
+        // the error, then where the help is: two lines
+        assert.match(
           r.err,
-          /Usage:/,
+          /^error: [^\n]*\nrun 'maintenance --help' for the commands and options$/,
+        );
+      } else {
+        assert.doesNotMatch(
+          r.err,
+          /maintenance --help/,
           "a store error is not a usage error",
-        );}
+        );
+      }
       assert.equal(snapshot(), before, "the state file is untouched");
       assert.deepEqual(readdirSync(dir).sort(), ["plain", "state.txt"]);
     });

@@ -1,6 +1,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import {
+  mkdir,
+  readdir,
+  readFile,
+  realpath,
+  stat,
+  writeFile,
+} from "node:fs/promises";
 import {
   cleanEnv,
   type ProcessResult,
@@ -61,12 +68,157 @@ for (const runtime of RUNTIMES) {
       }
     });
 
-    it("status of a missing file is OFF, and creates nothing", async () => {
+    it("status of a missing file is OFF, says no file exists at that path, creates nothing", async () => {
       const d = await freshDir();
       const r = await cli(["status", "--file", `${d}/state.txt`]);
       assert.equal(r.code, 0, r.stderr);
-      assert.equal(r.stdout.trim(), "maintenance mode is OFF");
+      assert.equal(
+        r.stdout.trim(),
+        `maintenance mode is OFF: no state file exists at ${d}/state.txt ` +
+          "(a missing state file reads as OFF)",
+      );
+      const j = await cli(["status", "--json", "--file", `${d}/state.txt`]);
+      assert.equal(j.code, 0, j.stderr);
+      assert.deepEqual(JSON.parse(j.stdout), {
+        enabled: false,
+        bypass: false,
+        state: { enabled: false },
+        store: `${d}/state.txt`,
+        exists: false,
+      });
       assert.deepEqual(await readdir(d), []);
+    });
+
+    it("--version and -V print deno.json's version, and nothing else", async () => {
+      const { version } = JSON.parse(
+        await readFile(new URL("../deno.json", import.meta.url), "utf8"),
+      );
+      for (const flag of ["--version", "-V"]) {
+        // from another directory: the version is found next to main.ts, not in the cwd
+        const r = await cli([flag], { cwd: await freshDir() });
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, `${version}\n`);
+        assert.equal(r.stderr, "");
+      }
+    });
+
+    it("a relative path: every command prints the absolute path it used", async () => {
+      const d = await realpath(await freshDir());
+      await mkdir(`${d}/sub`);
+      const abs = `${d}/sub/maintenance_mode_state.txt`;
+      const on = await cli(["on"], { cwd: `${d}/sub` });
+      assert.equal(on.code, 0, on.stderr);
+      assert.equal(on.stdout, `maintenance mode is ON (state file ${abs})\n`);
+      const status = await cli(["status"], { cwd: `${d}/sub` });
+      assert.equal(
+        status.stdout,
+        `maintenance mode is ON (state file ${abs})\n`,
+      );
+      // the app one directory up reads another file: status there says so
+      const up = await cli(["status"], { cwd: d });
+      assert.match(
+        up.stdout,
+        new RegExp(
+          `no state file exists at ${d}/maintenance_mode_state\\.txt`,
+        ),
+      );
+      const rel = await cli(["off", "--file", "../x.txt"], {
+        cwd: `${d}/sub`,
+      });
+      assert.equal(rel.code, 0, rel.stderr);
+      assert.equal(
+        rel.stdout,
+        `maintenance mode is OFF (state file ${d}/x.txt)\n`,
+      );
+      const env = await cli(["status", "--json"], {
+        cwd: `${d}/sub`,
+        env: { MAINTENANCE_STATE_FILE: "../x.txt" },
+      });
+      assert.equal(JSON.parse(env.stdout).store, `${d}/x.txt`);
+      assert.equal(JSON.parse(env.stdout).exists, true);
+    });
+
+    it("on --json / off --json print one JSON object; --with-secret's secret once", async () => {
+      const d = await freshDir();
+      const file = `${d}/state.txt`;
+      const on = await cli([
+        "on",
+        "--json",
+        "--with-secret",
+        "-m",
+        "Back soon",
+        "--until",
+        FUTURE,
+        "--file",
+        file,
+      ]);
+      assert.equal(on.code, 0, on.stderr);
+      assert.equal(on.stderr, "");
+      assert.equal(on.stdout.trim().split("\n").length, 1, on.stdout);
+      const o = JSON.parse(on.stdout);
+      assert.equal(o.enabled, true);
+      assert.equal(o.bypass, true);
+      assert.equal(o.store, file);
+      assert.equal(o.exists, true);
+      assert.equal(o.state.message, "Back soon");
+      assert.equal(o.state.endsAt, "2099-01-01T14:00:00.000Z");
+      assert.equal(o.state.bypass, undefined, "never the hash");
+      assert.match(o.secret, /^[A-Za-z0-9_-]{16,128}$/);
+      const stored = await readFile(file, "utf8");
+      assert.ok(!stored.includes(o.secret), "the secret is not stored");
+      assert.ok(
+        !on.stdout.includes(JSON.parse(stored).bypass.split(":")[1]),
+        "hash printed",
+      );
+      // the secret is shown once: status never has it
+      const status = await cli(["status", "--json", "--file", file]);
+      assert.ok(!status.stdout.includes(o.secret));
+      assert.equal(JSON.parse(status.stdout).secret, undefined);
+      // without --with-secret, no secret field
+      const plain = JSON.parse(
+        (await cli(["on", "--json", "--file", file])).stdout,
+      );
+      assert.equal("secret" in plain, false);
+      assert.equal(plain.bypass, false);
+
+      const off = await cli(["off", "--json", "--file", file]);
+      assert.equal(off.code, 0, off.stderr);
+      const f = JSON.parse(off.stdout);
+      assert.equal(f.enabled, false);
+      assert.equal(f.state.enabled, false);
+      assert.equal(f.store, file);
+      assert.equal(f.exists, true);
+      assert.equal("secret" in f, false);
+    });
+
+    it("status --exit-code: 3 while on, 0 while off, scheduled or missing", async () => {
+      const d = await freshDir();
+      const file = `${d}/state.txt`;
+      const status = (...extra: string[]) =>
+        cli(["status", "--exit-code", ...extra, "--file", file]);
+      const missing = await status();
+      assert.equal(missing.code, 0, missing.stderr);
+      assert.equal((await cli(["on", "--file", file])).code, 0);
+      const on = await status();
+      assert.equal(on.code, 3, on.stderr);
+      assert.match(on.stdout, /^maintenance mode is ON/);
+      assert.equal(on.stderr, "");
+      const onJson = await status("--json");
+      assert.equal(onJson.code, 3, onJson.stderr);
+      assert.equal(JSON.parse(onJson.stdout).enabled, true);
+      // without --exit-code, status is 0 either way
+      assert.equal((await cli(["status", "--file", file])).code, 0);
+      assert.equal(
+        (await cli(["on", "--from", "2098-01-01T00:00:00Z", "--file", file]))
+          .code,
+        0,
+      );
+      assert.equal((await status()).code, 0, "scheduled, not yet on");
+      assert.equal((await cli(["off", "--file", file])).code, 0);
+      assert.equal((await status()).code, 0);
+      // a store failure is still 1, never read as on or off
+      await writeFile(file, "{garbage");
+      assert.equal((await status()).code, 1);
     });
 
     it("on / status / status --json / off, with --file", async () => {
@@ -96,7 +248,8 @@ for (const runtime of RUNTIMES) {
       assert.equal(status.code, 0, status.stderr);
       assert.equal(
         status.stdout.trim(),
-        'maintenance mode is ON; until 2099-01-01T14:00:00.000Z; message: "Back at 14:00"',
+        'maintenance mode is ON; until 2099-01-01T14:00:00.000Z; message: "Back at 14:00"' +
+          ` (state file ${file})`,
       );
 
       const json = await cli(["status", "--json", "--file", file]);
@@ -108,7 +261,10 @@ for (const runtime of RUNTIMES) {
 
       const off = await cli(["off", "--file", file]);
       assert.equal(off.code, 0, off.stderr);
-      assert.match(off.stdout, /maintenance mode is OFF/);
+      assert.equal(
+        off.stdout,
+        `maintenance mode is OFF (state file ${file})\n`,
+      );
       assert.equal(JSON.parse(await readFile(file, "utf8")).enabled, false);
       const json2 = JSON.parse(
         (await cli(["status", "--json", "--file", file])).stdout,
@@ -203,10 +359,15 @@ for (const runtime of RUNTIMES) {
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(await readdir(d), ["maintenance_mode_state.txt"]);
       const s = await cli(["status"], { cwd: d });
-      assert.equal(s.stdout.trim(), "maintenance mode is ON");
+      assert.equal(
+        s.stdout.trim(),
+        `maintenance mode is ON (state file ${await realpath(
+          d,
+        )}/maintenance_mode_state.txt)`,
+      );
     });
 
-    describe("usage errors: exit 2, stderr names the argument and shows usage, state untouched", () => {
+    describe("usage errors: exit 2, stderr names the argument and where the help is, state untouched", () => {
       const cases: [string, string[], RegExp][] = [
         ["no command", [], /missing command: on, off or status/],
         ["unknown command", ["toggle"], /unknown command "toggle"/],
@@ -226,6 +387,11 @@ for (const runtime of RUNTIMES) {
           "negative --retry-after",
           ["on", "--retry-after=-5"],
           /--retry-after must be a whole number/,
+        ],
+        [
+          "negative --retry-after as its own argument: our message, not the parser's",
+          ["on", "--retry-after", "-5"],
+          /^error: --retry-after must be a whole number of seconds \(0 to 31536000\), not "-5"\n/,
         ],
         [
           "fractional --refresh",
@@ -255,9 +421,9 @@ for (const runtime of RUNTIMES) {
           /--message only goes with "on"/,
         ],
         [
-          "--json with off",
-          ["off", "--json"],
-          /--json only goes with "status"/,
+          "--exit-code with on",
+          ["on", "--exit-code"],
+          /--exit-code only goes with "status"/,
         ],
         ["empty --file", ["on", "--file", " "], /--file needs a path/],
       ];
@@ -275,7 +441,12 @@ for (const runtime of RUNTIMES) {
           assert.equal(r.code, 2, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
           assert.match(r.stderr, /^error: /);
           assert.match(r.stderr, message);
-          assert.match(r.stderr, /Usage: maintenance <command>/);
+          // the one-line error and where the help is, not the whole help
+          assert.match(
+            r.stderr,
+            /^error: [^\n]+\nrun 'maintenance --help' for the commands and options\n$/,
+          );
+          assert.doesNotMatch(r.stderr, /Usage:/);
           assert.equal(r.stdout, "");
           assert.equal(await readFile(file, "utf8"), before);
           assert.deepEqual(await readdir(d), ["state.txt"]);

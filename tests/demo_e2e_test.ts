@@ -143,6 +143,50 @@ for (const runtime of RUNTIMES) {
       assert.equal((await get("/healthz")).status, 200);
     });
 
+    it("says at start which state file it reads, and that the admin routes are not mounted and how to mount them", async () => {
+      await demo!.waitFor(/^admin routes: /m, 5000);
+      const out = demo!.output();
+      assert.ok(out.includes(`state: state file ${file} (`), out);
+      assert.match(
+        out,
+        /^admin routes: not mounted; to mount them at \/maintenance-mode, set MAINTENANCE_ADMIN_TOKEN to a token of at least 16 characters/m,
+      );
+      assert.equal((await get("/maintenance-mode")).status, 404);
+    });
+
+    it("with MAINTENANCE_ADMIN_TOKEN: says the admin routes are mounted, at a URL that answers", async () => {
+      const token = "demo-token-0123456789abcdef";
+      const [cmd, args] = scriptCommand(runtime, "scripts/demo.ts");
+      const admin = startProcess(cmd, args, {
+        env: cleanEnv({
+          PORT: "0",
+          MAINTENANCE_STATE_FILE: file,
+          MAINTENANCE_ADMIN_TOKEN: token,
+        }),
+      });
+      try {
+        const m = await admin.waitFor(
+          /^admin routes: mounted at (http:\/\/127\.0\.0\.1:\d+\/maintenance-mode) .*POST \/maintenance-mode\/on and \/maintenance-mode\/off.*Authorization: Bearer \$MAINTENANCE_ADMIN_TOKEN$/m,
+          30_000,
+        );
+        assert.doesNotMatch(
+          admin.output(),
+          new RegExp(token),
+          "no token printed",
+        );
+        const res = await fetch(m[1], {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        assert.equal(res.status, 200);
+        assert.equal(typeof (await res.json()).enabled, "boolean");
+        const refused = await fetch(m[1]);
+        await refused.body?.cancel();
+        assert.equal(refused.status, 401);
+      } finally {
+        await admin.stop();
+      }
+    });
+
     it("a port in use: exits 2 naming PORT, no stack trace", async () => {
       const [cmd, args] = scriptCommand(runtime, "scripts/demo.ts");
       const r = await runProcess(cmd, args, {

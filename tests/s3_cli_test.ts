@@ -141,13 +141,23 @@ describe(`CLI with S3 from the environment (${ON_BUN ? "bun" : "deno"}, s3rver)`
   it("switches on, reports the status and switches off", async () => {
     const key = "cli/on-off.json";
     const env = s3Env(key);
-    let r = await cli(
+    // before the first write: the object does not exist, and that reads as OFF
+    let r = await cli(["status", "--exit-code"], env);
+    assert.equal(r.code, 0, show(r));
+    assert.equal(
+      r.stdout,
+      `maintenance mode is OFF: no S3 object exists at s3://${BUCKET}/${key} ` +
+        "(a missing S3 object reads as OFF)\n",
+    );
+    r = await cli(
       ["on", "-m", "Back at 14:00", "--retry-after", "600"],
       env,
     );
     assert.equal(r.code, 0, show(r));
     assert.match(r.stdout, /maintenance mode is ON/);
-    assert.match(r.stdout, new RegExp(`s3://${BUCKET}/${key}`));
+    assert.match(r.stdout, new RegExp(`\\(S3 object s3://${BUCKET}/${key}\\)`));
+    r = await cli(["status", "--exit-code"], env);
+    assert.equal(r.code, 3, show(r));
     const written = JSON.parse((await object(key))!);
     assert.equal(written.enabled, true);
     assert.equal(written.message, "Back at 14:00");
@@ -160,9 +170,18 @@ describe(`CLI with S3 from the environment (${ON_BUN ? "bun" : "deno"}, s3rver)`
     assert.equal(status.store, `s3://${BUCKET}/${key}`);
     assert.equal(status.state.message, "Back at 14:00");
 
-    r = await cli(["off"], env);
+    r = await cli(["off", "--json"], env);
     assert.equal(r.code, 0, show(r));
-    assert.match(r.stdout, /maintenance mode is OFF/);
+    assert.deepEqual(
+      { ...JSON.parse(r.stdout), state: undefined },
+      {
+        enabled: false,
+        bypass: false,
+        state: undefined,
+        store: `s3://${BUCKET}/${key}`,
+        exists: true,
+      },
+    );
     assert.equal(JSON.parse((await object(key))!).enabled, false);
     r = await cli(["status"], env);
     assert.equal(r.code, 0, show(r));
