@@ -166,15 +166,36 @@ interface Call {
   b: unknown;
 }
 
-/** The `Request` adapter of the request engine. */
-const fetchAdapter = {
-  request: (x: Call) => x.req,
+/**
+ * The path the rules see: Hono's (`getPath`, `%XX` decoded), or `""` (no path exemption,
+ * no redirect target) when a handler that routes on `new URL(req.url).pathname` (a
+ * `switch`, URLPattern) could see another path than the one the rules were asked about.
+ */
+function rulePath(req: Request): string {
+  const url = req.url;
   // Deno builds `req.url` from the raw Host header: with `Host: x\admin?` the URL is
   // `http://x\admin?/healthz`, where getPath() reads /healthz but `new URL()` (what a
   // non-Hono handler routes on) reads /admin. Such a request gets no path exemption.
-  facts: (x: Call) => ({
-    path: SPLIT_AUTHORITY_RE.test(x.req.url) ? "" : getPath(x.req),
-  }),
+  if (SPLIT_AUTHORITY_RE.test(url)) return "";
+  const path = getPath(req);
+  if (!url.includes("%")) return path; // nothing decoded: both read the same text
+  let raw: string;
+  try {
+    raw = new URL(url).pathname;
+  } catch {
+    return "";
+  }
+  if (raw === path) return path;
+  // Only the canonical spelling agrees: /caf%C3%A9 is /café; /caf%c3%a9, /%68ealthz are not.
+  const canonical = new URL("http://h");
+  canonical.pathname = path;
+  return canonical.pathname === raw ? path : "";
+}
+
+/** The `Request` adapter of the request engine. */
+const fetchAdapter = {
+  request: (x: Call) => x.req,
+  facts: (x: Call) => ({ path: rulePath(x.req) }),
   ip: (x: Call, trusted: number) =>
     clientIp(x.req, connectionIp(x.req, x.a), trusted),
 };

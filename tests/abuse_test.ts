@@ -131,8 +131,15 @@ describe("abuse: the message is always escaped (HTML and JSON)", () => {
       },
     }));
     const res = await app2.request("/");
+    assert.equal(res.status, 503, "the page is served");
     const body = await res.text();
     assert.doesNotMatch(body, /<script|<img/);
+    assert.ok(body.includes("&lt;script&gt;t&lt;/script&gt;"), body);
+    assert.ok(body.includes("&lt;img src=x onerror=d&gt;"), body);
+    assert.ok(
+      body.includes('lang="&quot;&gt;&lt;script&gt;l&lt;/script&gt;"'),
+      body,
+    );
   });
 });
 
@@ -660,6 +667,7 @@ describe("abuse: admin routes change nothing without the right credentials", () 
 
   const AUTH = `Authorization: Bearer ${TOKEN}`;
   const JSON_TYPE = "Content-Type: application/json";
+  const FORM_TYPE = "Content-Type: application/x-www-form-urlencoded";
   const CASES: [string, string, string[], string, number[]][] = [
     // [label, request line, headers, body, allowed statuses]
     ["no credentials", "POST /maintenance-mode/off", [JSON_TYPE], "{}", [401]],
@@ -736,18 +744,44 @@ describe("abuse: admin routes change nothing without the right credentials", () 
       "",
       [403],
     ],
+    // A browser adds the Basic credentials and cookies it holds to a cross-site form,
+    // never a Bearer header: a form without Origin is refused unless it carries one.
     [
-      "a form without Origin",
+      "a form without Origin, Basic auth",
       "POST /maintenance-mode/on",
-      [AUTH, "Content-Type: application/x-www-form-urlencoded"],
+      [`Authorization: Basic ${btoa(`admin:${TOKEN}`)}`, FORM_TYPE],
       "message=pwned",
       [403],
     ],
     [
-      "text/plain without Origin",
+      "a form without Origin, the token in a cookie",
       "POST /maintenance-mode/on",
-      [AUTH, "Content-Type: text/plain"],
+      [`Cookie: token=${TOKEN}`, FORM_TYPE],
+      "message=pwned",
+      [403],
+    ],
+    [
+      "text/plain without Origin, Basic auth",
+      "POST /maintenance-mode/on",
+      [
+        `Authorization: Basic ${btoa(`admin:${TOKEN}`)}`,
+        "Content-Type: text/plain",
+      ],
       '{"message":"pwned"}',
+      [403],
+    ],
+    [
+      "a Bearer form with a cross-site Origin",
+      "POST /maintenance-mode/on",
+      [AUTH, FORM_TYPE, "Origin: https://evil.example"],
+      "message=pwned",
+      [403],
+    ],
+    [
+      "a Bearer form with Sec-Fetch-Site: cross-site",
+      "POST /maintenance-mode/on",
+      [AUTH, FORM_TYPE, "Sec-Fetch-Site: cross-site"],
+      "message=pwned",
       [403],
     ],
     ["GET on a POST route", "GET /maintenance-mode/off", [AUTH], "", [405]],

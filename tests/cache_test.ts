@@ -485,13 +485,24 @@ describe("a failing store never fails a request", () => {
   it("an onError that throws does not break a request", async () => {
     const store = new FaultyStore();
     store.mode = "fail";
+    const heard: Error[] = [];
     const mm = createMaintenance({
       store,
-      onError: () => {
+      onError: (e) => {
+        heard.push(e);
         throw new Error("logger down");
       },
     });
+    const app = new Hono();
+    app.use(mm.middleware());
+    app.get("/", (c) => c.text("ok"));
+    const res = await app.request("/");
+    assert.equal(res.status, 200, "the fallback (off) is served");
+    assert.equal(await res.text(), "ok");
     assert.equal(await mm.isEnabled(), false);
+    assert.ok(store.reads >= 1, "the store was read");
+    assert.equal(heard.length, 1, "onError ran, once for the streak");
+    assert.match(heard[0].message, /injected store failure/);
   });
 
   it("a hanging store is bounded by timeoutMs", async () => {

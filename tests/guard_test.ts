@@ -1,5 +1,4 @@
 import { guard } from "../src/guard.ts";
-import { internals } from "../src/_internal.ts";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Hono } from "hono";
@@ -693,5 +692,186 @@ describe("guard: a Host header that splits the URL", () => {
     } finally {
       await server.stop();
     }
+  });
+});
+
+/**
+ * Sends `GET target` exactly as written on a raw socket (fetch() could clean the
+ * target up) and resolves with the status and the body.
+ */
+async function rawGet(
+  url: string,
+  target: string,
+  headers: string[] = [],
+): Promise<{ status: number; body: string; head: string }> {
+  const { connect } = await import("node:net");
+  const { port, host } = new URL(url);
+  const out = await new Promise<string>((resolve) => {
+    const s = connect(Number(port), "127.0.0.1");
+    let text = "";
+    s.setEncoding("latin1");
+    s.on("data", (d) => (text += d));
+    s.on("close", () => resolve(text));
+    s.on("error", () => resolve(text));
+    s.write(
+      `GET ${target} HTTP/1.1\r\nHost: ${host}\r\n${
+        headers.map((h) => h + "\r\n").join("")
+      }Connection: close\r\n\r\n`,
+    );
+  });
+  const split = out.indexOf("\r\n\r\n");
+  const head = split === -1 ? out : out.slice(0, split);
+  const m = /^HTTP\/1\.1 (\d{3})/.exec(head);
+  return {
+    status: m === null ? 0 : Number(m[1]),
+    head,
+    body: split === -1 ? "" : out.slice(split + 4),
+  };
+}
+
+describe("guard: percent-encoded paths and a handler that routes on new URL()", () => {
+  // A plain fetch handler, no Hono: it routes on the URL's own (raw) pathname, as a
+  // `switch` or URLPattern does, and answers "APP <path>" for anything else.
+  const plain = (req: Request): Response => {
+    const path = new URL(req.url).pathname;
+    switch (path) {
+      case "/healthz":
+        return new Response("healthy");
+      case "/caf%C3%A9":
+        return new Response("menu");
+      default:
+        return new Response(`APP ${path}`);
+    }
+  };
+  const servers: TestServer[] = [];
+  after(async () => {
+    for (const s of servers) await s.stop();
+  });
+  async function served(options: GuardOptions): Promise<string> {
+    const mm = createMaintenance({ store: new MemoryStore() });
+    await mm.enable({ message: "down" });
+    const s = await serveFetch(guard(mm, plain, options) as never);
+    servers.push(s);
+    return s.url;
+  }
+
+  it("an exempt path spelled with %XX gets no exemption: the app never answers it", async () => {
+    const url = await served({ ignorePaths: [/^\/healthz$/] });
+    const ok = await rawGet(url, "/healthz");
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body, "healthy");
+    for (
+      const target of [
+        "/%68ealthz",
+        "/%68%65%61%6C%74%68%7A",
+        "/healt%68z",
+        "/%68ealthz?x=1",
+      ]
+    ) {
+      const r = await rawGet(url, target);
+      assert.doesNotMatch(r.body, /^APP /, `${target}: ${r.head}`);
+      assert.equal(r.status, 503, `${target}: ${r.head}`);
+    }
+  });
+  it("a string rule is no different: /healthz and below, never /%68ealthz", async () => {
+    const url = await served({ ignorePaths: ["/healthz"] });
+    assert.equal((await rawGet(url, "/healthz")).status, 200);
+    assert.equal((await rawGet(url, "/healthz/db")).status, 200);
+    const r = await rawGet(url, "/%68ealthz/db");
+    assert.equal(r.status, 503, r.head);
+  });
+  it("a non-ASCII exempt path passes in its canonical spelling only (/caf%C3%A9, not /caf%c3%a9)", async () => {
+    for (const rule of ["/café", "/caf%C3%A9", /^\/café$/]) {
+      const url = await served({ ignorePaths: [rule] });
+      const ok = await rawGet(url, "/caf%C3%A9");
+      assert.equal(ok.status, 200, `${rule}: ${ok.head}`);
+      assert.equal(ok.body, "menu");
+      // The handler would route this spelling elsewhere (here: to the app).
+      const lower = await rawGet(url, "/caf%c3%a9");
+      assert.equal(lower.status, 503, `${rule}: ${lower.head}`);
+      assert.doesNotMatch(lower.body, /^APP /);
+    }
+  });
+  it("redirectTo: an encoded spelling of the target is redirected, not passed to the app", async () => {
+    const url = await served({ redirectTo: "/maintenance" });
+    const r = await rawGet(url, "/%6Daintenance");
+    assert.equal(r.status, 302, r.head);
+    assert.match(r.head, /\r\nlocation: \/maintenance\r\n/i);
+    const target = await rawGet(url, "/maintenance");
+    assert.equal(target.status, 200);
+    assert.equal(target.body, "APP /maintenance");
+  });
+});
+
+describe("guard: a client let through for who it is gets private, no-store", () => {
+  // A plain fetch handler (no Hono, no middleware): only the guard can mark its answer.
+  const cacheable = () =>
+    new Response("the real page", {
+      headers: { "cache-control": "public, max-age=600" },
+    });
+  const secret = "guard-private-secret-0123456789";
+  const servers: TestServer[] = [];
+  after(async () => {
+    for (const s of servers) await s.stop();
+  });
+  async function served(
+    options: GuardOptions,
+    on = true,
+  ): Promise<string> {
+    const mm = createMaintenance({ store: new MemoryStore() });
+    if (on) await mm.enable({ secret });
+    const s = await serveFetch(guard(mm, cacheable, options) as never);
+    servers.push(s);
+    return s.url;
+  }
+  async function get(
+    url: string,
+    headers?: HeadersInit,
+  ): Promise<{ status: number; cc: string | null; body: string }> {
+    const res = await fetch(url, { headers, redirect: "manual" });
+    return {
+      status: res.status,
+      cc: res.headers.get("cache-control"),
+      body: await res.text(),
+    };
+  }
+
+  it("the bypass cookie", async () => {
+    const url = await served({});
+    const visit = await fetch(`${url}/${secret}`, { redirect: "manual" });
+    await visit.body?.cancel();
+    assert.equal(visit.status, 302);
+    const cookie = visit.headers.get("set-cookie")!.split(";")[0];
+    const r = await get(`${url}/`, { cookie });
+    assert.equal(r.status, 200);
+    assert.equal(r.body, "the real page");
+    assert.equal(r.cc, "private, no-store");
+  });
+  it("an exempt IP (the peer, 127.0.0.1)", async () => {
+    const r = await get(`${await served({ ignoreIps: ["127.0.0.1"] })}/`);
+    assert.equal(r.status, 200);
+    assert.equal(r.body, "the real page");
+    assert.equal(r.cc, "private, no-store");
+  });
+  it("ignoreRequest", async () => {
+    const url = await served({
+      ignoreRequest: (req) => req.headers.get("x-staff") === "yes",
+    });
+    const r = await get(`${url}/`, { "x-staff": "yes" });
+    assert.equal(r.status, 200);
+    assert.equal(r.body, "the real page");
+    assert.equal(r.cc, "private, no-store");
+    const other = await get(`${url}/`);
+    assert.equal(other.status, 503);
+  });
+  it("an exempt path, or maintenance off, keeps the app's own Cache-Control", async () => {
+    const exempt = await get(
+      `${await served({ ignorePaths: ["/healthz"] })}/healthz`,
+    );
+    assert.equal(exempt.status, 200);
+    assert.equal(exempt.cc, "public, max-age=600");
+    const off = await get(`${await served({}, false)}/`);
+    assert.equal(off.status, 200);
+    assert.equal(off.cc, "public, max-age=600");
   });
 });

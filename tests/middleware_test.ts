@@ -1165,3 +1165,97 @@ describe("an ignoreRequest that throws", () => {
     assert.equal((await guarded(new Request("http://x/"))).status, 200);
   });
 });
+
+describe("forceMaintenance decides before anything about the client", () => {
+  const secret = "force-test-secret-0123456789";
+  const servers: TestServer[] = [];
+  after(async () => {
+    for (const s of servers) await s.stop();
+  });
+  /**
+   * Over a real server: the middleware with an `ignoreRequest` that counts its calls
+   * and says yes, then on `/old` a handler registered before the mark (its own route)
+   * and one before it in the same route, each counting its runs, then the mark.
+   */
+  async function forcedServer(options: MiddlewareOptions = {}) {
+    const mm = createMaintenance({ store: new MemoryStore() });
+    await mm.enable({ secret });
+    const seen = { asked: 0, ran: 0 };
+    const app: App = new Hono();
+    app.use(mm.middleware({
+      ignoreRequest: () => {
+        seen.asked++;
+        return true; // a staff member, say: must not matter on a forced route
+      },
+      ...options,
+    }));
+    app.get("/old", async (_c, next) => {
+      seen.ran++;
+      await next();
+    });
+    app.get(
+      "/old",
+      async (_c, next) => {
+        seen.ran++;
+        await next();
+      },
+      forceMaintenance(true),
+      (c) => c.text("never"),
+    );
+    app.get("/", (c) => c.text("home"));
+    const s = await serveFetch(app.fetch);
+    servers.push(s);
+    return { url: s.url, seen };
+  }
+
+  it("never asks ignoreRequest, never runs a handler registered before the mark", async () => {
+    const { url, seen } = await forcedServer();
+    const res = await fetch(`${url}/old`);
+    assert.equal(res.status, 503);
+    assert.doesNotMatch(await res.text(), /never/);
+    assert.equal(seen.asked, 0, "ignoreRequest was asked");
+    assert.equal(seen.ran, 0, "a handler before the mark ran");
+    // Elsewhere ignoreRequest is asked, and lets the request through.
+    const home = await fetch(`${url}/`);
+    assert.equal(home.status, 200);
+    assert.equal(await home.text(), "home");
+    assert.equal(seen.asked, 1);
+  });
+  it("with the bypass cookie: still no handler before the mark, still 503", async () => {
+    const { url, seen } = await forcedServer();
+    const visit = await fetch(`${url}/${secret}`, { redirect: "manual" });
+    await visit.body?.cancel();
+    assert.equal(visit.status, 302);
+    const cookie = visit.headers.get("set-cookie")!.split(";")[0];
+    const home = await fetch(`${url}/`, { headers: { cookie } });
+    assert.equal(await home.text(), "home", "the cookie works elsewhere");
+    const res = await fetch(`${url}/old`, { headers: { cookie } });
+    assert.equal(res.status, 503);
+    await res.body?.cancel();
+    assert.equal(seen.ran, 0, "a handler before the mark ran");
+    assert.equal(seen.asked, 0);
+  });
+  it("forceMaintenance(false) from an exempt IP keeps the app's Cache-Control: open to all, nothing to hide", async () => {
+    const mm = createMaintenance({ store: new MemoryStore() });
+    await mm.enable();
+    const app: App = new Hono();
+    app.use(mm.middleware({ ignoreIps: ["127.0.0.1"] }));
+    app.get("/status", forceMaintenance(false), (c) => {
+      c.header("cache-control", "public, max-age=60");
+      return c.text("status");
+    });
+    app.get("/", (c) => {
+      c.header("cache-control", "public, max-age=60");
+      return c.text("home");
+    });
+    const s = await serveFetch(app.fetch);
+    servers.push(s);
+    const open = await fetch(`${s.url}/status`);
+    assert.equal(await open.text(), "status");
+    assert.equal(open.headers.get("cache-control"), "public, max-age=60");
+    // Let through for who it is elsewhere: private.
+    const home = await fetch(`${s.url}/`);
+    assert.equal(await home.text(), "home");
+    assert.equal(home.headers.get("cache-control"), "private, no-store");
+  });
+});
