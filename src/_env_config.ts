@@ -563,9 +563,11 @@ export async function invalidateSharedCache(
     }
     return true;
   } catch (e) {
+    // redisCache keeps no entry longer than an hour, "forever" included.
     const when = settings.ttlMs === null
-      ? "never expires (MAINTENANCE_CACHE_TTL_MS is forever)"
-      : `expires, after MAINTENANCE_CACHE_TTL_MS (${settings.ttlMs} ms, at least 1 s)`;
+      ? "expires, at most an hour after it was set (redisCache's bound for " +
+        "MAINTENANCE_CACHE_TTL_MS forever)"
+      : `expires, after MAINTENANCE_CACHE_TTL_MS (${settings.ttlMs} ms, at least 1 s, at most 1 h)`;
     throw new Error(
       `the state was written, but the Redis cache key "${key}" at ${
         redisWhere(redisUrl)

@@ -5,6 +5,12 @@
  * instance reads the new state at its next check; the others are Redis hits, not store
  * reads. This module imports no Redis package.
  *
+ * Entries are written in an envelope of their own with an expiry inside,
+ * `{"x-maintenance":1,"exp":<ms since epoch>,"v":"<state>"}`, and live at most one hour
+ * (also with `ttlMs: null`); anything else under the key, or an envelope past its
+ * expiry, is a miss, and the store decides. Still, whoever can write to this Redis can
+ * write an envelope: write access to the cache is write access to maintenance.
+ *
  * @example
  * ```ts
  * import { createClient } from "redis";
@@ -69,6 +75,30 @@ export interface RedisCacheOptions {
   prefix?: string;
 }
 
+/** The longest an entry lives, in seconds, whatever the TTL asked (`null` too). */
+const MAX_TTL_S = 3600;
+/** Clock skew between servers allowed for an envelope's expiry, in ms. */
+const SKEW_MS = 60_000;
+
+/**
+ * The state text in an envelope of ours that has not expired, else `null` (a miss):
+ * a value without it (written by someone else), an expired one, or one whose expiry is
+ * further away than any entry of ours lives.
+ */
+function unwrap(reply: string, now: number): string | null {
+  let e: { "x-maintenance"?: unknown; exp?: unknown; v?: unknown } | null;
+  try {
+    e = JSON.parse(reply);
+  } catch {
+    return null;
+  }
+  return e !== null && typeof e === "object" && e["x-maintenance"] === 1 &&
+      typeof e.exp === "number" && typeof e.v === "string" && now < e.exp &&
+      e.exp <= now + MAX_TTL_S * 1000 + SKEW_MS
+    ? e.v
+    : null;
+}
+
 function explain(op: string, key: string, e: unknown): StoreError {
   const err = (e ?? {}) as {
     code?: unknown;
@@ -104,10 +134,15 @@ function explain(op: string, key: string, e: unknown): StoreError {
 }
 
 /**
- * A shared cache over a connected node-redis or ioredis client, as Django's Redis cache:
- * `ttlSeconds` of `null` stores without expiry, `0` or less deletes the key, whole
- * seconds use `EX`, fractions `PX`. Errors are `StoreError`s naming the key. Pass it as
- * `cache.store` to `createMaintenance`.
+ * A shared cache over a connected node-redis or ioredis client. Each value is stored in
+ * an envelope with its expiry, `{"x-maintenance":1,"exp":<ms>,"v":"<state>"}`, and with
+ * Redis's own expiry as well (whole seconds use `EX`, fractions `PX`); `get` answers
+ * `null` (a miss: the store decides) for anything else under the key and for an expired
+ * envelope, so a value planted without expiry cannot stand in for the store. No entry
+ * lives longer than one hour: `ttlSeconds` of `null` (the cache's `ttlMs: null`) or
+ * more than 3600 means one hour, after which one store read fills it again. `0` or less
+ * deletes the key. Errors are `StoreError`s naming the key. Pass it as `cache.store` to
+ * `createMaintenance`.
  *
  * @example
  * ```ts
@@ -165,9 +200,12 @@ export function redisCache(
     async get(key) {
       const reply = await call("get", key, (k) => client.get(k));
       if (reply === null || reply === undefined) return null;
-      return reply instanceof Uint8Array
-        ? new TextDecoder().decode(reply)
-        : String(reply);
+      return unwrap(
+        reply instanceof Uint8Array
+          ? new TextDecoder().decode(reply)
+          : String(reply),
+        Date.now(),
+      );
     },
     async set(key, value, ttlSeconds) {
       if (
@@ -181,16 +219,19 @@ export function redisCache(
       }
       await call("set", key, (k) => {
         if (ttlSeconds !== null && ttlSeconds <= 0) return client.del(k);
-        if (ttlSeconds === null || ttlSeconds === Infinity) {
-          return client.set(k, value);
-        }
-        const whole = Number.isInteger(ttlSeconds);
+        const ttl = Math.min(ttlSeconds ?? MAX_TTL_S, MAX_TTL_S);
+        const whole = Number.isInteger(ttl);
         const mode = whole ? "EX" : "PX";
-        const amount = whole ? ttlSeconds : Math.ceil(ttlSeconds * 1000);
+        const amount = whole ? ttl : Math.ceil(ttl * 1000);
+        const envelope = JSON.stringify({
+          "x-maintenance": 1,
+          exp: Date.now() + (whole ? amount * 1000 : amount),
+          v: value,
+        });
         // node-redis v4 to v6 take { EX } / { PX }; ioredis takes "EX", n.
         return ioredis
-          ? loose.set(k, value, mode, amount)
-          : loose.set(k, value, { [mode]: amount });
+          ? loose.set(k, envelope, mode, amount)
+          : loose.set(k, envelope, { [mode]: amount });
       });
     },
     async delete(key) {

@@ -3,9 +3,9 @@
  * or an S3-compatible server (MinIO, Cloudflare R2, ...). This is the only module that
  * loads `@aws-sdk/client-s3` (an optional peer dependency: install it to use this).
  *
- * Each read is one `GetObject` (a missing object reads as off), each write one
- * `PutObject`; both are bounded by `timeoutMs`. Failures are `StoreError`s naming
- * `s3://bucket/key` and what to change.
+ * Each read is one `GetObject` (a missing object reads as off; one larger than 64 KiB is
+ * an error, and no more of it is read), each write one `PutObject`; both are bounded by
+ * `timeoutMs`. Failures are `StoreError`s naming `s3://bucket/key` and what to change.
  *
  * @example
  * ```ts
@@ -91,6 +91,76 @@ function errorName(e: unknown): string {
   return typeof err.name === "string" && err.name !== "" ? err.name : "Error";
 }
 
+/** The largest object read, in bytes (`parseState` accepts at most 64 KiB). */
+const MAX_BYTES = 65_536;
+
+/** A body read or refused at the cap: a stream (Bun, Deno, Node; fetch) or a Blob. */
+type Body = {
+  getReader?(): ReadableStreamDefaultReader<Uint8Array>;
+  [Symbol.asyncIterator]?(): AsyncIterator<Uint8Array>;
+  destroy?(): void;
+  cancel?(): Promise<void>;
+  arrayBuffer?(): Promise<ArrayBuffer>;
+  size?: number;
+};
+
+function tooLarge(size?: number): Error {
+  return Object.assign(new Error(), { code: "EFBIG", size });
+}
+
+/**
+ * The body's text, reading at most 64 KiB + 1 bytes: an object larger than that (by its
+ * `Content-Length`, or as it streams in) is an `EFBIG` error, its stream cancelled, so a
+ * huge object costs one small buffer, not its size in memory at every retry.
+ */
+async function readCapped(
+  body: unknown,
+  contentLength: number | undefined,
+): Promise<string> {
+  const b = (body ?? undefined) as Body | undefined;
+  const stop = () => {
+    b?.destroy?.();
+    b?.cancel?.()?.catch(() => {});
+  };
+  if (typeof contentLength === "number" && contentLength > MAX_BYTES) {
+    stop();
+    throw tooLarge(contentLength);
+  }
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  if (b === undefined) return "";
+  if (typeof b.getReader === "function") {
+    const reader = b.getReader();
+    while (length <= MAX_BYTES) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      length += value.byteLength;
+    }
+    if (length > MAX_BYTES) reader.cancel().catch(() => {});
+  } else if (typeof b[Symbol.asyncIterator] === "function") {
+    // Leaving the loop early destroys a Node stream (the socket is not read on).
+    for await (const chunk of b as AsyncIterable<Uint8Array>) {
+      chunks.push(chunk);
+      length += chunk.byteLength;
+      if (length > MAX_BYTES) break;
+    }
+    if (length > MAX_BYTES) stop();
+  } else if (typeof b.arrayBuffer === "function") {
+    if ((b.size ?? 0) > MAX_BYTES) throw tooLarge(b.size);
+    chunks.push(new Uint8Array(await b.arrayBuffer()));
+    length = chunks[0].byteLength;
+  }
+  if (length > MAX_BYTES) throw tooLarge();
+  const bytes = new Uint8Array(length);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return new TextDecoder().decode(bytes);
+}
+
 function isTimeoutReason(reason: unknown): boolean {
   const r = (reason ?? {}) as { name?: unknown; code?: unknown };
   return r.name === "TimeoutError" || r.code === "TIMEOUT";
@@ -98,11 +168,13 @@ function isTimeoutReason(reason: unknown): boolean {
 
 /**
  * Keeps the state in one S3 object. A read is one `GetObject`, a missing object reading
- * as `null` (off); a write is one `PutObject` (`Content-Type: application/json`,
- * `Cache-Control: no-store`), which S3 makes visible to every reader at once. Each call
+ * as `null` (off), one larger than 64 KiB an `EFBIG` error (by its `Content-Length`, or
+ * as it streams in: no more of it is read); a write is one `PutObject`
+ * (`Content-Type: application/json`, `Cache-Control: no-store`), which S3 makes visible
+ * to every reader at once. Each call
  * is bounded by `timeoutMs`, even while the AWS SDK is still looking for credentials.
- * Errors are {@linkcode StoreError}s whose `code` is `TIMEOUT`, `ABORTED` or the S3 error
- * name (`AccessDenied`, `NoSuchBucket`, ...).
+ * Errors are {@linkcode StoreError}s whose `code` is `TIMEOUT`, `ABORTED`, `EFBIG`,
+ * `EMPTY` or the S3 error name (`AccessDenied`, `NoSuchBucket`, ...).
  *
  * @example
  * ```ts
@@ -222,7 +294,7 @@ export class S3Store implements StateStore {
           new GetObjectCommand({ Bucket: this.#bucket, Key: this.#key }),
           { abortSignal },
         );
-        const text = await out.Body?.transformToString() ?? "";
+        const text = await readCapped(out.Body, out.ContentLength);
         // s3rver (not atomic) answers a read racing a write with an empty body, which
         // would read as off; a state is never empty.
         if (text.trim() === "") {
@@ -357,7 +429,15 @@ export class S3Store implements StateStore {
     const detail = String((e as { message?: unknown })?.message ?? e);
     const arn = `arn:aws:s3:::${this.#bucket}`;
     let fix: string;
-    if (code === "EMPTY") {
+    if (code === "EFBIG") {
+      const size = (e as { size?: unknown }).size;
+      fix =
+        `the object is larger than 64 KiB${
+          typeof size === "number" ? ` (${size} bytes)` : ""
+        }, too large for a state, and was not read past that; point the store at the ` +
+        "right object (bucket and key), or rewrite it with `maintenance on` / " +
+        "`maintenance off`";
+    } else if (code === "EMPTY") {
       fix =
         "the object is empty, which is not a state (a read racing a write on a " +
         "server that does not replace objects atomically, or a write by another tool); " +

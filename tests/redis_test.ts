@@ -1,6 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createClient } from "redis";
+import { Hono } from "hono";
 import { redisCache, type RedisLikeClient } from "../stores/redis.ts";
 import { MemoryCache } from "./memory_cache.ts";
 import { StoreError } from "../stores/_store_error.ts";
@@ -39,12 +40,126 @@ describe("redisCache against redis-server", () => {
     assert.equal(await cache.get("mm:a"), null);
   });
 
-  it("keeps a value forever with ttl null, and drops it with ttl 0", async () => {
+  /** The envelope stored under `key`, parsed. */
+  async function envelope(
+    key: string,
+  ): Promise<{ "x-maintenance": number; exp: number; v: string }> {
+    const raw = await client.get(key);
+    assert.ok(raw !== null, `${key} is set`);
+    return JSON.parse(raw);
+  }
+
+  it("stores each value in its own envelope, with its expiry inside", async () => {
     const cache = redisCache(client);
-    await cache.set("mm:forever", "1", null);
-    assert.equal(await client.ttl("mm:forever"), -1);
+    const before = Date.now();
+    await cache.set("mm:env", '{"enabled":true}', 30);
+    const e = await envelope("mm:env");
+    assert.deepEqual(Object.keys(e), ["x-maintenance", "exp", "v"]);
+    assert.equal(e["x-maintenance"], 1);
+    assert.equal(e.v, '{"enabled":true}');
+    assert.ok(
+      e.exp >= before + 30_000 && e.exp <= Date.now() + 30_000,
+      `exp ${e.exp - before} ms ahead`,
+    );
+    assert.equal(await cache.get("mm:env"), '{"enabled":true}');
+  });
+
+  it("ttl null (ttlMs: null) and ttls over an hour live one hour at most; ttl 0 drops", async () => {
+    const cache = redisCache(client);
+    for (const ttl of [null, 86_400, Infinity]) {
+      const before = Date.now();
+      await cache.set("mm:forever", "1", ttl);
+      const left = await client.ttl("mm:forever");
+      assert.ok(left > 3590 && left <= 3600, `${ttl}: Redis TTL ${left}`);
+      const e = await envelope("mm:forever");
+      assert.ok(
+        e.exp >= before + 3_600_000 && e.exp <= Date.now() + 3_600_000,
+        `${ttl}: envelope expires ${e.exp - before} ms ahead`,
+      );
+      assert.equal(await cache.get("mm:forever"), "1");
+    }
     await cache.set("mm:forever", "1", 0);
     assert.equal(await client.exists("mm:forever"), 0);
+  });
+
+  it("a value not in our envelope is a miss: a raw SET without expiry, JSON, other shapes", async () => {
+    const cache = redisCache(client);
+    const planted = [
+      "1",
+      '{"enabled":true}',
+      "null",
+      "[1]",
+      '{"x-maintenance":2,"exp":9e15,"v":"1"}',
+      '{"x-maintenance":1,"exp":"9e15","v":"1"}',
+      '{"x-maintenance":1,"v":"1"}',
+      '{"x-maintenance":1,"exp":9e15,"v":1}',
+      "not json",
+    ];
+    for (const raw of planted) {
+      await client.set("mm:planted", raw); // no expiry
+      assert.equal(await cache.get("mm:planted"), null, raw);
+    }
+  });
+
+  it("an envelope past its expiry is a miss, and so is one expiring further off than an hour", async () => {
+    const cache = redisCache(client);
+    const now = Date.now();
+    const wrap = (exp: number) =>
+      JSON.stringify({ "x-maintenance": 1, exp, v: '{"enabled":true}' });
+    await client.set("mm:old", wrap(now - 1));
+    assert.equal(await cache.get("mm:old"), null, "expired");
+    await client.set("mm:far", wrap(now + 10 * 365 * 86_400_000));
+    assert.equal(await cache.get("mm:far"), null, "ten years off");
+    await client.set("mm:soon", wrap(now + 60_000));
+    assert.equal(await cache.get("mm:soon"), '{"enabled":true}', "ours");
+  });
+
+  it("the store decides over a raw value without expiry, and overwrites it", async () => {
+    await client.set("mm:decides", '{"enabled":true,"message":"planted"}');
+    const mm = createMaintenance({
+      store: new MemoryStore('{"enabled":false}'),
+      cache: { key: "mm:decides", ttlMs: 5000, store: redisCache(client) },
+      onError: () => {},
+    });
+    assert.equal(
+      await mm.isEnabled(),
+      false,
+      "the store's state, not the key's",
+    );
+    // The miss filled the key with the store's state, in our envelope.
+    for (let i = 0; i < 50; i++) {
+      const e = JSON.parse(await client.get("mm:decides") ?? "{}");
+      if (e["x-maintenance"] === 1) break;
+      await sleep(10);
+    }
+    const e = await envelope("mm:decides");
+    assert.equal(e.v, '{"enabled":false}');
+    assert.ok((await client.ttl("mm:decides")) > 0, "with Redis's TTL as well");
+  });
+
+  it("a state with a bypass hash planted raw does not open the bypass (with cookieKey too)", async () => {
+    const secret = "attacker-chosen-secret-0123456789";
+    // The attacker makes a state with a bypass hash of their own secret ...
+    const theirs = new MemoryStore();
+    await createMaintenance({ store: theirs }).enable({ secret });
+    const plantedText = await theirs.read();
+    assert.match(plantedText ?? "", /"bypass":"/);
+    // ... and writes it raw to the shared key of a fleet in maintenance without one.
+    await client.set("mm:bypass", plantedText!);
+    const mm = createMaintenance({
+      store: new MemoryStore('{"enabled":true}'),
+      cache: { key: "mm:bypass", ttlMs: 5000, store: redisCache(client) },
+      bypass: { cookieKey: "k".repeat(32) },
+      onError: () => {},
+    });
+    const app = new Hono();
+    app.use(mm.middleware());
+    app.get("*", (c) => c.text("the app"));
+    const visit = await app.request(`/${secret}`);
+    assert.equal(visit.status, 503, "the secret is not accepted");
+    assert.equal(visit.headers.get("set-cookie"), null, "no cookie given");
+    assert.equal((await app.request("/")).status, 503);
+    assert.equal((await mm.getState()).bypass, undefined);
   });
 
   it("expires values (fractional ttl uses PX)", async () => {
@@ -60,7 +175,8 @@ describe("redisCache against redis-server", () => {
   it("prefixes keys", async () => {
     const cache = redisCache(client, { prefix: "app1:" });
     await cache.set("state", "0", 30);
-    assert.equal(await client.get("app1:state"), "0");
+    assert.equal((await envelope("app1:state")).v, "0");
+    assert.equal(await cache.get("state"), "0");
     await cache.delete("state");
     assert.equal(await client.get("app1:state"), null);
   });
@@ -81,15 +197,19 @@ describe("redisCache against redis-server", () => {
     await cache.set("mm:io", "1", 20);
     await cache.set("mm:io2", "1", 0.5);
     await cache.set("mm:io3", "1", null);
-    assert.deepEqual(calls, [["mm:io", "1", "EX", 20], [
-      "mm:io2",
-      "1",
-      "PX",
-      500,
-    ], [
-      "mm:io3",
-      "1",
-    ]]);
+    assert.deepEqual(
+      calls.map(([key, value, ...rest]) => [
+        key,
+        JSON.parse(String(value)).v,
+        ...rest,
+      ]),
+      [["mm:io", "1", "EX", 20], ["mm:io2", "1", "PX", 500], [
+        "mm:io3",
+        "1",
+        "EX",
+        3600,
+      ]],
+    );
     assert.equal(await cache.get("mm:io"), "1");
     const ttl = await client.ttl("mm:io");
     assert.ok(ttl > 15 && ttl <= 20, `ttl ${ttl}`);
