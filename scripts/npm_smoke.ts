@@ -3,9 +3,14 @@
  * tarball as a user would, in fresh temporary projects: one installed with npm and run
  * by Node, one installed with `bun add` and run by Bun. In each:
  *
- * - the `maintenance` bin (`npx maintenance`, `bunx --bun maintenance`) runs `on`,
- *   `status --json` and `off` on a state file before Hono or the AWS SDK is installed
- *   (so the CLI loads neither), and on an S3 object in a real s3rver once the SDK is;
+ * - the `maintenance` bin, run as the README says (`npx @x/maintenance`, `bunx --bun
+ *   @x/maintenance`: a bare `npx maintenance` outside a project runs an unrelated npm
+ *   package), offline (`--no`/`--no-install`, npm offline and an unreachable registry,
+ *   so the locally installed package is what runs), `on`, `status --json`, `off --json`,
+ *   `status --exit-code` (3 when on), `--version` (the package.json version) and a usage
+ *   error (one line and `run 'maintenance --help'`), on a state file before Hono or the
+ *   AWS SDK is installed (so the CLI loads neither), and on an S3 object in a real
+ *   s3rver once the SDK is;
  * - `import "@x/maintenance"` with the project's Hono, before the AWS SDK is installed:
  *   a request through `app.fetch` gets 503 while on and 200 when off, and the state file
  *   the bin wrote switches the app on;
@@ -170,8 +175,25 @@ function consumer(
 }
 
 /**
- * Checks the bin: `on` (with a message), `status --json`, `off`, `status --json`,
- * on the store that `where` names (`--file x` or `--s3 s3://…`).
+ * The environment for running the bin with `npx` or `bunx`: no registry can be reached
+ * (npm offline, an unreachable registry for npm and Bun), so what runs is the package
+ * installed in the project, never one of the same name from the registry.
+ */
+function offlineEnv(env: Record<string, string>): Record<string, string> {
+  const nowhere = "http://127.0.0.1:9/";
+  return {
+    ...env,
+    npm_config_offline: "true",
+    npm_config_registry: nowhere,
+    NPM_CONFIG_REGISTRY: nowhere,
+    BUN_CONFIG_REGISTRY: nowhere,
+  };
+}
+
+/**
+ * Checks the bin: `on` (with a message; names the store), `status --json`, `off --json`,
+ * `status --json`, `on`, `status --exit-code` (3), a usage error, on the store that
+ * `where` names (`--file x` or `--s3 s3://…`).
  */
 function binRound(
   label: string,
@@ -180,11 +202,14 @@ function binRound(
   where: string[],
   env: Record<string, string>,
 ): void {
-  const run = (a: string[]) => sh(bin[0], [...bin.slice(1), ...a], cwd, env);
+  const run = (a: string[]) =>
+    sh(bin[0], [...bin.slice(1), ...a], cwd, offlineEnv(env));
   const on = run(["on", ...where, "--message", "Back <soon>"]);
   check(
-    `${label}: \`maintenance on ${where.join(" ")}\` exits 0 and says ON`,
-    on.code === 0 && /\bON\b/.test(on.out),
+    `${label}: \`maintenance on ${
+      where.join(" ")
+    }\` exits 0, says ON and names the store`,
+    on.code === 0 && /\bON\b/.test(on.out) && on.out.includes(where[1]),
     show(on),
   );
   const status = (expected: boolean) => {
@@ -202,10 +227,17 @@ function binRound(
     );
   };
   status(true);
-  const off = run(["off", ...where]);
+  const off = run(["off", "--json", ...where]);
+  let offJson: { enabled?: unknown; store?: unknown } = {};
+  try {
+    offJson = JSON.parse(off.out);
+  } catch {
+    // checked below
+  }
   check(
-    `${label}: \`maintenance off\` exits 0 and says OFF`,
-    off.code === 0 && /\bOFF\b/.test(off.out),
+    `${label}: \`maintenance off --json\` exits 0 with one JSON object, enabled: false`,
+    off.code === 0 && offJson.enabled === false &&
+      offJson.store === where[1] && off.out.trim().split("\n").length === 1,
     show(off),
   );
   status(false);
@@ -216,11 +248,40 @@ function binRound(
     again.code === 0,
     show(again),
   );
+  const probe = run(["status", "--exit-code", ...where]);
+  check(
+    `${label}: \`maintenance status --exit-code\` exits 3 while on`,
+    probe.code === 3 && /^maintenance mode is ON/.test(probe.out),
+    show(probe),
+  );
   const usage = run(["frobnicate"]);
   check(
-    `${label}: an unknown command exits 2 with the usage`,
-    usage.code === 2 && /Usage: maintenance/.test(usage.err),
+    `${label}: an unknown command exits 2, one line and run 'maintenance --help'`,
+    usage.code === 2 &&
+      /^error: unknown command "frobnicate".*\nrun 'maintenance --help'/.test(
+        usage.err,
+      ) && !/Usage:/.test(usage.err),
     show(usage),
+  );
+}
+
+/** Checks that `bin` (`npx … --` or `bunx …`) `--version` prints the package's version. */
+function binVersion(
+  label: string,
+  bin: string[],
+  cwd: string,
+  expected: string,
+): void {
+  const r = sh(
+    bin[0],
+    [...bin.slice(1), "--version"],
+    cwd,
+    offlineEnv(baseEnv()),
+  );
+  check(
+    `${label}: \`${bin.join(" ")} --version\` prints ${expected}`,
+    r.code === 0 && r.out === `${expected}\n`,
+    show(r),
   );
 }
 
@@ -530,6 +591,8 @@ function installed(dir: string, name: string): boolean {
 
 interface Setup {
   tarball: string;
+  /** The packed package.json's version. */
+  version: string;
   hono: string;
   awsSdk: string;
   redis: string;
@@ -592,8 +655,8 @@ function npmProject(dir: string, setup: Setup): void {
   );
   const state = join(dir, "state.txt");
   binRound(
-    "npm: npx maintenance, no Hono/AWS SDK",
-    ["npx", "--no", "maintenance"],
+    "npm: npx @x/maintenance, no Hono/AWS SDK",
+    ["npx", "--no", "@x/maintenance"],
     dir,
     [
       "--file",
@@ -601,24 +664,43 @@ function npmProject(dir: string, setup: Setup): void {
     ],
     baseEnv(),
   );
+  // npm takes a --version after the package name for its own: `--` passes it on.
+  binVersion(
+    "npm",
+    ["npx", "--no", "--", "@x/maintenance"],
+    dir,
+    setup.version,
+  );
+  // In the project, the bin's own name runs it too.
+  r = sh(
+    "npx",
+    ["--no", "maintenance", "status", "--file", state],
+    dir,
+    offlineEnv(baseEnv()),
+  );
+  check(
+    "npm: npx maintenance (the bin's name) in the project runs the same CLI",
+    r.code === 0 && r.out.includes(state),
+    show(r),
+  );
 
   // An optional peer that is missing: the bin says how to install it.
   r = sh(
     "npx",
-    ["--no", "maintenance", "status", "--s3", "s3://b/k"],
+    ["--no", "@x/maintenance", "status", "--s3", "s3://b/k"],
     dir,
-    baseEnv(),
+    offlineEnv(baseEnv()),
   );
   check(
-    "npm: npx maintenance --s3 without the AWS SDK: exit 2, says npm install @aws-sdk/client-s3",
+    "npm: npx @x/maintenance --s3 without the AWS SDK: exit 2, says npm install @aws-sdk/client-s3",
     r.code === 2 && r.err.includes("npm install @aws-sdk/client-s3"),
     show(r),
   );
   r = sh(
     "npx",
-    ["--no", "maintenance", "off", "--file", join(dir, "other_state.txt")],
+    ["--no", "@x/maintenance", "off", "--file", join(dir, "other_state.txt")],
     dir,
-    baseEnv({ MAINTENANCE_REDIS_URL: "redis://127.0.0.1:1" }),
+    offlineEnv(baseEnv({ MAINTENANCE_REDIS_URL: "redis://127.0.0.1:1" })),
   );
   check(
     "npm: MAINTENANCE_REDIS_URL without redis installed: exit 1, says npm install redis",
@@ -678,10 +760,13 @@ function npmProject(dir: string, setup: Setup): void {
   }
   const url = `s3://${setup.s3.bucket}/npm/state.json`;
   const env = s3Env(setup.s3);
-  binRound("npm: npx maintenance --s3", ["npx", "--no", "maintenance"], dir, [
-    "--s3",
-    url,
-  ], env);
+  binRound(
+    "npm: npx @x/maintenance --s3",
+    ["npx", "--no", "@x/maintenance"],
+    dir,
+    ["--s3", url],
+    env,
+  );
   consumer("node", ["node"], "s3.mjs", [url], dir, env);
 
   // Types: tsc from this repo's devDependencies, against the installed package.
@@ -741,16 +826,27 @@ function bunProject(dir: string, setup: Setup): void {
   );
   const state = join(dir, "state.txt");
   binRound(
-    "bun: bunx --bun maintenance, no AWS SDK",
-    [
-      "bunx",
-      "--bun",
-      "maintenance",
-    ],
+    "bun: bunx --bun @x/maintenance, no AWS SDK",
+    ["bunx", "--bun", "--no-install", "@x/maintenance"],
     dir,
     ["--file", state],
     baseEnv(),
   );
+  binVersion(
+    "bun",
+    ["bunx", "--bun", "--no-install", "@x/maintenance"],
+    dir,
+    setup.version,
+  );
+  // without --bun: the bin's #!/usr/bin/env node, where Node is installed
+  if (version("node", ["--version"]) !== undefined) {
+    binVersion(
+      "bun",
+      ["bunx", "--no-install", "@x/maintenance"],
+      dir,
+      setup.version,
+    );
+  }
   consumer("bun, no AWS SDK", ["bun"], "core.mjs", [state], dir, baseEnv());
   consumer("bun", ["bun"], "subpaths.mjs", [], dir, baseEnv());
   redisRound(
@@ -776,8 +872,8 @@ function bunProject(dir: string, setup: Setup): void {
   const url = `s3://${setup.s3.bucket}/bun/state.json`;
   const env = s3Env(setup.s3);
   binRound(
-    "bun: bunx --bun maintenance --s3",
-    ["bunx", "--bun", "maintenance"],
+    "bun: bunx --bun @x/maintenance --s3",
+    ["bunx", "--bun", "--no-install", "@x/maintenance"],
     dir,
     [
       "--s3",
@@ -844,6 +940,9 @@ async function main(): Promise<void> {
     readFileSync(join(root, "dist", "build.json"), "utf8"),
   ) as { tarball: string };
   const tarball = join(root, summary.tarball);
+  const packedVersion = (JSON.parse(
+    readFileSync(join(root, "dist", "package", "package.json"), "utf8"),
+  ) as { version: string }).version;
 
   const versions = {
     node: version("node", ["--version"]),
@@ -873,6 +972,7 @@ async function main(): Promise<void> {
   }
   const setup: Setup = {
     tarball,
+    version: packedVersion,
     hono: pinned("hono"),
     awsSdk: pinned("@aws-sdk/client-s3"),
     redis: pinned("redis"),
