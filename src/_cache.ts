@@ -21,9 +21,9 @@
  *   the outage starts the try and is served the last state.)
  * - **Writes.** After a write through this process (`written()`) its state is served at
  *   once, and a shared key is deleted so every process reads the store next.
- * - **Shared cache** (optional, `cache.store`, e.g. Redis): asked on every check (as
- *   Django does); a miss reads the store and fills the key for `ttlMs`; a cache that
- *   fails is a miss, reported once per streak.
+ * - **Shared cache** (optional, `cache.store` from `@x/maintenance/redis`): a
+ *   {@linkcode Layer} between this cache and the store, with a contract of its own
+ *   (`src/_shared.ts`); while it fails, a local copy is kept for `RETRY_MS`.
  *
  * Every other mechanism, and the fault it handles:
  * - clock-free hot path (`current()`): the benchmark; a fresh state costs a field read
@@ -36,13 +36,6 @@
  * - the clock check: a wall clock stepping back (NTP, a resumed VM);
  * - the same snapshot for the same text: the page and per-state objects made for a
  *   state are reused after every re-read;
- * - shared cache: half of `timeoutMs` for it (a Redis that hangs); skipped for
- *   {@linkcode RETRY_MS} after it fails (it hangs or is down), with a local copy kept
- *   meanwhile so the store is not read per request; its streak ended only by the kind of
- *   operation that failed (a READONLY replica that reads but cannot write); a key
- *   whose delete failed deleted before it is trusted again (a write while Redis was
- *   down); a second delete after a write (another process's read, in flight during
- *   the write, putting the old state back); a corrupt value read as a miss.
  *
  * @module
  */
@@ -103,7 +96,48 @@ export const RETRY_MS = 1000;
 const HOT_CHECK_EVERY = 2048;
 
 type Timer = ReturnType<typeof setTimeout>;
-type CacheOp = "get" | "set" | "delete";
+
+/** Where a shared cache keeps its {@linkcode Layer} factory (see `sharedCache`). */
+export const LAYER: unique symbol = Symbol.for("x-maintenance.layer");
+
+/** What a shared cache's layer is told of the cache it serves. */
+export interface LayerContext {
+  /** The cache key. */
+  readonly key: string;
+  /** How long a read state is served, ms (Infinity: until a write). */
+  readonly ttlMs: number;
+  /** Bound on one read, ms (the layer's share and the store's together). */
+  readonly timeoutMs: number;
+  /** Clock, ms since the epoch. */
+  readonly now: () => number;
+  /** Tells `onError`. */
+  readonly report: (error: unknown) => void;
+  /** Runs `fn` in `ms` without keeping the process alive. */
+  readonly later: (fn: () => void, ms: number) => void;
+}
+
+/** A cache store that carries its layer (`sharedCache(store)`, `redisCache(client)`). */
+type SharedStore = CacheStore & {
+  [LAYER]?: (context: LayerContext) => Layer;
+};
+
+/** A shared cache between this cache and the store (`src/_shared.ts`). */
+export interface Layer {
+  /** It fails: the cache keeps a local copy for a while instead of asking it per check. */
+  readonly failing: boolean;
+  /**
+   * The state's text: from the shared cache, else from `readStore` (within the time
+   * left), filling the cache when `current()` says no write came meanwhile.
+   */
+  read(
+    readStore: (ms: number) => Promise<string | null>,
+    current: () => boolean,
+  ): Promise<string | null>;
+  /** After a write through this process: the key is deleted. */
+  written(): Promise<void>;
+  /** The wall clock stepped back. */
+  clockBack(): void;
+}
 
 /** Runs `fn` in `ms` without keeping the process alive for it (Deno, Bun, Node). */
 function unrefTimeout(fn: () => void, ms: number): Timer {
@@ -120,7 +154,7 @@ function unrefTimeout(fn: () => void, ms: number): Timer {
  * Throws when `text` is not a state, with a message that names where it came from, so
  * `onError` says which file, object or cache key to fix.
  */
-function checkState(text: string | null, where: string): void {
+export function checkState(text: string | null, where: string): void {
   try {
     parseState(text);
   } catch (e) {
@@ -137,8 +171,7 @@ function checkState(text: string | null, where: string): void {
 /** The read-through cache over a state store; its contract is at the head of this file. */
 export class StateCache {
   readonly #store: StateStore;
-  readonly #shared: CacheStore | undefined;
-  readonly #key: string;
+  readonly #layer: Layer | undefined;
   /** How long a read state is served, ms: 0 without a cache, Infinity for `null`. */
   readonly #ttlMs: number;
   readonly #timeoutMs: number;
@@ -171,19 +204,10 @@ export class StateCache {
   #hungRead: Promise<unknown> | undefined;
   /** The latest clock reading, to notice the clock stepping back. */
   #lastNow = -Infinity;
-  /** The shared-cache operation whose failure streak is on. */
-  #cacheFailed: CacheOp | undefined;
-  /** While the shared cache fails, when to ask it again (ms since epoch). */
-  #cacheRetryAt = -Infinity;
-  /** A write could not delete the shared key: delete it before trusting the cache. */
-  #deletePending = false;
-
   /** Creates the cache; see {@linkcode StateCacheOptions}. */
   constructor(options: StateCacheOptions) {
     const cache = options.cache || undefined;
     this.#store = options.store;
-    this.#shared = cache?.store;
-    this.#key = cache?.key ?? "maintenance_mode_state";
     this.#ttlMs = cache === undefined
       ? 0
       : cache.ttlMs === null
@@ -192,10 +216,18 @@ export class StateCache {
     this.#timeoutMs = options.timeoutMs;
     this.#onError = options.onError;
     this.#now = options.now;
+    this.#layer = (cache?.store as SharedStore | undefined)?.[LAYER]?.({
+      key: cache?.key ?? "maintenance_mode_state",
+      ttlMs: this.#ttlMs,
+      timeoutMs: this.#timeoutMs,
+      now: this.#now,
+      report: (e) => this.#report(e),
+      later: unrefTimeout,
+    });
     this.#fallback = toSnapshot(options.fallback);
     // A test clock moves without timers; a shared cache is asked on every check;
     // Workers drop a request's timers, so nothing would end a hot state on time.
-    this.#hotAllowed = options.now === Date.now && this.#shared === undefined &&
+    this.#hotAllowed = options.now === Date.now && this.#layer === undefined &&
       this.#ttlMs > 0 && !onCloudflareWorkers();
   }
 
@@ -229,29 +261,7 @@ export class StateCache {
     this.#inflight = undefined;
     this.#reported = false; // the store took a write: it works
     this.#accept(text);
-    const shared = this.#shared;
-    if (shared === undefined) return;
-    const key = this.#key;
-    const remove = () =>
-      withTimeout(
-        () => shared.delete(key),
-        this.#timeoutMs,
-        `cache delete ${key}`,
-      )
-        .then(
-          () => {
-            this.#deletePending = false;
-            this.#cacheOk("delete");
-          },
-          (e) => {
-            this.#deletePending = true;
-            this.#cacheFail(e, "delete");
-          },
-        );
-    await remove();
-    // Another process's store read, in flight during this write, may put the old state
-    // back into the shared cache: delete once more after such a read has ended.
-    unrefTimeout(remove, this.#timeoutMs + 250);
+    await this.#layer?.written();
   }
 
   /** Forgets the in-process copy, so the next check reads through. */
@@ -265,7 +275,7 @@ export class StateCache {
     if (now < this.#lastNow) {
       // The clock stepped back: a period counted on it would last as long as the step.
       if (this.#freshUntil !== Infinity) this.#freshUntil = -Infinity;
-      this.#cacheRetryAt = -Infinity;
+      this.#layer?.clockBack();
     }
     this.#lastNow = now;
     if (now >= this.#freshUntil) {
@@ -303,11 +313,11 @@ export class StateCache {
     // here for a while, so the store is not read on every request instead.
     this.#keep(
       snap,
-      this.#shared === undefined
+      this.#layer === undefined
         ? this.#ttlMs
-        : this.#cacheFailed === undefined
-        ? 0
-        : Math.min(this.#ttlMs, RETRY_MS),
+        : this.#layer.failing
+        ? Math.min(this.#ttlMs, RETRY_MS)
+        : 0,
     );
   }
 
@@ -338,69 +348,12 @@ export class StateCache {
     return p;
   }
 
-  /** Reads the state's text: from the shared cache, else from the store. */
-  async #load(generation: number): Promise<string | null> {
-    const started = performance.now();
-    const shared = this.#shared !== undefined && this.#cacheUsable()
-      ? this.#shared
-      : undefined;
-    let fill = false;
-    if (shared !== undefined) {
-      // A shared cache that hangs gets at most half of timeoutMs; the store the rest.
-      const hit = await this.#ask(
-        shared,
-        Math.max(1, Math.floor(this.#timeoutMs / 2)),
-      );
-      if (typeof hit === "string") return hit;
-      fill = hit === null;
-    }
-    const left = this.#timeoutMs - (performance.now() - started);
-    const text = await this.#read(Math.max(1, Math.floor(left)));
-    this.#reported = false; // the store answered: its failure streak is over
-    // Not after a write through this process: the key it deleted would get the old state.
-    if (shared !== undefined && fill && generation === this.#generation) {
-      const ttl = this.#ttlMs === Infinity
-        ? null
-        : Math.max(1, Math.ceil(this.#ttlMs / 1000));
-      Promise.resolve()
-        .then(() => shared.set(this.#key, text ?? "0", ttl))
-        .then(() => this.#cacheOk("set"), (e) => this.#cacheFail(e, "set"));
-    }
-    return text;
-  }
-
-  /**
-   * Asks the shared cache: a state (a hit), `null` (a miss: fill it after the store
-   * read) or `undefined` (it failed: leave it alone).
-   */
-  async #ask(
-    shared: CacheStore,
-    ms: number,
-  ): Promise<string | null | undefined> {
-    const key = this.#key;
-    let hit: string | null | undefined;
-    try {
-      if (this.#deletePending) {
-        // The key may hold a state older than this process's last write.
-        await withTimeout(() => shared.delete(key), ms, `cache delete ${key}`);
-        this.#deletePending = false;
-        this.#cacheOk("delete");
-        return null;
-      }
-      hit = await withTimeout(() => shared.get(key), ms, `cache get ${key}`);
-      this.#cacheOk("get");
-    } catch (e) {
-      this.#cacheFail(e, this.#deletePending ? "delete" : "get");
-      return undefined;
-    }
-    if (hit === null || hit === undefined) return null;
-    try {
-      checkState(hit, `cache key ${key}`);
-      return hit;
-    } catch (e) {
-      this.#cacheFail(e, "get"); // a miss: the store's state overwrites it
-      return null;
-    }
+  /** Reads the state's text: through the shared cache when there is one. */
+  #load(generation: number): Promise<string | null> {
+    const readStore = (ms: number) => this.#read(ms);
+    return this.#layer === undefined
+      ? readStore(this.#timeoutMs)
+      : this.#layer.read(readStore, () => generation === this.#generation);
   }
 
   /** Reads the store within `ms`; corrupt text is an error. */
@@ -435,27 +388,8 @@ export class StateCache {
       throw e;
     }
     checkState(text, this.#store.description ?? "the state store");
+    this.#reported = false; // the store answered: its failure streak is over
     return text;
-  }
-
-  /** Whether to ask the shared cache now: while it fails, once per RETRY_MS. */
-  #cacheUsable(): boolean {
-    if (this.#cacheFailed === undefined) return true;
-    const now = this.#now();
-    if (now < this.#cacheRetryAt) return false;
-    this.#cacheRetryAt = now + RETRY_MS;
-    return true;
-  }
-
-  #cacheFail(error: unknown, op: CacheOp): void {
-    this.#cacheRetryAt = this.#now() + RETRY_MS;
-    if (this.#cacheFailed !== undefined) return;
-    this.#cacheFailed = op;
-    this.#report(error);
-  }
-
-  #cacheOk(op: CacheOp): void {
-    if (this.#cacheFailed === op) this.#cacheFailed = undefined;
   }
 
   #report(error: unknown): void {

@@ -7,7 +7,7 @@
 import { FileStore } from "../stores/file.ts";
 import type { StateStore } from "../stores/_types.ts";
 import { type BypassOptions, createBypassCookie } from "./_bypass.ts";
-import { type CacheOptions, StateCache } from "./_cache.ts";
+import { type CacheOptions, LAYER, StateCache } from "./_cache.ts";
 import {
   createMiddleware,
   type MaintenanceMiddleware,
@@ -170,13 +170,14 @@ export function createMaintenance(
       throw new TypeError("cache.key must be a non-empty string");
     }
     const s = cacheOpt.store;
+    // The shared-cache policy comes with the store, from @x/maintenance/redis.
     if (
       s !== undefined &&
-      (typeof s.get !== "function" || typeof s.set !== "function" ||
-        typeof s.delete !== "function")
+      typeof (s as { [LAYER]?: unknown })[LAYER] !== "function"
     ) {
       throw new TypeError(
-        "cache.store must have get(), set() and delete(), e.g. redisCache(client)",
+        "cache.store must come from redisCache(client), or sharedCache(store) for a " +
+          "store of your own (both from @x/maintenance/redis)",
       );
     }
   }

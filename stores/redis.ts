@@ -27,6 +27,7 @@
  * @module
  */
 import { checkOptions } from "../src/_options.ts";
+import { sharedCache } from "../src/_shared.ts";
 import { StoreError } from "./_store_error.ts";
 import type { CacheStore } from "./_types.ts";
 
@@ -196,7 +197,7 @@ export function redisCache(
     }
   }
 
-  return {
+  return sharedCache({
     async get(key) {
       const reply = await call("get", key, (k) => client.get(k));
       if (reply === null || reply === undefined) return null;
@@ -237,5 +238,7 @@ export function redisCache(
     async delete(key) {
       await call("delete", key, (k) => client.del(k));
     },
-  };
+  });
 }
+
+export { sharedCache };

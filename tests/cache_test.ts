@@ -1,3 +1,4 @@
+import { sharedCache } from "../src/_shared.ts";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Hono } from "hono";
@@ -244,7 +245,11 @@ describe("createMaintenance controller", () => {
       [{ cache: "yes" }, TypeError, /cache must be an object/],
       [{ cache: { ttlMs: -1 } }, RangeError, /ttlMs/],
       [{ cache: { key: "" } }, TypeError, /cache\.key/],
-      [{ cache: { store: {} } }, TypeError, /cache\.store must have get\(\)/],
+      [
+        { cache: { store: {} } },
+        TypeError,
+        /cache\.store must come from redisCache/,
+      ],
       [{ fallback: "on" }, TypeError, /fallback must be true/],
       [{ onError: "log" }, TypeError, /onError must be a function/],
     ];
@@ -612,7 +617,7 @@ describe("cache faults: hung reads, clock steps, a shared cache that half works"
   it("a write whose shared-cache delete fails: the old state does not come back when the cache does", async () => {
     const store = new MemoryStore('{"enabled":true}');
     const shared = new FlakyCache();
-    const opts = { ttlMs: 60_000, store: shared };
+    const opts = { ttlMs: 60_000, store: sharedCache(shared) };
     const a = createMaintenance({ store, cache: opts, onError: () => {} });
     const b = createMaintenance({ store, cache: opts, onError: () => {} });
     assert.equal(await a.isEnabled(), true);
@@ -640,7 +645,7 @@ describe("cache faults: hung reads, clock steps, a shared cache that half works"
     const errors: Error[] = [];
     const mm = createMaintenance({
       store: new MemoryStore("1"),
-      cache: { ttlMs: 1000, store: shared },
+      cache: { ttlMs: 1000, store: sharedCache(shared) },
       now: c.now,
       onError: (e) => errors.push(e),
     });
@@ -661,7 +666,7 @@ describe("cache faults: hung reads, clock steps, a shared cache that half works"
     const errors: Error[] = [];
     const mm = createMaintenance({
       store,
-      cache: { ttlMs: 1000, store: shared },
+      cache: { ttlMs: 1000, store: sharedCache(shared) },
       now: c.now,
       onError: (e) => errors.push(e),
     });
@@ -686,7 +691,7 @@ describe("cache faults: hung reads, clock steps, a shared cache that half works"
     const errors: Error[] = [];
     const mm = createMaintenance({
       store: new MemoryStore('{"enabled":true}'),
-      cache: { ttlMs: 1000, store: shared },
+      cache: { ttlMs: 1000, store: sharedCache(shared) },
       onError: (e) => errors.push(e),
     });
     assert.equal(await mm.isEnabled(), true);
@@ -811,7 +816,7 @@ describe("cache edges: defaults, retries, a shared cache that hangs or races", (
     const errors: Error[] = [];
     const mm = createMaintenance({
       store: slowStore,
-      cache: { ttlMs: 100, store: hanging },
+      cache: { ttlMs: 100, store: sharedCache(hanging) },
       timeoutMs: 600,
       now: c.now,
       onError: (e) => errors.push(e),
@@ -835,7 +840,7 @@ describe("cache edges: defaults, retries, a shared cache that hangs or races", (
     const shared = new MemoryCache();
     const mm = createMaintenance({
       store,
-      cache: { ttlMs: 60_000, store: shared },
+      cache: { ttlMs: 60_000, store: sharedCache(shared) },
     });
     const pending = mm.isEnabled(); // a miss: the store read is in flight
     await mm.enable();
@@ -849,7 +854,7 @@ describe("cache edges: defaults, retries, a shared cache that hangs or races", (
     const shared = new MemoryCache();
     const mm = createMaintenance({
       store: new MemoryStore("0"),
-      cache: { ttlMs: 60_000, store: shared },
+      cache: { ttlMs: 60_000, store: sharedCache(shared) },
       timeoutMs: 50,
     });
     await mm.enable();

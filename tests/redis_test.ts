@@ -1,3 +1,4 @@
+import { sharedCache } from "../src/_shared.ts";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createClient } from "redis";
@@ -314,13 +315,13 @@ describe("a shared cache in front of a store that fails on one instance", () => 
     const errors: string[] = [];
     const a = createMaintenance({
       store: mine,
-      cache: { ttlMs: 1000, store: shared },
+      cache: { ttlMs: 1000, store: sharedCache(shared) },
       now,
       onError: (e) => errors.push(e.message),
     });
     const b = createMaintenance({
       store: new MemoryStore('{"enabled":true}'),
-      cache: { ttlMs: 1000, store: shared },
+      cache: { ttlMs: 1000, store: sharedCache(shared) },
       now,
       onError: (e) => assert.fail(e.message),
     });
