@@ -114,6 +114,9 @@ export function explain(
     EROFS: "the file system is read-only; choose a writable path",
     ENOSPC: "the disk is full; free space, the old state is unchanged",
     ELOOP: "more than 40 symbolic links in a row (a loop?); fix the link",
+    ELINKOWNER:
+      "it is a symbolic link owned by another user, not followed (as Linux's " +
+      "protected_symlinks); remove it, or give the path of the file itself",
     TIMEOUT: "the read was cancelled or timed out",
     EFBIG:
       "it is larger than 64 KiB, too large for a state; point the store at the " +
@@ -138,6 +141,8 @@ export function explain(
  */
 async function follow(path: string): Promise<string> {
   const fs = await fsp();
+  const me = (globalThis as { process?: { getuid?(): number } }).process
+    ?.getuid?.();
   for (let i = 0; i < 40; i++) { // as Linux's ELOOP
     let link: string;
     try {
@@ -146,6 +151,12 @@ async function follow(path: string): Promise<string> {
       // EINVAL: not a link; ENOENT: a new file, or a link's missing target.
       if (codeOf(e) === "EINVAL" || codeOf(e) === "ENOENT") return path;
       throw e;
+    }
+    // A link another user planted (in a shared sticky directory) is not followed, as
+    // Linux's protected_symlinks: only the writer's own links and root's.
+    const { uid } = await fs.lstat(path);
+    if (me !== undefined && uid !== me && uid !== 0) {
+      throw codeError("ELINKOWNER");
     }
     path = ABSOLUTE.test(link) ? link : `${split(path)[0]}/${link}`;
   }
@@ -278,6 +289,9 @@ export class FileStore implements StateStore {
       // rename over the link itself would leave every reader of that file behind.
       target = await follow(path);
       const tmp = tempPath(target);
+      // The file replaced keeps its mode (chmod 600 holds the bypass hash in) and, where
+      // this process may give it, its owner.
+      const old = await fs.stat(target).catch(() => undefined);
       try {
         const file = await fs.open(tmp, "wx", 0o644);
         try {
@@ -285,6 +299,10 @@ export class FileStore implements StateStore {
           await file.sync();
         } finally {
           await file.close();
+        }
+        if (old) {
+          await fs.chmod(tmp, old.mode & 0o7777);
+          await fs.chown(tmp, old.uid, old.gid).catch(() => {});
         }
         await fs.rename(tmp, target);
       } catch (e) {

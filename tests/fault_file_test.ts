@@ -10,6 +10,8 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import {
   chmodSync,
+  chownSync,
+  lchownSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
@@ -645,4 +647,64 @@ describe("a state file that is a symbolic link", () => {
       return true;
     });
   });
+});
+
+/** Runs as root (owners can be set and changed). */
+const root = typeof process.getuid === "function" && process.getuid() === 0;
+
+describe("state file mode, owner and planted links", () => {
+  it("a write keeps the mode of the file it replaces (chmod 600 holds)", async () => {
+    const d = tempDir();
+    const path = join(d, "state.txt");
+    writeFileSync(path, "0");
+    chmodSync(path, 0o600);
+    await new FileStore(path).write(serializeState({ enabled: true }));
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    assert.equal(parseState(readFileSync(path, "utf8")).enabled, true);
+    // The CLI writes through the same store.
+    assert.equal((await cli(["off", "--file", path])).code, 0);
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+  });
+
+  it("a write keeps the owner of the file it replaces, where the process may", {
+    skip: !root && "needs root to give a file another owner",
+  }, async () => {
+    const d = tempDir();
+    const path = join(d, "state.txt");
+    writeFileSync(path, "0");
+    chownSync(path, 1234, 2345);
+    await new FileStore(path).write("1");
+    assert.equal(statSync(path).uid, 1234);
+    assert.equal(statSync(path).gid, 2345);
+  });
+
+  it(
+    "a link another user planted is not followed: clear error, exit 1, nothing written",
+    {
+      skip: !root && "needs root to plant a link owned by another user",
+    },
+    async () => {
+      const shared = tempDir();
+      chmodSync(shared, 0o1777); // a shared sticky directory, as /tmp
+      const victim = join(tempDir(), "victim.conf");
+      writeFileSync(victim, "keep");
+      const link = join(shared, "x");
+      symlinkSync(victim, link);
+      lchownSync(link, 65534, 65534); // planted by nobody
+      await assert.rejects(
+        new FileStore(link).write("1"),
+        /symbolic link owned by another user/,
+      );
+      const r = await cli(["on", "--file", link]);
+      assert.equal(r.code, 1, r.err);
+      assert.match(r.err, /owned by another user/);
+      assert.equal(readFileSync(victim, "utf8"), "keep");
+      assert.deepEqual(readdirSync(shared), ["x"], "no temporary file left");
+      // The writer's own links (and root's) are followed as before.
+      lchownSync(link, 0, 0);
+      await new FileStore(link).write("1");
+      assert.equal(readFileSync(victim, "utf8"), "1");
+      assert.ok(lstatSync(link).isSymbolicLink());
+    },
+  );
 });
