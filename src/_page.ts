@@ -20,7 +20,16 @@ export function escapeHtml(text: string): string {
  * @example
  * ```ts
  * import type { PageOptions } from "@x/maintenance";
- * const page: PageOptions = { title: "Example is down for maintenance", lang: "en" };
+ * const page: PageOptions = {
+ *   lang: "de",
+ *   title: "Wartungsarbeiten",
+ *   defaultMessage: "Wir sind gleich zurück.",
+ *   badge: "Wartung",
+ *   backBy: "Zurück um",
+ *   brand: "Beispiel GmbH",
+ *   link: "https://status.example.com/",
+ *   linkText: "Statusseite",
+ * };
  * ```
  */
 export interface PageOptions {
@@ -34,6 +43,16 @@ export interface PageOptions {
    * right to left.
    */
   lang?: string;
+  /** The badge's word after the status code. Default "Maintenance". */
+  badge?: string;
+  /** Before the expected end time. Default "Expected back by". */
+  backBy?: string;
+  /** A brand name shown above the heading. Default: none. */
+  brand?: string;
+  /** One http(s) link under the message (a status page, a contact). Default: none. */
+  link?: string;
+  /** The link's text. Default: the link itself. */
+  linkText?: string;
 }
 
 /** One line: the CSP hash below is of these exact bytes. */
@@ -124,9 +143,11 @@ export function renderPage(
   );
   const ends = state.endsAt;
   const until = ends
-    ? `<p class="until" id="until">Expected back by <time datetime="${
-      escapeHtml(ends)
-    }">${escapeHtml(utcText(ends))}</time></p>\n<script>${SCRIPT}</script>\n`
+    ? `<p class="until" id="until">${
+      escapeHtml(options.backBy ?? "Expected back by")
+    } <time datetime="${escapeHtml(ends)}">${
+      escapeHtml(utcText(ends))
+    }</time></p>\n<script>${SCRIPT}</script>\n`
     : "";
   // Only a whole number of seconds: the store's states are checked, but a state
   // passed here by hand is not, and `content` could also carry a URL to go to.
@@ -149,10 +170,18 @@ ${refresh}<title>${title}</title>
 </head>
 <body>
 <main>
-<div class="badge">${status} &middot; Maintenance</div>
-<h1>${title}</h1>
+<div class="badge">${status} &middot; ${
+    escapeHtml(options.badge ?? "Maintenance")
+  }</div>
+${options.brand ? `<p>${escapeHtml(options.brand)}</p>\n` : ""}<h1>${title}</h1>
 <p id="message">${message}</p>
-${until}</main>
+${
+    options.link
+      ? `<p><a href="${escapeHtml(options.link)}">${
+        escapeHtml(options.linkText ?? options.link)
+      }</a></p>\n`
+      : ""
+  }${until}</main>
 </body>
 </html>
 `;

@@ -136,7 +136,16 @@ export function retryAfterSeconds(
     : snap.state.retryAfter ?? fallback;
 }
 
-const PAGE_KEYS = ["title", "defaultMessage", "lang"] as const;
+const PAGE_KEYS = [
+  "title",
+  "defaultMessage",
+  "lang",
+  "badge",
+  "backBy",
+  "brand",
+  "link",
+  "linkText",
+] as const;
 
 /**
  * Compiles response options (validated here, once) into a responder. Throws
@@ -160,6 +169,11 @@ export function createResponder(options: ResponseOptions = {}): Responder {
     if (page[k] !== undefined && typeof page[k] !== "string") {
       throw new TypeError(`page.${k} must be a string`);
     }
+  }
+  if (page.link !== undefined && !/^https?:\/\/[^\s]+$/i.test(page.link)) {
+    throw new TypeError(
+      `page.link must be an http(s) URL, such as "https://status.example.com/"`,
+    );
   }
   /** The default page and JSON body of the last state seen. */
   let memo: { snap: Snapshot; html: string; json: string } | undefined;

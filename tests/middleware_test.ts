@@ -838,7 +838,7 @@ describe("option validation", () => {
       "page with a mistyped key",
       { page: { titel: "x" } as never },
       TypeError,
-      /unknown page option "titel" \(known: title, defaultMessage, lang\)/,
+      /unknown page option "titel" \(known: title, defaultMessage, lang, badge/,
     ],
     [
       "retryAfter",

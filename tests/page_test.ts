@@ -224,3 +224,78 @@ describe("the badge shows the response's status", () => {
     assert.doesNotMatch(html, /503/);
   });
 });
+
+describe("default page in another language and brand", () => {
+  const de = {
+    lang: "de",
+    title: "Wartungsarbeiten",
+    defaultMessage: "Wir sind gleich zurück.",
+    badge: "Wartung",
+    backBy: "Zurück um",
+    brand: "Beispiel <GmbH>",
+    link: "https://status.example.com/?a=1&b=2",
+    linkText: "Statusseite",
+  };
+
+  it("every visible string is an option: no English left", () => {
+    const html = renderPage(
+      { enabled: true, endsAt: "2030-01-01T14:00:00.000Z" },
+      de,
+    );
+    const visible = html.replace(/<script>[\s\S]*?<\/script>/, "")
+      .replace(/<style>[\s\S]*?<\/style>/, "").replace(/<[^>]+>/g, " ");
+    for (
+      const english of [
+        "Maintenance",
+        "Expected back",
+        "Down for maintenance",
+        "We are doing",
+        "check back",
+      ]
+    ) {
+      assert.doesNotMatch(visible, new RegExp(english), english);
+    }
+    assert.match(html, /<div class="badge">503 &middot; Wartung<\/div>/);
+    assert.match(html, /Zurück um <time datetime="2030-01-01T14:00:00.000Z">/);
+    assert.match(html, /Wir sind gleich zurück\./);
+  });
+
+  it("shows a brand and one link, escaped", () => {
+    const html = renderPage({ enabled: true }, de);
+    assert.match(
+      html,
+      /<p>Beispiel &lt;GmbH&gt;<\/p>\n<h1>Wartungsarbeiten<\/h1>/,
+    );
+    assert.match(
+      html,
+      /<p><a href="https:\/\/status\.example\.com\/\?a=1&amp;b=2">Statusseite<\/a><\/p>/,
+    );
+    const bare = renderPage({ enabled: true }, { link: "https://x.example/" });
+    assert.match(
+      bare,
+      /<a href="https:\/\/x\.example\/">https:\/\/x\.example\/<\/a>/,
+    );
+  });
+
+  it("through the middleware; a link that is not http(s) is refused at construction", async () => {
+    const mm = createMaintenance({
+      store: new MemoryStore('{"enabled":true}'),
+    });
+    const app = new Hono();
+    app.use(mm.middleware({ page: de }));
+    const res = await app.request("/");
+    assert.equal(res.status, 503);
+    assert.match(await res.text(), /Statusseite/);
+    for (const bad of ["javascript:alert(1)", "/status", "https://a b"]) {
+      assert.throws(
+        () => mm.middleware({ page: { link: bad } }),
+        /page\.link must be an http\(s\) URL/,
+        bad,
+      );
+    }
+    assert.throws(
+      () => mm.middleware({ page: { badge: 1 as unknown as string } }),
+      /page\.badge must be a string/,
+    );
+  });
+});
