@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The npm package's `maintenance` bin: `npx maintenance on`, `bunx maintenance on`
+// The npm package's `maintenance` bin: `npx @x/maintenance on`, `bunx @x/maintenance on`
 // (`bunx --bun` to run it on Bun when Node is installed too). It runs the same CLI as
 // `deno task maintenance`. main.ts runs itself only under `import.meta.main`, which
 // Node 20 does not have, so this file calls `runCli` instead.

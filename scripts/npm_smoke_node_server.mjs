@@ -607,9 +607,20 @@ async function adminChecks(dir) {
   const form =
     "message=line+one%0D%0Aline+two&retryAfter=60&until=2099-01-01T00%3A00%3A00%2B02%3A00";
   const F = { "content-type": "application/x-www-form-urlencoded" };
+  // A script's form carries the bearer token: not a cross-site form.
   r = await admin("/on", { method: "POST", headers: F, body: form });
   check(
-    "admin: form body without Origin -> 403 (CSRF)",
+    "admin: form body with the bearer token, without Origin -> 200 (curl's form)",
+    r.status === 200,
+    r.status,
+  );
+  r = await admin("/on", {
+    method: "POST",
+    headers: { ...F, origin: "https://evil.example" },
+    body: form,
+  });
+  check(
+    "admin: form body from another site's Origin -> 403 (CSRF)",
     r.status === 403,
     r.status,
   );
