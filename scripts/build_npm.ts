@@ -67,6 +67,7 @@ const PEERS_BY_ENTRY: Record<string, { static: string[]; dynamic?: string[] }> =
     "./guard": { static: [CORE_PEER] },
     "./redis": { static: [] }, // the client's shape only: the app brings its client
     "./s3": { static: ["@aws-sdk/client-s3"] },
+    "./cloudflare": { static: [] }, // the bindings' shapes only: no package
     "./cli": { static: [], dynamic: ["@aws-sdk/client-s3", "redis"] },
     bin: { static: [], dynamic: ["@aws-sdk/client-s3", "redis"] },
   };

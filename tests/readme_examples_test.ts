@@ -109,6 +109,7 @@ const ENTRIES: Record<string, string> = {
   "/guard": pathToFileURL(`${ROOT}/src/guard.ts`).href,
   "/redis": pathToFileURL(`${ROOT}/stores/redis.ts`).href,
   "/s3": pathToFileURL(`${ROOT}/stores/s3.ts`).href,
+  "/cloudflare": pathToFileURL(`${ROOT}/stores/cloudflare.ts`).href,
   "/cli": pathToFileURL(`${ROOT}/main.ts`).href,
 };
 /** Where `@hono/node-server` points: a file next to the blocks' files. */
@@ -116,7 +117,7 @@ const NODE_SERVER_STUB = "./__hono_node_server.ts";
 
 /** What examples may import: the package's entry points, Hono, redis, the Node server. */
 const ALLOWED_IMPORT =
-  /^(@x\/maintenance(\/(admin|guard|redis|s3|cli))?|hono(\/.*)?|redis|@hono\/node-server)$/;
+  /^(@x\/maintenance(\/(admin|guard|redis|s3|cloudflare|cli))?|hono(\/.*)?|redis|@hono\/node-server)$/;
 
 /**
  * `@hono/node-server`'s `serve()`, as far as the examples use it. Running, it hands the
@@ -148,7 +149,7 @@ export function serve(
 function rewriteImports(code: string): string {
   return code
     .replace(
-      /(["'])@x\/maintenance(\/(?:admin|guard|redis|s3|cli))?\1/g,
+      /(["'])@x\/maintenance(\/(?:admin|guard|redis|s3|cloudflare|cli))?\1/g,
       (_, q: string, sub: string | undefined) => q + ENTRIES[sub ?? ""] + q,
     )
     .replace(
