@@ -8,7 +8,8 @@
  *
  * Optional parts are entry points of their own: `@x/maintenance/admin` (admin routes),
  * `@x/maintenance/guard` (a check before Hono routes), `@x/maintenance/redis` (a shared
- * cache), `@x/maintenance/s3` (`S3Store`) and `@x/maintenance/cli`.
+ * cache), `@x/maintenance/s3` (`S3Store`), `@x/maintenance/cloudflare` (Workers KV and R2
+ * stores) and `@x/maintenance/cli`.
  *
  * @example
  * ```ts
