@@ -191,12 +191,13 @@ export function createMaintenance(
   });
   const now = options.now ?? Date.now;
   const bypass = createBypassCookie(options.bypass ?? {});
+  const onError = options.onError ?? logError;
   const cache = new StateCache({
     store,
     cache: cacheOpt,
     timeoutMs,
     fallback: { enabled: options.fallback ?? false },
-    onError: options.onError ?? logError,
+    onError,
     now,
   });
 
@@ -240,7 +241,7 @@ export function createMaintenance(
     return queued(() => state);
   }
 
-  const onError = options.onError ?? logError;
+  const internals = { cache, bypass, now, onError, setState };
   const mm: Maintenance = {
     async isEnabled() {
       return isActive(await cache.get(), now());
@@ -259,7 +260,6 @@ export function createMaintenance(
       return createMiddleware(internals, mwOptions);
     },
   };
-  const internals = { cache, bypass, now, onError, setState };
   register(mm, internals);
   return mm;
 }

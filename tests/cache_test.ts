@@ -1,3 +1,4 @@
+import { withCountedDateNow } from "./helpers.ts";
 import { sharedCache } from "../src/_shared.ts";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -902,24 +903,15 @@ describe("current(): the state while fresh, no I/O", () => {
   }
 
   it("reads no clock while the in-process copy is fresh (the benchmark's hot path)", async () => {
-    let clockReads = 0;
-    const realNow = Date.now;
-    // The hot path is on with the real clock only: count the reads of Date.now itself.
-    Date.now = () => {
-      clockReads++;
-      return realNow();
-    };
-    try {
+    await withCountedDateNow(async (clock) => {
       const cache = cacheOver(new MemoryStore("1"), 60_000, Date.now);
       await cache.get();
-      clockReads = 0;
+      clock.reads = 0;
       for (let i = 0; i < 1000; i++) {
         assert.equal(cache.current()?.enabled, true);
       }
-      assert.equal(clockReads, 0);
-    } finally {
-      Date.now = realNow;
-    }
+      assert.equal(clock.reads, 0);
+    });
   });
 
   it("a timer that runs late cannot stretch the TTL: the clock is read every 2048 answers", async () => {

@@ -17,7 +17,12 @@ import {
   startCountingProxy,
   startS3rver,
 } from "../scripts/test_servers.ts";
-import { serveFetch, sleep, type TestServer } from "./helpers.ts";
+import {
+  serveFetch,
+  sleep,
+  type TestServer,
+  withCountedDateNow,
+} from "./helpers.ts";
 
 /** What the inner fetch saw, for checking that the guard passed it everything. */
 interface Seen {
@@ -408,26 +413,17 @@ describe("guard: options", () => {
 
 describe("guard: hot path", () => {
   it("reads no clock while the cached state is fresh and off", async () => {
-    let clockReads = 0;
-    // The controller's clock is Date.now: count its reads.
-    const realNow = Date.now;
-    Date.now = () => {
-      clockReads++;
-      return realNow();
-    };
-    try {
+    await withCountedDateNow(async (clock) => {
       const { guard } = await setup({}, false);
       assert.equal(await statusOf(guard, "/"), 200); // the first read fills the cache
-      clockReads = 0;
+      clock.reads = 0;
       for (let i = 0; i < 100; i++) {
         const r = guard(new Request("http://localhost/"));
         assert.ok(!(r instanceof Promise), "answered without an await");
         assert.equal(r.status, 200);
       }
-      assert.equal(clockReads, 0);
-    } finally {
-      Date.now = realNow;
-    }
+      assert.equal(clock.reads, 0);
+    });
   });
   it("sees another process's write once the TTL is up, without a clock read per request", async () => {
     const store = new MemoryStore();

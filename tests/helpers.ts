@@ -374,3 +374,24 @@ export async function bypassCookieValue(
   for (const b of mac) s += String.fromCharCode(b);
   return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
+
+/**
+ * Runs `fn` with `Date.now` replaced by one that counts its calls in `clock.reads`, and
+ * puts the real one back after. The cache's clock-free hot path is on only with the
+ * real `Date.now`, so a `now` option cannot count its reads.
+ */
+export async function withCountedDateNow(
+  fn: (clock: { reads: number }) => Promise<void>,
+): Promise<void> {
+  const realNow = Date.now;
+  const clock = { reads: 0 };
+  Date.now = () => {
+    clock.reads++;
+    return realNow();
+  };
+  try {
+    await fn(clock);
+  } finally {
+    Date.now = realNow;
+  }
+}
