@@ -24,6 +24,11 @@
  * - **Shared cache** (optional, `cache.store` from `@x/maintenance/redis`): a
  *   {@linkcode Layer} between this cache and the store, with a contract of its own
  *   (`src/_shared.ts`); while it fails, a local copy is kept for `RETRY_MS`.
+ * - **Push.** A store that watches (`watch`, Deno KV) or a layer that pushes (Redis
+ *   pub/sub) says when the state changed elsewhere: the store is read again at once,
+ *   superseding a read in flight, and the TTL is only the safety net between changes.
+ * - **onChange** hears each change of the state served (not the first read), on a timer
+ *   of its own: never awaited by a request, its errors go to `onError`.
  *
  * Every other mechanism, and the fault it handles:
  * - clock-free hot path (`current()`): the benchmark; a fresh state costs a field read
@@ -87,6 +92,8 @@ export interface StateCacheOptions {
   onError: (error: Error) => void;
   /** Clock, ms since the epoch; `Date.now` turns the clock-free hot path on. */
   now: () => number;
+  /** Told when the state served changes. */
+  onChange?: (state: MaintenanceState, previous: MaintenanceState) => unknown;
 }
 
 /** How long a failing store (or shared cache) is left alone between tries, ms. */
@@ -114,6 +121,8 @@ export interface LayerContext {
   readonly report: (error: unknown) => void;
   /** Runs `fn` in `ms` without keeping the process alive. */
   readonly later: (fn: () => void, ms: number) => void;
+  /** The state changed elsewhere (or the layer reconnected): read it again now. */
+  readonly reread: () => void;
 }
 
 /** A cache store that carries its layer (`sharedCache(store)`, `redisCache(client)`). */
@@ -126,6 +135,11 @@ export interface Layer {
   /** It fails: the cache keeps a local copy for a while instead of asking it per check. */
   readonly failing: boolean;
   /**
+   * It pushes changes (`reread`): the cache keeps each state for `ttlMs` in process and
+   * asks the layer only then, instead of on every check.
+   */
+  readonly pushes?: boolean;
+  /**
    * The state's text: from the shared cache, else from `readStore` (within the time
    * left), filling the cache when `current()` says no write came meanwhile.
    */
@@ -133,8 +147,8 @@ export interface Layer {
     readStore: (ms: number) => Promise<string | null>,
     current: () => boolean,
   ): Promise<string | null>;
-  /** After a write through this process: the key is deleted. */
-  written(): Promise<void>;
+  /** After a write of `text` through this process: the key is deleted (and pushed). */
+  written(text: string): Promise<void>;
   /** The wall clock stepped back. */
   clockBack(): void;
 }
@@ -178,6 +192,7 @@ export class StateCache {
   readonly #onError: (error: Error) => void;
   readonly #now: () => number;
   readonly #fallback: Snapshot;
+  readonly #onChange: StateCacheOptions["onChange"];
   /** Whether `current()` may answer without a clock read; see the head of the file. */
   readonly #hotAllowed: boolean;
 
@@ -223,12 +238,28 @@ export class StateCache {
       now: this.#now,
       report: (e) => this.#report(e),
       later: unrefTimeout,
+      reread: () => this.#reread(),
     });
     this.#fallback = toSnapshot(options.fallback);
-    // A test clock moves without timers; a shared cache is asked on every check;
-    // Workers drop a request's timers, so nothing would end a hot state on time.
-    this.#hotAllowed = options.now === Date.now && this.#layer === undefined &&
+    this.#onChange = options.onChange;
+    // A test clock moves without timers; a shared cache that does not push is asked on
+    // every check; Workers drop a request's timers, so nothing would end a hot state.
+    this.#hotAllowed = options.now === Date.now && this.#local() &&
       this.#ttlMs > 0 && !onCloudflareWorkers();
+    this.#store.watch?.(() => this.#reread(), (e) => this.#report(e));
+  }
+
+  /** Whether states are kept in process for the TTL (no layer, or one that pushes). */
+  #local(): boolean {
+    return this.#layer === undefined || this.#layer.pushes === true;
+  }
+
+  /** The state changed elsewhere: read it now, superseding a read in flight. */
+  #reread(): void {
+    this.#generation++;
+    this.#inflight = undefined;
+    this.invalidate();
+    this.#refresh();
   }
 
   /**
@@ -261,7 +292,7 @@ export class StateCache {
     this.#inflight = undefined;
     this.#reported = false; // the store took a write: it works
     this.#accept(text);
-    await this.#layer?.written();
+    await this.#layer?.written(text);
   }
 
   /** Forgets the in-process copy, so the next check reads through. */
@@ -305,20 +336,33 @@ export class StateCache {
   /** A good read (or a write) of `text`. */
   #accept(text: string | null): void {
     this.#failing = false;
-    const snap = text === this.#text && this.#snap !== undefined
-      ? this.#snap
+    const prev = this.#snap;
+    const snap = text === this.#text && prev !== undefined
+      ? prev
       : toSnapshot(parseState(text));
     this.#text = text;
     // A working shared cache is asked on every check; while it fails, a copy is kept
     // here for a while, so the store is not read on every request instead.
     this.#keep(
       snap,
-      this.#layer === undefined
+      this.#local()
         ? this.#ttlMs
-        : this.#layer.failing
+        : this.#layer!.failing
         ? Math.min(this.#ttlMs, RETRY_MS)
         : 0,
     );
+    const onChange = this.#onChange;
+    if (onChange && prev && snap !== prev) {
+      setTimeout(() => {
+        try {
+          Promise.resolve(onChange(snap.state, prev.state)).catch((e) =>
+            this.#report(e)
+          );
+        } catch (e) {
+          this.#report(e);
+        }
+      });
+    }
   }
 
   /** A failed read: the last state (or the fallback) is served until the next try. */

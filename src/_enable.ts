@@ -5,16 +5,18 @@
  * @module
  */
 import { hashSecret } from "./_secret.ts";
-import { checkOptions } from "./_options.ts";
+import { checkOptions, checkTypes } from "./_options.ts";
 import {
   characters,
   checkInt,
   defined,
   instantHelp,
   type MaintenanceState,
+  MAX_BY,
   MAX_INSTANT,
   MAX_MESSAGE,
   readInstant,
+  shown,
 } from "./_state.ts";
 
 /**
@@ -37,6 +39,14 @@ export interface EnableOptions {
   startsAt?: Date | string;
   /** End of the window; maintenance is over then without any write. */
   endsAt?: Date | string;
+  /** Ends it this many milliseconds from now (sets `endsAt`; not with `endsAt`). */
+  for?: number;
+  /** Read-only: `GET`, `HEAD` and `OPTIONS` pass, other methods get the 503. */
+  readOnly?: boolean;
+  /** Who switches it (`updatedBy`), such as `alice@web-1`. At most 200 characters. */
+  by?: string;
+  /** Why, for operators; never shown to visitors. At most 2000 characters. */
+  note?: string;
   /** Seconds for a `Refresh` header on the page. */
   refresh?: number;
   /**
@@ -51,8 +61,12 @@ const KNOWN = [
   "retryAfter",
   "startsAt",
   "endsAt",
+  "for",
   "refresh",
   "secret",
+  "readOnly",
+  "by",
+  "note",
 ];
 /** Names used elsewhere (the CLI, the admin routes, the state) for `enable()`'s. */
 const ALIASES: Readonly<Record<string, string>> = {
@@ -60,6 +74,8 @@ const ALIASES: Readonly<Record<string, string>> = {
   until: "endsAt",
   start: "startsAt",
   end: "endsAt",
+  updatedBy: "by",
+  readonly: "readOnly",
   withSecret: "secret: generateSecret()",
 };
 
@@ -101,29 +117,29 @@ export async function enabledState(
   now: number,
 ): Promise<MaintenanceState> {
   checkOptions(options, "enable()", KNOWN, ALIASES);
+  checkTypes(options, { readOnly: "boolean" });
   const { message, secret } = options;
-  if (message !== undefined) {
-    if (typeof message !== "string") {
-      throw new TypeError("message must be a string");
-    }
-    const length = characters(message);
-    if (length > MAX_MESSAGE) {
-      throw new RangeError(
-        `message must be at most ${MAX_MESSAGE} characters (it has ${length})`,
-      );
-    }
-    // C0 and C1 controls (but tab and newline): terminals act on them.
-    // deno-lint-ignore no-control-regex
-    if (/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.test(message)) {
-      throw new TypeError(
-        "message must not contain control characters (newlines are fine)",
-      );
-    }
-  }
+  checkText(message, "message");
   const retryAfter = checkInt(options.retryAfter, "retryAfter");
   const refresh = checkInt(options.refresh, "refresh");
   const startsAt = toIso(options.startsAt, "startsAt");
-  const endsAt = toIso(options.endsAt, "endsAt");
+  const ms = options.for;
+  if (ms !== undefined) {
+    if (options.endsAt !== undefined) {
+      throw new TypeError("give for or endsAt, not both");
+    }
+    if (typeof ms !== "number" || !(ms > 0) || now + ms > MAX_INSTANT) {
+      throw new RangeError(
+        `for must be a number of milliseconds above 0, such as 1_800_000 for 30 minutes (got ${
+          shown(ms)
+        })`,
+      );
+    }
+  }
+  const endsAt = toIso(
+    ms === undefined ? options.endsAt : new Date(now + ms),
+    "endsAt",
+  );
   if (endsAt !== undefined && Date.parse(endsAt) <= now) {
     throw new RangeError(
       `endsAt ${endsAt} is in the past; give a future time or leave it out`,
@@ -142,6 +158,50 @@ export async function enabledState(
     startsAt,
     endsAt,
     refresh,
+    readOnly: options.readOnly || undefined,
     bypass: secret === undefined ? undefined : await hashSecret(secret),
+    ...who(options),
   });
+}
+
+/**
+ * The off state `disable()` writes, with who and why. Throws as `enable()` does.
+ */
+export function disabledState(
+  options: Pick<EnableOptions, "by" | "note">,
+): MaintenanceState {
+  checkOptions(options, "disable()", ["by", "note"], ALIASES);
+  return defined({ enabled: false, ...who(options) });
+}
+
+/** `by` and `note`, checked, as the state's `updatedBy` and `note`. */
+function who(
+  { by, note }: Pick<EnableOptions, "by" | "note">,
+): Pick<MaintenanceState, "updatedBy" | "note"> {
+  checkText(by, "by", MAX_BY);
+  checkText(note, "note");
+  return { updatedBy: by || undefined, note: note || undefined };
+}
+
+/**
+ * Throws unless `value` is undefined or a string of at most `max` characters without
+ * control characters (but tab and newline: terminals act on the others).
+ */
+function checkText(value: unknown, name: string, max = MAX_MESSAGE): void {
+  if (value === undefined) return;
+  if (typeof value !== "string") {
+    throw new TypeError(`${name} must be a string`);
+  }
+  const length = characters(value);
+  if (length > max) {
+    throw new RangeError(
+      `${name} must be at most ${max} characters (it has ${length})`,
+    );
+  }
+  // deno-lint-ignore no-control-regex
+  if (/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.test(value)) {
+    throw new TypeError(
+      `${name} must not contain control characters (newlines are fine)`,
+    );
+  }
 }

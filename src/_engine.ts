@@ -5,7 +5,7 @@
  * runtime's connection info, and does what the outcome says.
  *
  * The decision keeps django-maintenance-mode's order: per-route force → state
- * (forced setting, schedule) → the bypass link and cookie → tests → client IP →
+ * (forced setting, schedule, read-only for `GET`/`HEAD`/`OPTIONS`) → the bypass link and cookie → tests → client IP →
  * paths → the redirect target itself → `ignoreRequest` (asked last: it may cost a
  * database lookup).
  */
@@ -98,6 +98,8 @@ export interface RequestFacts {
   readonly ip: string | undefined;
   /** Per-route `forceMaintenance(value)`, if the route has it. */
   readonly force?: boolean;
+  /** A `GET`, `HEAD` or `OPTIONS`: it passes read-only maintenance. */
+  readonly safe?: boolean;
 }
 
 /** The compiled rules of the pure decision. */
@@ -126,7 +128,7 @@ export function decide(
 ): "pass" | "maintenance" {
   if (facts.force !== undefined) return facts.force ? "maintenance" : "pass";
   const on = rules.forced ?? isActive(snap, now);
-  if (!on) return "pass";
+  if (!on || facts.safe && snap.state.readOnly) return "pass";
   if (rules.skipForTests) return "pass";
   if (rules.ip(facts.ip)) return "pass";
   if (rules.path(facts.path)) return "pass";
@@ -361,6 +363,7 @@ export function createEngine<X>(
       urlPath,
       ip: needsIp ? ip(x) : undefined,
       force: f.force,
+      safe: /^(GET|HEAD|OPTIONS)$/.test(req.method),
     };
     if (decide(rules, snap, t, facts) === "pass") {
       // Let through for who the client is (an exempt IP), not for what it asks: the

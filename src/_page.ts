@@ -24,6 +24,7 @@ export function escapeHtml(text: string): string {
  *   lang: "de",
  *   title: "Wartungsarbeiten",
  *   defaultMessage: "Wir sind gleich zurück.",
+ *   readOnly: "Die Seite ist gerade schreibgeschützt.",
  *   badge: "Wartung",
  *   backBy: "Zurück um",
  *   brand: "Beispiel GmbH",
@@ -37,6 +38,11 @@ export interface PageOptions {
   title?: string;
   /** Shown when the state has no message. */
   defaultMessage?: string;
+  /**
+   * Shown in read-only maintenance. Default "The site is read-only for now: you can
+   * browse, but changes are paused."
+   */
+  readOnly?: string;
   /**
    * The document's `lang`. Default `"en"`. A language written right to left (`ar`,
    * `he`, `fa`, `ur`, or a tag with such a script, as `az-Arab`) lays the page out
@@ -176,6 +182,15 @@ ${refresh}<title>${title}</title>
 ${options.brand ? `<p>${escapeHtml(options.brand)}</p>\n` : ""}<h1>${title}</h1>
 <p id="message">${message}</p>
 ${
+    state.readOnly
+      ? `<p id="read-only">${
+        escapeHtml(
+          options.readOnly ??
+            "The site is read-only for now: you can browse, but changes are paused.",
+        )
+      }</p>\n`
+      : ""
+  }${
     options.link
       ? `<p><a href="${escapeHtml(options.link)}">${
         escapeHtml(options.linkText ?? options.link)

@@ -145,6 +145,7 @@ const PAGE_KEYS = [
   "brand",
   "link",
   "linkText",
+  "readOnly",
 ] as const;
 
 /**
@@ -180,7 +181,7 @@ export function createResponder(options: ResponseOptions = {}): Responder {
 
   function rendered(snap: Snapshot, json: boolean): string {
     if (memo?.snap !== snap) {
-      const { message, endsAt } = snap.state;
+      const { message, endsAt, readOnly } = snap.state;
       memo = {
         snap,
         html: renderPage(snap.state, page, status),
@@ -189,6 +190,7 @@ export function createResponder(options: ResponseOptions = {}): Responder {
           error: "maintenance",
           message: message ?? "Service temporarily unavailable for maintenance",
           endsAt,
+          readOnly,
         }).replace(
           /[<>&\u2028\u2029]/g,
           (ch) => "\\u" + ch.charCodeAt(0).toString(16).padStart(4, "0"),

@@ -6,7 +6,8 @@
  */
 
 /**
- * What a {@linkcode StateStore} holds, as JSON.
+ * What a {@linkcode StateStore} holds, as JSON. Fields this version does not know (a
+ * newer one wrote them) are kept on a round trip (`setState(await getState())`).
  *
  * @example
  * ```ts
@@ -31,6 +32,12 @@ export interface MaintenanceState {
   bypass?: string;
   /** ISO-8601 instant of the write that produced this state. */
   updatedAt?: string;
+  /** Read-only maintenance: `GET`, `HEAD` and `OPTIONS` pass, other methods get the 503. */
+  readOnly?: boolean;
+  /** Who wrote it (`alice@web-1`, what `authorize` returned); operators only, never shown. */
+  updatedBy?: string;
+  /** Why, for operators (`status`, `getState()`); never shown to visitors. */
+  note?: string;
 }
 
 /** Raised when a store holds text that is not a maintenance state. */
@@ -44,6 +51,9 @@ export class StateParseError extends Error {
 
 /** The longest message a state holds, in characters (code points: an emoji is one). */
 export const MAX_MESSAGE = 2000;
+
+/** The longest `updatedBy`, in characters. */
+export const MAX_BY = 200;
 
 /** The last instant a state can hold (9999-12-31T23:59:59.999Z). */
 export const MAX_INSTANT: number = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
@@ -190,14 +200,18 @@ export function parseState(text: string | null): MaintenanceState {
     throw new StateParseError('"enabled" must be true or false');
   }
   const given = (key: string) => obj[key] ?? undefined; // null is absent
-  const message = given("message") as string | undefined;
-  if (
-    message !== undefined &&
-    (typeof message !== "string" || characters(message) > MAX_MESSAGE)
-  ) {
+  function str(key: string, max = MAX_MESSAGE): string | undefined {
+    const v = given(key);
+    if (v === undefined || typeof v === "string" && characters(v) <= max) {
+      return v;
+    }
     throw new StateParseError(
-      `"message" must be a string of at most ${MAX_MESSAGE} characters`,
+      `"${key}" must be a string of at most ${max} characters`,
     );
+  }
+  const readOnly = given("readOnly");
+  if (readOnly !== undefined && typeof readOnly !== "boolean") {
+    throw new StateParseError('"readOnly" must be true or false');
   }
   const bypass = given("bypass") as string | undefined;
   if (
@@ -227,15 +241,20 @@ export function parseState(text: string | null): MaintenanceState {
     }
     return new Date(ms).toISOString();
   }
+  const { start: _s, end: _e, ...rest } = obj;
   return defined({
+    ...rest,
     enabled,
-    message,
+    message: str("message"),
     retryAfter: seconds("retryAfter"),
     refresh: seconds("refresh"),
     startsAt: instant("startsAt", "start"),
     endsAt: instant("endsAt", "end"),
     bypass,
     updatedAt: instant("updatedAt"),
+    readOnly: readOnly || undefined,
+    updatedBy: str("updatedBy", MAX_BY),
+    note: str("note"),
   });
 }
 
@@ -246,6 +265,21 @@ export function defined(state: MaintenanceState): MaintenanceState {
   return state;
 }
 
+/** The known keys in the order they are written; a newer version's follow. */
+const ORDER = {
+  enabled: undefined,
+  message: undefined,
+  retryAfter: undefined,
+  startsAt: undefined,
+  endsAt: undefined,
+  refresh: undefined,
+  readOnly: undefined,
+  bypass: undefined,
+  updatedAt: undefined,
+  updatedBy: undefined,
+  note: undefined,
+};
+
 /**
  * Serializes a state for a store (JSON, one line, with a trailing newline), stamping
  * `updatedAt` when it has none. Throws `TypeError` on a state that
@@ -253,20 +287,11 @@ export function defined(state: MaintenanceState): MaintenanceState {
  * that every reader then reports as corrupt.
  */
 export function serializeState(state: MaintenanceState): string {
-  const text = JSON.stringify(
-    { ...state, updatedAt: state?.updatedAt ?? new Date().toISOString() },
-    // Only the known keys, in this order (a replacer array picks them).
-    [
-      "enabled",
-      "message",
-      "retryAfter",
-      "startsAt",
-      "endsAt",
-      "refresh",
-      "bypass",
-      "updatedAt",
-    ],
-  ) + "\n";
+  const text = JSON.stringify({
+    ...ORDER,
+    ...state,
+    updatedAt: state?.updatedAt ?? new Date().toISOString(),
+  }) + "\n";
   try {
     parseState(text);
   } catch (e) {
@@ -289,8 +314,8 @@ export interface Snapshot {
   readonly state: Readonly<MaintenanceState>;
   /**
    * The state without its `bypass` hash, which could mint a bypass cookie (when no
-   * `cookieKey` is set): what handlers (`c.get("maintenance").state`) and `render`
-   * see.
+   * `cookieKey` is set), nor the operators' `updatedBy` and `note`: what handlers
+   * (`c.get("maintenance").state`) and `render` see.
    */
   readonly shown: Readonly<MaintenanceState>;
   /** `state.enabled`. */
@@ -303,7 +328,7 @@ export interface Snapshot {
 
 /** Makes the snapshot of a state. */
 export function toSnapshot(state: MaintenanceState): Snapshot {
-  const { bypass: _, ...rest } = state;
+  const { bypass: _, updatedBy: _b, note: _n, ...rest } = state;
   return Object.freeze({
     state: Object.freeze({ ...state }),
     shown: Object.freeze(rest),

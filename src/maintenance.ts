@@ -15,8 +15,14 @@ import {
 } from "./middleware.ts";
 import { register } from "./_internal.ts";
 import { checkOptions, checkTypes } from "./_options.ts";
-import { isActive, type MaintenanceState, serializeState } from "./_state.ts";
-import { enabledState, type EnableOptions } from "./_enable.ts";
+import {
+  isActive,
+  type MaintenanceState,
+  parseState,
+  serializeState,
+} from "./_state.ts";
+import { disabledState, enabledState, type EnableOptions } from "./_enable.ts";
+import { StoreError } from "../stores/_store_error.ts";
 import { withTimeout } from "./_timeout.ts";
 import { logError } from "./_log_error.ts";
 import { onCloudflareWorkers } from "./_on_workers.ts";
@@ -48,6 +54,12 @@ export interface MaintenanceOptions {
   fallback?: boolean;
   /** Told once per failure streak of the store or cache. Default: `console.error`. */
   onError?: (error: Error) => void;
+  /**
+   * Told on every instance when the state it serves changes (a write, a poll, a push;
+   * not the first read): for logs, metrics, a CDN purge. Never awaited by a request;
+   * what it throws or rejects goes to `onError`.
+   */
+  onChange?: (state: MaintenanceState, previous: MaintenanceState) => unknown;
   /** Clock, ms since epoch, for tests. Default `Date.now`. */
   now?: () => number;
   /** The secret bypass cookie: name, lifetime, an optional signing key. */
@@ -81,8 +93,22 @@ export interface Maintenance {
    * read the store again: it may have landed anyway.
    */
   enable(options?: EnableOptions): Promise<MaintenanceState>;
-  /** Switches maintenance off (set_maintenance_mode(False)); returns the state written. */
-  disable(): Promise<MaintenanceState>;
+  /**
+   * Switches maintenance off (set_maintenance_mode(False)), recording who and why;
+   * returns the state written.
+   */
+  disable(
+    options?: Pick<EnableOptions, "by" | "note">,
+  ): Promise<MaintenanceState>;
+  /**
+   * Runs `fn` in maintenance: switches on with `options`, runs `fn`, and writes back
+   * the state it found in the store, however `fn` ends; returns what `fn` returns.
+   * When that last write fails, it throws a `StoreError` saying what to run by hand.
+   */
+  during<T>(
+    fn: () => T | Promise<T>,
+    options?: EnableOptions,
+  ): Promise<T>;
   /** Writes a whole state (validated); returns it. In call order, as `enable`. */
   setState(state: MaintenanceState): Promise<MaintenanceState>;
   /** The Hono middleware. */
@@ -95,6 +121,7 @@ const KNOWN = [
   "timeoutMs",
   "fallback",
   "onError",
+  "onChange",
   "now",
   "bypass",
 ];
@@ -184,6 +211,7 @@ export function createMaintenance(
   checkTypes(options, {
     fallback: "boolean",
     onError: "function",
+    onChange: "function",
     now: "function",
   }, {
     fallback: " (on or off)",
@@ -199,6 +227,7 @@ export function createMaintenance(
     fallback: { enabled: options.fallback ?? false },
     onError,
     now,
+    onChange: options.onChange,
   });
 
   // Writes run one at a time, in the order they were called: `enable(); disable()`
@@ -252,8 +281,30 @@ export function createMaintenance(
     enable(opts: EnableOptions = {}) {
       return queued(() => enabledState(opts, now()));
     },
-    disable() {
-      return setState({ enabled: false });
+    disable(opts = {}) {
+      return queued(() => disabledState(opts));
+    },
+    async during(fn, opts = {}) {
+      // The state found: the store's own, not a cached copy up to a TTL old.
+      const found = parseState(
+        await withTimeout((signal) => store.read(signal), timeoutMs, "read"),
+      );
+      await mm.enable(opts);
+      try {
+        return await fn();
+      } finally {
+        await setState({ ...found, updatedBy: opts.by ?? found.updatedBy })
+          .catch((e) => {
+            throw new StoreError(
+              `could not restore the maintenance state after the job (${e.message}); ` +
+                (found.enabled
+                  ? `set it back by hand: ${serializeState(found)}`
+                  : "switch it off by hand: maintenance off"),
+              "RESTORE",
+              { cause: e },
+            );
+          });
+      }
     },
     setState,
     middleware(mwOptions?: MiddlewareOptions) {

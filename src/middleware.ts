@@ -37,6 +37,11 @@ export interface MaintenanceInfo {
   /** Switched on with a window that has not started yet: show a banner. */
   readonly scheduled: boolean;
   /**
+   * Read-only maintenance is in force: `GET`, `HEAD` and `OPTIONS` reach the app (hide
+   * forms, show a banner); other methods get the maintenance response.
+   */
+  readonly readOnly: boolean;
+  /**
    * The state as stored (message, window, ...), without the bypass secret's hash
    * (see `bypass`).
    */
@@ -194,6 +199,7 @@ export function createMiddleware(
         Object.freeze({
           enabled,
           scheduled,
+          readOnly: enabled && snap.state.readOnly === true,
           state: snap.shown,
           bypass: snap.state.bypass !== undefined,
           [RESPOND]: respond,

@@ -25,6 +25,12 @@ export interface StateStore {
   write(text: string, signal?: AbortSignal): Promise<void>;
   /** A short human description for messages, such as the file path or `s3://bucket/key`. */
   readonly description?: string;
+  /**
+   * Optional, for a store that can watch its state (Deno KV): calls `changed` whenever
+   * the state may have changed, by any writer, and `onError` when watching fails. The
+   * cache then reads the state at once instead of at the end of its TTL.
+   */
+  watch?(changed: () => void, onError: (error: unknown) => void): void;
 }
 
 /**
