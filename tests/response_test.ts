@@ -399,7 +399,7 @@ describe("createResponder checks its options once, when built", () => {
     );
     assert.throws(
       () => createResponder({ page: { titel: "x" } as never }),
-      /unknown page option "titel" \(known: title, defaultMessage, lang, badge, backBy, brand, link, linkText\)/,
+      /unknown page option "titel" \(known: title, defaultMessage, lang, badge, backBy, brand, link, linkText, readOnly\)/,
     );
   });
 });
