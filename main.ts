@@ -1,5 +1,5 @@
 /**
- * The command line: `deno task maintenance on|off|status`, and the npm package's
+ * The command line: `deno task maintenance on|off|status|run`, and the npm package's
  * `maintenance` bin (`npx @x/maintenance on`, `bunx @x/maintenance on`; a bare
  * `npx maintenance` outside a project that has the package runs an unrelated package).
  *
@@ -11,6 +11,8 @@
  * @example
  * ```sh
  * deno task maintenance on --message "Back at 14:00" --until 2030-01-01T14:00:00Z
+ * deno task maintenance on --read-only --for 30m --note "migrating orders"
+ * deno task maintenance run --read-only -- ./migrate.sh --all
  * deno task maintenance status --json
  * deno task maintenance status --exit-code || echo "maintenance is on"
  * deno task maintenance off --json
@@ -19,7 +21,9 @@
  * @module
  */
 import { closest } from "./src/_options.ts";
+import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
+import { constants, hostname, userInfo } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import {
@@ -32,7 +36,8 @@ import {
   strictProcessEnv,
 } from "./src/_env_config.ts";
 import { generateSecret } from "./src/_secret.ts";
-import { enabledState } from "./src/_enable.ts";
+import { disabledState, enabledState } from "./src/_enable.ts";
+import { parseDuration } from "./src/_duration.ts";
 import {
   isActive,
   isNaiveDateTime,
@@ -60,22 +65,34 @@ export const USAGE: string = `Usage: maintenance <command> [options]
 Commands:
   on        switch maintenance mode on
   off       switch maintenance mode off
-  status    print the current state
+  status    print the current state: since when, by whom, the note, the time left
+  run [options for on] -- CMD [ARGS...]
+            switch on, run CMD, and set back the state found when CMD ends
+            (however it ends); exits with CMD's status
 
-Options for on:
+Options for on (and run):
   -m, --message TEXT        message shown on the 503 page
-      --retry-after SECONDS Retry-After when no end time is known
+      --read-only           read-only maintenance: GET, HEAD and OPTIONS pass,
+                            other methods get the 503
+      --for DURATION        end it by itself after 90s, 30m, 2h, 1d or 1h30m
+                            (from now, or from --from)
+      --until ISO-8601      end it by itself then (not with --for)
       --from ISO-8601       start of a scheduled window (requests pass until then)
-      --until ISO-8601      end of the window (maintenance ends by itself then)
+      --retry-after SECONDS Retry-After when no end time is known
       --refresh SECONDS     send a Refresh header on the page
       --secret TEXT         bypass secret: visiting /TEXT sets a cookie that lets
                             the browser through (16-128 of A-Z a-z 0-9 - _)
       --with-secret         generate a bypass secret and print it (once)
 
+Options for on, off and run (who and why, for operators, never shown to visitors):
+      --by NAME             who switches it (default: user@host, e.g. alice@web-1)
+      --note TEXT           why (status prints it)
+
 Options for on, off and status:
-      --json                print one JSON object: enabled (now), bypass (whether
-                            a secret is set; never its hash), state, store, exists;
-                            with --with-secret also secret (shown once)
+      --json                print one JSON object: enabled (now), readOnly (now),
+                            bypass (whether a secret is set; never its hash),
+                            state (with updatedBy, note, updatedAt, endsAt),
+                            store, exists; with --with-secret also secret (once)
 
 Options for status:
       --exit-code           exit 3 when maintenance is on, 0 when it is off
@@ -85,14 +102,15 @@ Where the state lives (all commands):
                             else ./maintenance_mode_state.txt)
       --s3 s3://bucket/key  S3 object (else $MAINTENANCE_S3_URL; endpoint from
                             $MAINTENANCE_S3_ENDPOINT, credentials from AWS_*)
-  With $MAINTENANCE_REDIS_URL (and $MAINTENANCE_CACHE_KEY), on/off also delete the
-  shared cache key, so every server reads the new state at once.
+  With $MAINTENANCE_REDIS_URL (and $MAINTENANCE_CACHE_KEY), on/off/run also delete
+  the shared cache key, so every server reads the new state at once.
   -h, --help                show this help
   -V, --version             print the version
 
 Every command prints the absolute path of the state file (or the S3 object) it used.
 Exit codes: 0 done, 1 the store failed, 2 usage error,
-3 maintenance is on (status --exit-code only).`;
+3 maintenance is on (status --exit-code only); run: CMD's status (128+N when a
+signal N ended it; 127 CMD not found), or 1 when the state could not be set back.`;
 
 /**
  * Where the CLI writes; the process's streams by default.
@@ -128,6 +146,10 @@ const OPTIONS = {
   refresh: { type: "string" },
   secret: { type: "string" },
   "with-secret": { type: "boolean" },
+  "read-only": { type: "boolean" },
+  for: { type: "string" },
+  by: { type: "string" },
+  note: { type: "string" },
   json: { type: "boolean" },
   "exit-code": { type: "boolean" },
   file: { type: "string" },
@@ -300,21 +322,99 @@ function terminalSafe(json: string): string {
   );
 }
 
-function describe(state: MaintenanceState, now: number): string {
+/** An instant as the sentence shows it: to the second (`2026-12-05T14:02:11Z`). */
+function when(iso: string): string {
+  return iso.replace(/\.\d+Z$/, "Z");
+}
+
+/** A span for people: `42 s`, `12 min`, `1 h 46 min`, `3 d 2 h`. */
+function span(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const min = Math.floor(s / 60);
+  if (min < 60) return `${min} min`;
+  const h = Math.floor(min / 60);
+  if (h < 24) return `${h} h${min % 60 ? ` ${min % 60} min` : ""}`;
+  return `${Math.floor(h / 24)} d${h % 24 ? ` ${h % 24} h` : ""}`;
+}
+
+/**
+ * The operator's note as the sentence shows it: as written when that is plain, else
+ * as a JSON string (escaped: newlines, terminal controls, or a `;` that would read as
+ * the sentence's next part).
+ */
+function noteShown(note: string): string {
+  const quoted = terminalSafe(JSON.stringify(note));
+  return quoted.slice(1, -1) === note && !note.includes(";") &&
+      note.trim() === note
+    ? note
+    : quoted;
+}
+
+/** ` by alice@web-1: migrating orders`, or what of it the state has. */
+function whoShown(state: MaintenanceState): string {
+  const by = state.updatedBy === undefined
+    ? ""
+    : ` by ${terminalSafe(JSON.stringify(state.updatedBy)).slice(1, -1)}`;
+  return by + (state.note ? `: ${noteShown(state.note)}` : "");
+}
+
+/**
+ * The state in one line: `maintenance mode is ON (read-only) since
+ * 2026-12-05T14:02:11Z (12 min) by alice@web-1: migrating orders; until … (1 h 46 min
+ * left); message: "…"`. `since` false leaves out since when (for the state just
+ * written).
+ */
+function describe(
+  state: MaintenanceState,
+  now: number,
+  since = true,
+): string {
   const active = isActive(toSnapshot(state), now);
-  const parts = [`maintenance mode is ${active ? "ON" : "OFF"}`];
-  if (
-    !active && state.enabled && state.startsAt &&
-    Date.parse(state.startsAt) > now
-  ) {
-    parts.push(`scheduled from ${state.startsAt}`);
+  const readOnly = state.enabled && state.readOnly === true;
+  const startsMs = state.startsAt ? Date.parse(state.startsAt) : -Infinity;
+  const endsMs = state.endsAt ? Date.parse(state.endsAt) : Infinity;
+  const scheduled = !active && state.enabled && startsMs > now;
+  const ended = !active && state.enabled && endsMs <= now;
+  let head = `maintenance mode is ${active ? "ON" : "OFF"}`;
+  if (active && readOnly) head += " (read-only)";
+  const parts: string[] = [];
+  if (scheduled || ended) {
+    parts.push(head);
+    if (scheduled) {
+      parts.push(
+        `scheduled${readOnly ? " (read-only)" : ""} from ${
+          when(state.startsAt!)
+        } (in ${span(startsMs - now)})${whoShown(state)}`,
+      );
+      if (state.endsAt) parts.push(`until ${when(state.endsAt)}`);
+    } else {
+      parts.push(
+        `the window ended at ${when(state.endsAt!)} (${
+          span(now - endsMs)
+        } ago)`,
+      );
+      const who = whoShown(state);
+      if (who) parts.push(`set${who}`);
+    }
+  } else {
+    // On since the write, or since the window opened when that came later.
+    const updatedMs = state.updatedAt ? Date.parse(state.updatedAt) : NaN;
+    const fromMs = active && state.startsAt && !(updatedMs >= startsMs)
+      ? startsMs
+      : updatedMs;
+    if (since && !Number.isNaN(fromMs)) {
+      head += ` since ${when(new Date(fromMs).toISOString())} (${
+        span(now - fromMs)
+      })`;
+    }
+    parts.push(head + whoShown(state));
+    if (active && state.endsAt) {
+      parts.push(
+        `until ${when(state.endsAt)} (${span(endsMs - now)} left)`,
+      );
+    }
   }
-  if (
-    !active && state.enabled && state.endsAt && Date.parse(state.endsAt) <= now
-  ) {
-    parts.push(`the window ended at ${state.endsAt}`);
-  }
-  if (active && state.endsAt) parts.push(`until ${state.endsAt}`);
   if (state.message) {
     parts.push(`message: ${terminalSafe(JSON.stringify(state.message))}`);
   }
@@ -333,7 +433,8 @@ function whereDescribed(store: StateStore): string {
 }
 
 /**
- * The one JSON object of `--json`: `enabled` (now), `bypass` (whether a secret is set),
+ * The one JSON object of `--json`: `enabled` (now), `readOnly` (read-only maintenance
+ * in force now), `bypass` (whether a secret is set),
  * `state` (without the bypass hash), `store` (absolute path or `s3://` URL), `exists`
  * (whether the file or object exists), and a generated `secret`, shown this once.
  */
@@ -347,8 +448,10 @@ function jsonReport(
   // The stored hash is enough to mint a bypass cookie (without a cookieKey), and
   // this output lands in CI logs: say that a bypass is set, never the hash.
   const { bypass, ...shown } = state;
+  const enabled = isActive(toSnapshot(state), now);
   return terminalSafe(JSON.stringify({
-    enabled: isActive(toSnapshot(state), now),
+    enabled,
+    readOnly: enabled && state.readOnly === true,
     bypass: bypass !== undefined,
     state: shown,
     store: store.description ?? null,
@@ -403,7 +506,7 @@ export async function runCli(
     io.err(SEE_HELP);
     return 2;
   }
-  const { values, positionals, tokens } = parsed;
+  const { values, tokens } = parsed;
   if (values.help) {
     io.out(USAGE);
     return 0;
@@ -416,6 +519,15 @@ export async function runCli(
       io.err(`error: ${(e as Error).message}`);
       return 1;
     }
+  }
+  // What follows `--` is run's command; everything before it, this CLI's.
+  const end = tokens.findIndex((t) => t.kind === "option-terminator");
+  const positionals: string[] = [];
+  const commandLine: string[] = [];
+  for (const t of tokens) {
+    if (t.kind !== "positional") continue;
+    (end >= 0 && t.index > tokens[end].index ? commandLine : positionals)
+      .push(t.value);
   }
   let store: StateStore | undefined;
   try {
@@ -431,17 +543,33 @@ export async function runCli(
       seen.add(t.name);
     }
     if (positionals.length === 0) {
-      throw new UsageError("missing command: on, off or status");
+      throw new UsageError("missing command: on, off, status or run");
+    }
+    const command = positionals[0];
+    if (!["on", "off", "status", "run"].includes(command)) {
+      throw new UsageError(
+        `unknown command "${command}"; use on, off, status or run`,
+      );
     }
     if (positionals.length > 1) {
       throw new UsageError(
-        `unexpected argument "${positionals[1]}" after "${positionals[0]}"`,
+        `unexpected argument "${positionals[1]}" after "${command}"` +
+          (command === "run"
+            ? `; put the command after --: maintenance run [options] -- ${
+              positionals[1]
+            } ...`
+            : ""),
       );
     }
-    const command = positionals[0];
-    if (command !== "on" && command !== "off" && command !== "status") {
+    if (command === "run" && commandLine.length === 0) {
       throw new UsageError(
-        `unknown command "${command}"; use on, off or status`,
+        "run needs a command after --: maintenance run [options] -- CMD [ARGS...]",
+      );
+    }
+    if (command !== "run" && commandLine.length > 0) {
+      throw new UsageError(
+        `unexpected argument "${commandLine[0]}" after "${command}"` +
+          "; only run takes a command after --",
       );
     }
     const onOnly = [
@@ -449,51 +577,95 @@ export async function runCli(
       "retry-after",
       "from",
       "until",
+      "for",
+      "read-only",
       "refresh",
       "secret",
       "with-secret",
     ] as const;
-    if (command !== "on") {
+    if (command !== "on" && command !== "run") {
       for (const k of onOnly) {
         if (values[k] !== undefined) {
-          throw new UsageError(`--${k} only goes with "on"`);
+          throw new UsageError(`--${k} only goes with "on" or "run"`);
+        }
+      }
+    }
+    if (command === "status") {
+      for (const k of ["by", "note"] as const) {
+        if (values[k] !== undefined) {
+          throw new UsageError(`--${k} only goes with "on", "off" or "run"`);
         }
       }
     }
     if (command !== "status" && values["exit-code"]) {
       throw new UsageError('--exit-code only goes with "status"');
     }
+    if (command === "run" && values.json) {
+      throw new UsageError(
+        '--json does not go with "run": the command\'s own output is on stdout',
+      );
+    }
     if (values.file !== undefined && values.file.trim() === "") {
       throw new UsageError("--file needs a path");
     }
+    if (values.by !== undefined && values.by.trim() === "") {
+      throw new UsageError(
+        "--by needs a name, such as --by alice (or leave it out for user@host)",
+      );
+    }
     const now = Date.now();
     // Validate everything before touching the store, so bad input changes nothing.
+    const by = values.by ?? defaultBy();
     let state: MaintenanceState | undefined;
     let generated: string | undefined;
-    if (command === "on") {
+    if (command === "on" || command === "run") {
       if (values.secret !== undefined && values["with-secret"]) {
         throw new UsageError("give either --secret or --with-secret, not both");
       }
+      if (values.for !== undefined && values.until !== undefined) {
+        throw new UsageError(
+          "give either --for or --until, not both (--for 2h ends it 2 hours " +
+            "after it starts; --until gives the time)",
+        );
+      }
+      let forMs: number | undefined;
+      try {
+        forMs = values.for === undefined
+          ? undefined
+          : parseDuration(values.for);
+      } catch (e) {
+        throw new UsageError(`--for: ${(e as Error).message}`);
+      }
       if (values["with-secret"]) generated = generateSecret();
+      const startsAt = instant(values.from, "--from");
       try {
         state = await enabledState({
           message: values.message,
           retryAfter: seconds(values["retry-after"], "--retry-after"),
           refresh: seconds(values.refresh, "--refresh"),
-          startsAt: instant(values.from, "--from"),
-          endsAt: instant(values.until, "--until"),
+          startsAt,
+          // --for counts from the start: now, or --from's time.
+          endsAt: startsAt !== undefined && forMs !== undefined
+            ? new Date(Date.parse(startsAt) + forMs).toISOString()
+            : instant(values.until, "--until"),
+          for: startsAt === undefined ? forMs : undefined,
+          readOnly: values["read-only"],
+          by,
+          note: values.note,
           secret: generated ?? values.secret,
         }, now);
       } catch (e) {
         if (e instanceof UsageError) throw e;
-        throw new UsageError(
-          (e as Error).message.replace(/\bendsAt\b/g, "--until")
-            .replace(/\bstartsAt\b/g, "--from")
-            .replace(/^message\b/, "--message")
-            .replace(/^secret/, "--secret"),
-        );
+        throw new UsageError(flagNames((e as Error).message));
+      }
+    } else if (command === "off") {
+      try {
+        state = disabledState({ by, note: values.note });
+      } catch (e) {
+        throw new UsageError(flagNames((e as Error).message));
       }
     }
+    if (command === "run") checkRunAllowed();
     let cacheSettings: CacheSettings;
     try {
       // A variable that cannot be read (Deno without --allow-env) is an error, not unset.
@@ -526,8 +698,18 @@ export async function runCli(
       }
       return values["exit-code"] && active ? EXIT_ON : 0;
     }
+    if (command === "run") {
+      return await runWrapped(commandLine, {
+        store,
+        cacheSettings,
+        state: state!,
+        by,
+        generated,
+        io,
+      });
+    }
     const written: MaintenanceState = {
-      ...(command === "on" ? state! : { enabled: false }),
+      ...state!,
       updatedAt: new Date(now).toISOString(),
     };
     await store.write(serializeState(written));
@@ -536,12 +718,13 @@ export async function runCli(
     if (values.json) {
       io.out(jsonReport(written, store, now, true, generated));
     } else {
-      io.out(`${describe(written, now)} (${whereDescribed(store)})`);
+      io.out(`${describe(written, now, false)} (${whereDescribed(store)})`);
       if (generated !== undefined) {
         io.out(`bypass secret (shown once, not stored): ${generated}`);
         io.out(`visit /${generated} on the site to get the bypass cookie`);
       }
     }
+    if (command === "on" && written.endsAt === undefined) io.err(NO_END);
     // Servers sharing a Redis cache (MAINTENANCE_REDIS_URL) read the new state at once.
     await invalidateSharedCache(cacheSettings);
     return 0;
@@ -556,6 +739,20 @@ export async function runCli(
   }
 }
 
+/** What `on` without an end says on stderr. */
+const NO_END = "no end set: maintenance stays on until 'maintenance off'";
+
+/** The core's names for options, in a message, as this CLI's flags. */
+function flagNames(message: string): string {
+  return message.replace(/\bendsAt\b/g, "--until")
+    .replace(/\bstartsAt\b/g, "--from")
+    .replace(/^message\b/, "--message")
+    .replace(/^secret/, "--secret")
+    .replace(/^by\b/, "--by")
+    .replace(/^note\b/, "--note")
+    .replace(/^for\b/, "--for");
+}
+
 /** For an S3 call that timed out: the setting that bounds it here, and what a write
  * that timed out means. */
 function timeoutHint(e: unknown, store: StateStore | undefined): string {
@@ -568,6 +765,320 @@ function timeoutHint(e: unknown, store: StateStore | undefined): string {
     (/^cannot write\b/.test(e.message)
       ? "; check with `maintenance status`"
       : "");
+}
+
+/**
+ * Whether Deno lets this process use `descriptor` without asking (always true on Bun
+ * and Node): the default `--by` must never stop at a permission prompt.
+ */
+function granted(descriptor: { name: string; [key: string]: string }): boolean {
+  const deno = (globalThis as {
+    Deno?: {
+      permissions: { querySync(d: unknown): { state: string } };
+    };
+  }).Deno;
+  if (deno === undefined) return true;
+  try {
+    return deno.permissions.querySync(descriptor).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+/** The first of `names` set in the environment, where reading it is allowed. */
+function envFirst(...names: string[]): string | undefined {
+  for (const name of names) {
+    if (!granted({ name: "env", variable: name })) continue;
+    const v = processEnv(name)?.trim();
+    if (v) return v;
+  }
+  return undefined;
+}
+
+/** `f()`, or undefined when it throws. */
+function attempt<T>(f: () => T): T | undefined {
+  try {
+    return f();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The default `--by`: the OS user and host, `alice@web-1`; from `$USER`/`$HOSTNAME`
+ * when the OS will not say (a uid without a passwd entry, Deno without
+ * `--allow-sys`), `unknown` for a part nothing names. Control characters are dropped
+ * and it is cut at 200 characters, so it is always a valid `updatedBy`.
+ */
+function defaultBy(): string {
+  const sys = granted({ name: "sys" });
+  const user = attempt(() => sys ? userInfo().username : undefined) ||
+    envFirst("USER", "LOGNAME", "USERNAME") || "unknown";
+  const host =
+    attempt(() =>
+      granted({ name: "sys", kind: "hostname" }) ? hostname() : undefined
+    ) || envFirst("HOSTNAME", "COMPUTERNAME") || "unknown";
+  // deno-lint-ignore no-control-regex
+  const by = `${user}@${host}`.replace(/[\u0000-\u001f\u007f-\u009f]/g, "");
+  return [...by].slice(0, 200).join("");
+}
+
+/** Under Deno, `run` needs `--allow-run`: a usage error before anything is written. */
+function checkRunAllowed(): void {
+  if (!granted({ name: "run" })) {
+    throw new UsageError(
+      "run starts a command: under Deno, allow it with --allow-run " +
+        "(deno run --allow-run ... main.ts run ...)",
+    );
+  }
+}
+
+/** `text` as one shell word (POSIX sh): as it is when safe, else in single quotes. */
+function shellWord(text: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text)
+    ? text
+    : `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The command that writes `state` by hand (after `run` could not set it back):
+ * `maintenance off --by … --file …`, or the `on` with its flags. A bypass secret
+ * cannot be set back from its hash: the advice says so.
+ */
+function handCommand(
+  state: MaintenanceState,
+  store: StateStore,
+  by: string,
+  now: number,
+): string {
+  const words = ["maintenance"];
+  const snap = toSnapshot(state);
+  // A window that has ended reads as off: write off (on refuses a past --until).
+  const on = state.enabled && snap.endsAtMs > now;
+  words.push(on ? "on" : "off");
+  if (on) {
+    if (state.readOnly) words.push("--read-only");
+    if (state.message) words.push("-m", state.message);
+    if (state.startsAt && snap.startsAtMs > now) {
+      words.push("--from", state.startsAt);
+    }
+    if (state.endsAt) words.push("--until", state.endsAt);
+    if (state.retryAfter !== undefined) {
+      words.push("--retry-after", String(state.retryAfter));
+    }
+    if (state.refresh !== undefined) {
+      words.push("--refresh", String(state.refresh));
+    }
+  }
+  words.push("--by", by);
+  if (state.note) words.push("--note", state.note);
+  const d = store.description;
+  if (d) words.push(d.startsWith("s3://") ? "--s3" : "--file", d);
+  return words.map(shellWord).join(" ") +
+    (on && state.bypass
+      ? " (its bypass secret cannot be set back from the stored hash: add " +
+        "--secret with the old secret, or --with-secret for a new one)"
+      : "");
+}
+
+/** The signals `run` passes on to its command (and never dies of while it runs). */
+const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
+/** How a command ended: its exit code, or the signal that ended it. */
+interface Ended {
+  code: number | null;
+  signal: string | null;
+  /** Set when it could not be started at all. */
+  error?: Error & { code?: string };
+}
+
+/**
+ * Runs `argv` with this process's stdin, stdout and stderr, passing on SIGINT, SIGTERM
+ * and SIGHUP; resolves when it has ended. This process does not die of those signals
+ * meanwhile (nor while `after` runs, which sets the state back): it is the command's
+ * end that ends `run`.
+ */
+async function spawnForwarding(
+  argv: string[],
+  after: (ended: Ended) => Promise<number>,
+): Promise<number> {
+  const proc = (globalThis as {
+    process?: {
+      on(s: string, f: (s: string) => void): unknown;
+      off(s: string, f: (s: string) => void): unknown;
+    };
+  }).process!;
+  let child: ReturnType<typeof spawn> | undefined;
+  let ended = false;
+  const forward = (signal: string) => {
+    if (!ended) child?.kill(signal as "SIGTERM");
+  };
+  const listening: string[] = [];
+  for (const s of FORWARDED) {
+    try {
+      proc.on(s, forward);
+      listening.push(s);
+    } catch {
+      // a runtime that cannot listen for it (Windows' SIGHUP): it keeps its default
+    }
+  }
+  try {
+    const result = await new Promise<Ended>((resolve) => {
+      try {
+        child = spawn(argv[0], argv.slice(1), { stdio: "inherit" });
+      } catch (e) {
+        resolve({ code: null, signal: null, error: e as Error });
+        return;
+      }
+      child.once(
+        "error",
+        (e) => resolve({ code: null, signal: null, error: e }),
+      );
+      child.once("exit", (code, signal) => resolve({ code, signal }));
+    });
+    ended = true;
+    return await after(result);
+  } finally {
+    for (const s of listening) proc.off(s, forward);
+  }
+}
+
+/** Exit status of a command that `ended`, as a shell gives it. */
+function exitStatus(ended: Ended): number {
+  if (ended.error) return ended.error.code === "ENOENT" ? 127 : 126;
+  if (ended.code !== null) return ended.code;
+  const n = (constants.signals as Record<string, number>)[ended.signal ?? ""];
+  return 128 + (n ?? 0);
+}
+
+/** What `run` needs to switch on, run, and set back. */
+interface RunContext {
+  store: StateStore;
+  cacheSettings: CacheSettings;
+  /** The state to switch on (validated, without `updatedAt`). */
+  state: MaintenanceState;
+  by: string;
+  generated?: string;
+  io: CliIo;
+}
+
+/**
+ * `maintenance run … -- CMD ARGS`: reads the state in the store, switches on, runs the
+ * command, and writes back the state it found (with `updatedBy` the same `--by`) when
+ * the command ends, however it ends; returns the command's exit status. Its own lines
+ * go to stderr: stdout is the command's. When the state was changed by someone else
+ * while the command ran, it is left as they set it. When setting it back fails, the
+ * error names the command to run by hand, and the status is 1 (or the command's, when
+ * that is not 0).
+ */
+async function runWrapped(argv: string[], run: RunContext): Promise<number> {
+  const { store, cacheSettings, io } = run;
+  const foundText = await store.read();
+  const found = readStrict(store, foundText);
+  const startedAt = Date.now();
+  const written: MaintenanceState = {
+    ...run.state,
+    updatedAt: new Date(startedAt).toISOString(),
+  };
+  const writtenText = serializeState(written);
+  await store.write(writtenText);
+  io.err(`${describe(written, startedAt, false)} (${whereDescribed(store)})`);
+  if (run.generated !== undefined) {
+    io.err(`bypass secret (shown once, not stored): ${run.generated}`);
+    io.err(`visit /${run.generated} on the site to get the bypass cookie`);
+  }
+  try {
+    await invalidateSharedCache(cacheSettings);
+  } catch (e) {
+    // Servers may not see maintenance yet: do not run the job; set back what was found.
+    io.err(`error: ${(e as Error).message}`);
+    io.err(`did not run ${argv.map(shellWord).join(" ")}`);
+    return await restore(found, writtenText, run, 0) || 1;
+  }
+  return await spawnForwarding(argv, async (ended) => {
+    const status = exitStatus(ended);
+    const how = ended.error
+      ? `could not start ${shellWord(argv[0])}: ${
+        ended.error.code === "ENOENT"
+          ? "command not found"
+          : ended.error.message
+      }`
+      : ended.signal !== null
+      ? `${shellWord(argv[0])} was ended by ${ended.signal} (status ${status})`
+      : `${shellWord(argv[0])} exited with status ${status}`;
+    io.err(how);
+    return await restore(found, writtenText, run, status);
+  });
+}
+
+/**
+ * Writes back `found` (as `run` found it; a missing file becomes off), unless the store
+ * no longer holds what `run` wrote. Returns `status`, or 1 instead of 0 when the state
+ * could not be set back (stderr then says what to run by hand).
+ */
+async function restore(
+  found: MaintenanceState,
+  writtenText: string,
+  run: RunContext,
+  status: number,
+): Promise<number> {
+  const { store, io, by } = run;
+  const now = Date.now();
+  const back: MaintenanceState = {
+    ...found,
+    updatedBy: by,
+    updatedAt: new Date(now).toISOString(),
+  };
+  try {
+    const current = await store.read();
+    if (current !== writtenText) {
+      // Someone switched it meanwhile (by hand, another job): theirs is the newer word.
+      let now_ = "it holds no valid state";
+      try {
+        now_ = describe(readStrict(store, current), now);
+      } catch {
+        // said as it is
+      }
+      io.err(
+        `the ${
+          where(store)
+        } was changed while the command ran, so it is left as ` +
+          `it is, not set back: ${now_} (${whereDescribed(store)})`,
+      );
+      return status;
+    }
+    await store.write(serializeState(back));
+  } catch (e) {
+    io.err(
+      `error: could not set the state back after the command: ${
+        (e as Error).message
+      }${timeoutHint(e, store)}`,
+    );
+    io.err(
+      `the state may still be the one run wrote; set it back by hand: ${
+        handCommand(found, store, by, now)
+      }`,
+    );
+    return status || 1;
+  }
+  io.err(
+    `set back: ${describe(back, now, false)} (${whereDescribed(store)})`,
+  );
+  try {
+    await invalidateSharedCache(run.cacheSettings);
+  } catch (e) {
+    // Running the job again is not the fix here.
+    io.err(
+      `error: ${
+        (e as Error).message.replace(
+          "run the command again, or delete the key",
+          "delete the key",
+        )
+      }`,
+    );
+    return status || 1;
+  }
+  return status;
 }
 
 if (import.meta.main) {
