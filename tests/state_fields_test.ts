@@ -11,10 +11,10 @@ import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { Hono } from "hono";
 import { createMaintenance, type Maintenance } from "../src/maintenance.ts";
-import {
-  type MaintenanceInfo,
-  type MaintenanceVariables,
-  type MiddlewareOptions,
+import type {
+  MaintenanceInfo,
+  MaintenanceVariables,
+  MiddlewareOptions,
 } from "../src/middleware.ts";
 import { guard } from "../src/guard.ts";
 import {
