@@ -6,6 +6,11 @@
  * (see src/env_config.ts). A bad setting exits 2 naming the variable. Runs on Deno
  * (`deno task demo`) and on Bun (`bun scripts/demo.ts`).
  *
+ * The page has a guestbook: `POST /guestbook` (a form) is its one write. In read-only
+ * maintenance (`maintenance on --read-only`, or `readOnly` on the admin routes) the
+ * page still answers, with a banner and without the form, and the POST gets the
+ * maintenance answer (503).
+ *
  * With `MAINTENANCE_ADMIN_TOKEN` set (at least 16 characters, e.g. from
  * `openssl rand -hex 32`), the admin routes are mounted at `/maintenance-mode`, for
  * requests with `Authorization: Bearer $MAINTENANCE_ADMIN_TOKEN`; without it they are
@@ -75,20 +80,52 @@ if (adminAuthorize !== undefined) {
   // GET /maintenance-mode, POST /maintenance-mode/on, POST /maintenance-mode/off
   app.route(ADMIN_PATH, adminRoutes(mm, { authorize: adminAuthorize }));
 }
+/** The guestbook: the demo's one write, kept in memory (the last 20 entries). */
+const guestbook: { name: string; text: string }[] = [];
 app.get("/", (c) => {
   const info = c.get("maintenance");
-  const banner = info.scheduled
+  const banner = info.readOnly
+    ? `<p role="status"><strong>This site is read-only during maintenance${
+      info.state.message ? `: ${escapeHtml(info.state.message)}` : ""
+    }</strong> Reading works; the guestbook takes no entries until it is over.</p>`
+    : info.scheduled
     ? `<p><strong>Scheduled maintenance from ${
       escapeHtml(info.state.startsAt ?? "")
     }</strong></p>`
     : "";
-  const status = info.enabled
+  const status = info.readOnly
+    ? "Maintenance mode is on, read-only."
+    : info.enabled
     ? "Maintenance mode is on: you see the site through the secret bypass."
     : "Maintenance mode is off.";
+  const entries = guestbook.map((e) =>
+    `<li><b>${escapeHtml(e.name)}</b>: ${escapeHtml(e.text)}</li>`
+  ).join("");
+  // While read-only the form is hidden: its POST would get the maintenance answer.
+  const form = info.readOnly ? "" : `<form method="post" action="/guestbook">` +
+    `<label>Name <input name="name" maxlength="40" required></label> ` +
+    `<label>Message <input name="text" maxlength="200" required></label> ` +
+    `<button>Sign</button></form>`;
   return c.html(
     `<!doctype html><html lang="en"><meta charset="utf-8"><title>Demo</title>` +
-      `<h1>Hello from the demo app</h1>${banner}<p>${status}</p></html>`,
+      `<h1>Hello from the demo app</h1>${banner}<p>${status}</p>` +
+      `<h2>Guestbook</h2><ul id="guestbook">${entries}</ul>${form}</html>`,
   );
+});
+// A write: while maintenance is read-only the middleware answers it with 503.
+app.post("/guestbook", async (c) => {
+  const body = await c.req.parseBody();
+  const name = typeof body.name === "string" ? body.name.trim() : "";
+  const text = typeof body.text === "string" ? body.text.trim() : "";
+  if (name === "" || text === "" || name.length > 40 || text.length > 200) {
+    return c.text(
+      "give a name (at most 40 characters) and a message (200)",
+      400,
+    );
+  }
+  guestbook.push({ name, text });
+  guestbook.splice(0, guestbook.length - 20);
+  return c.redirect("/", 303);
 });
 
 const hostname = processEnv("HOST") ?? "127.0.0.1";

@@ -2,7 +2,9 @@
  * Admin routes for maintenance mode: a small Hono app to mount anywhere, with
  * `GET /` (the state as JSON), `POST /on` and `POST /off`. Every request must pass
  * `authorize` (401 otherwise), state-changing requests from another site are refused
- * (403), and the routes stay reachable while maintenance is on.
+ * (403), and the routes stay reachable while maintenance is on. Every write records
+ * who made it (`updatedBy`: the name `authorize` returned, else `"admin"`) and the
+ * operator `note` the body gives.
  *
  * @example
  * ```ts
@@ -18,7 +20,8 @@
  *   adminRoutes(mm, { authorize: bearerToken("a-long-random-token-from-your-secret-store") }),
  * );
  * // curl -X POST -H "Authorization: Bearer $TOKEN" --data-urlencode 'message=Back at 14:00' \
- * //   https://example.com/maintenance-mode/on
+ * //   --data-urlencode 'readOnly=true' --data-urlencode 'for=30m' \
+ * //   --data-urlencode 'note=migrating orders' https://example.com/maintenance-mode/on
  * ```
  *
  * @module
@@ -27,13 +30,15 @@ import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { timingSafeEqual } from "hono/utils/buffer";
 import { generateSecret } from "./_secret.ts";
-import { enabledState, type EnableOptions } from "./_enable.ts";
+import { MAX_DURATION_MS, parseDuration } from "./_duration.ts";
+import { disabledState, enabledState, type EnableOptions } from "./_enable.ts";
 import { internals } from "./_internal.ts";
-import { checkOptions } from "./_options.ts";
+import { checkOptions, closest } from "./_options.ts";
 import {
   instantHelp,
   isActive,
   type MaintenanceState,
+  MAX_BY,
   parseInstant,
   type Snapshot,
   toSnapshot,
@@ -42,15 +47,21 @@ import type { Maintenance } from "./maintenance.ts";
 import { adminRouteMark } from "./middleware.ts";
 
 /**
- * Decides whether a request may use the admin routes. Only `true` lets it in.
+ * Decides whether a request may use the admin routes, and names who makes it. `true`
+ * lets it in as `"admin"`; a non-empty string lets it in under that name, which a
+ * write records as the state's `updatedBy` (at most 200 characters, no control
+ * characters). Anything else (`false`, `undefined`, `""`, an object) gets 401.
  *
  * @example
  * ```ts
  * import type { Authorize } from "@x/maintenance/admin";
- * const authorize: Authorize = (c) => c.req.header("x-role") === "admin"; // your auth here
+ * // your auth here: the user your session middleware found, or false
+ * const authorize: Authorize = (c) => c.req.header("x-user") ?? false;
  * ```
  */
-export type Authorize = (c: Context) => boolean | Promise<boolean>;
+export type Authorize = (
+  c: Context,
+) => boolean | string | Promise<boolean | string>;
 
 /**
  * Options of {@linkcode adminRoutes}.
@@ -67,9 +78,10 @@ export type Authorize = (c: Context) => boolean | Promise<boolean>;
 export interface AdminRoutesOptions {
   /**
    * Required: who may read and switch maintenance mode. Called for every admin
-   * request; anything but `true` gets 401. Use {@linkcode bearerToken} for a shared
-   * token, or check your app's session (cookie sessions are covered by the
-   * cross-site check).
+   * request; `true` or a non-empty string (the operator's name, recorded as
+   * `updatedBy`; `true` records `"admin"`) lets it in, anything else gets 401. Use
+   * {@linkcode bearerToken} for a shared token, or check your app's session (cookie
+   * sessions are covered by the cross-site check).
    */
   authorize: Authorize;
   /**
@@ -83,13 +95,21 @@ export interface AdminRoutesOptions {
 /** Fields `POST /on` takes, as JSON or form fields. */
 const FIELDS = [
   "message",
-  "retryAfter",
+  "readOnly",
+  "for",
   "from",
   "until",
+  "retryAfter",
   "refresh",
   "secret",
   "withSecret",
+  "note",
 ];
+/** Fields `POST /off` takes. */
+const OFF_FIELDS = ["note"];
+/** Who a write is recorded as when `authorize` returned `true`. */
+const DEFAULT_BY = "admin";
+
 const MAX_BODY = 16 * 1024;
 
 class BadRequest extends Error {
@@ -98,11 +118,17 @@ class BadRequest extends Error {
   }
 }
 
-/** The state as the admin routes show it: the bypass hash only as a yes/no. */
+/**
+ * The state as the admin routes show it (to operators: `updatedBy`, `note` and
+ * `updatedAt` included), the bypass hash only as a yes/no. `readOnly` is whether
+ * read-only maintenance is in force now, as `c.get("maintenance").readOnly`.
+ */
 function view(snap: Snapshot, t: number): Record<string, unknown> {
   const { bypass, ...state } = snap.state;
+  const enabled = isActive(snap, t);
   return {
-    enabled: isActive(snap, t),
+    enabled,
+    readOnly: enabled && state.readOnly === true,
     scheduled: snap.enabled && t < snap.startsAtMs,
     bypass: bypass !== undefined,
     state,
@@ -110,12 +136,23 @@ function view(snap: Snapshot, t: number): Record<string, unknown> {
 }
 
 async function readFields(c: Context): Promise<Record<string, unknown>> {
+  // No body (curl -X POST), whatever the content type says: no fields.
+  if (c.req.raw.body === null) return {};
   const type = (c.req.header("content-type") ?? "").toLowerCase();
-  if (type === "" || /^application\/([a-z.+-]*\+)?json\b/.test(type)) {
+  if (
+    !/^(application\/x-www-form-urlencoded|multipart\/form-data)/.test(type)
+  ) {
     const text = await c.req.text();
     if (text.trim() === "") return {};
-    if (type === "") {
-      throw new BadRequest("send the body as application/json or a form", 415);
+    if (!/^application\/([a-z.+-]*\+)?json\b/.test(type)) {
+      throw new BadRequest(
+        type === ""
+          ? "send the body as application/json or a form"
+          : `content-type ${
+            type.split(";")[0]
+          } is not supported; send application/json or a form`,
+        415,
+      );
     }
     let value: unknown;
     try {
@@ -130,33 +167,25 @@ async function readFields(c: Context): Promise<Record<string, unknown>> {
     }
     return value as Record<string, unknown>;
   }
-  if (/^(application\/x-www-form-urlencoded|multipart\/form-data)/.test(type)) {
-    let form: FormData;
-    try {
-      form = await c.req.formData();
-    } catch {
-      throw new BadRequest("the form body could not be read");
-    }
-    // No prototype: a field called "constructor" or "__proto__" is just an unknown
-    // field, not one "given twice" nor a prototype to set.
-    const out: Record<string, unknown> = Object.create(null);
-    for (const [k, v] of form) {
-      if (typeof v !== "string") {
-        throw new BadRequest(`field "${k}" must be text, not a file`);
-      }
-      if (k in out) throw new BadRequest(`field "${k}" is given twice`);
-      // An empty form input means "not given". Browsers send a textarea's line
-      // breaks as CR LF: they are newlines, which a message may hold.
-      if (v !== "") out[k] = v.replace(/\r\n/g, "\n");
-    }
-    return out;
+  let form: FormData;
+  try {
+    form = await c.req.formData();
+  } catch {
+    throw new BadRequest("the form body could not be read");
   }
-  throw new BadRequest(
-    `content-type ${
-      type.split(";")[0]
-    } is not supported; send application/json or a form`,
-    415,
-  );
+  // No prototype: a field called "constructor" or "__proto__" is just an unknown
+  // field, not one "given twice" nor a prototype to set.
+  const out: Record<string, unknown> = Object.create(null);
+  for (const [k, v] of form) {
+    if (typeof v !== "string") {
+      throw new BadRequest(`field "${k}" must be text, not a file`);
+    }
+    if (k in out) throw new BadRequest(`field "${k}" is given twice`);
+    // An empty form input means "not given". Browsers send a textarea's line
+    // breaks as CR LF: they are newlines, which a message may hold.
+    if (v !== "") out[k] = v.replace(/\r\n/g, "\n");
+  }
+  return out;
 }
 
 function seconds(value: unknown, name: string): number | undefined {
@@ -199,39 +228,130 @@ function flag(value: unknown, name: string): boolean {
   throw new BadRequest(`${name} must be true or false`);
 }
 
-/** The `enable()` options a `POST /on` asks for, and the secret it asks to generate. */
-function toEnableOptions(
+/** Names used elsewhere (`enable()`, the CLI) for the fields. */
+const FIELD_ALIASES: Readonly<Record<string, string>> = {
+  startsAt: "from",
+  endsAt: "until",
+  start: "from",
+  end: "until",
+  duration: "for",
+};
+
+/**
+ * Refuses a field not in `known` (`where` names the route), with the field meant when
+ * it looks like a typo or another name of it; `by` is not a field at all.
+ */
+function checkFields(
   fields: Record<string, unknown>,
-): { options: EnableOptions; generated?: string } {
+  known: readonly string[],
+  where: string,
+  by: string,
+): void {
   for (const k of Object.keys(fields)) {
-    if (!FIELDS.includes(k)) {
+    if (known.includes(k)) continue;
+    if (k === "by" || k === "updatedBy") {
       throw new BadRequest(
-        `unknown field "${k}"; known fields: ${FIELDS.join(", ")}`,
+        `${k} is not a field: a write is recorded under the name authorize ` +
+          `returns (for this request, "${by}")`,
       );
     }
+    const instead =
+      Object.hasOwn(FIELD_ALIASES, k) && known.includes(FIELD_ALIASES[k])
+        ? FIELD_ALIASES[k]
+        : closest(k, known);
+    throw new BadRequest(
+      `unknown field "${k}"${
+        instead ? `; did you mean ${instead}?` : ""
+      } (${where} takes ${known.join(", ")})`,
+    );
   }
-  const { message, secret } = fields;
-  for (const [k, v] of Object.entries({ message, secret })) {
-    if (v !== undefined && typeof v !== "string") {
-      throw new BadRequest(`${k} must be a string`);
+}
+
+function text(value: unknown, name: string): string | undefined {
+  if (value === undefined || typeof value === "string") return value;
+  throw new BadRequest(`${name} must be a string`);
+}
+
+/**
+ * `for`: milliseconds as a number, or a duration as text (`90s`, `30m`, `2h`, `1d`,
+ * `1h30m`), as the CLI's `on --for`.
+ */
+function duration(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === "string") {
+    try {
+      return parseDuration(value);
+    } catch (e) {
+      throw new BadRequest(`for: ${(e as Error).message}`);
     }
   }
+  if (
+    typeof value === "number" && Number.isInteger(value) && value > 0 &&
+    value <= MAX_DURATION_MS
+  ) {
+    return value;
+  }
+  throw new BadRequest(
+    `for must be a duration such as "30m" or "2h", or a whole number of ` +
+      `milliseconds from 1 to ${MAX_DURATION_MS} (365 days) (got ${
+        JSON.stringify(value) ?? String(value)
+      })`,
+  );
+}
+
+/**
+ * The `enable()` options a `POST /on` asks for (recorded as written `by` the
+ * operator), and the secret it asks to generate.
+ */
+function toEnableOptions(
+  fields: Record<string, unknown>,
+  by: string,
+): { options: EnableOptions; generated?: string } {
+  checkFields(fields, FIELDS, "POST /on", by);
+  const message = text(fields.message, "message");
+  const secret = text(fields.secret, "secret");
+  const note = text(fields.note, "note");
   const withSecret = flag(fields.withSecret, "withSecret");
   if (withSecret && secret !== undefined) {
     throw new BadRequest(
       "give either secret or withSecret (generate one), not both",
     );
   }
+  const forMs = duration(fields.for);
+  if (forMs !== undefined && fields.until !== undefined) {
+    throw new BadRequest(
+      "give either for (how long, such as 30m) or until (an end time), not both",
+    );
+  }
   const generated = withSecret ? generateSecret() : undefined;
   const options: EnableOptions = {
-    message: message as string | undefined,
+    message,
+    readOnly: flag(fields.readOnly, "readOnly") || undefined,
     retryAfter: seconds(fields.retryAfter, "retryAfter"),
     refresh: seconds(fields.refresh, "refresh"),
     startsAt: instant(fields.from, "from"),
     endsAt: instant(fields.until, "until"),
-    secret: generated ?? secret as string | undefined,
+    for: forMs,
+    secret: generated ?? secret,
+    by,
+    note,
   };
   return { options, generated };
+}
+
+/**
+ * What is wrong with `by`, the name `authorize` returned, as the state's `updatedBy`
+ * (at most 200 characters, no control characters); `undefined` when nothing is.
+ */
+function badName(by: string): string | undefined {
+  const length = [...by].length;
+  // deno-lint-ignore no-control-regex
+  const control = /[\u0000-\u001f\u007f-\u009f]/.test(by);
+  if (length <= MAX_BY && !control) return undefined;
+  return `authorize returned a name ${
+    control ? "with control characters" : `of ${length} characters`
+  }, which the state cannot record as updatedBy (at most ${MAX_BY} characters, ` +
+    `no control characters): return a shorter name, or true (recorded as "${DEFAULT_BY}")`;
 }
 
 /**
@@ -307,7 +427,8 @@ export function adminRoutes(
   const { authorize } = options;
   if (typeof authorize !== "function") {
     throw new TypeError(
-      "adminRoutes needs an authorize function, (c) => boolean | Promise<boolean>: " +
+      "adminRoutes needs an authorize function, (c) => true, a name, or false " +
+        "(or a Promise of one): " +
         "without it anyone could switch maintenance mode on or off. " +
         "Use { authorize: bearerToken(process.env.MAINTENANCE_ADMIN_TOKEN) } or check your session.",
     );
@@ -320,6 +441,8 @@ export function adminRoutes(
   // may answer first), then the cross-site check and `authorize`. Other paths under
   // the mount are not marked.
   const own = adminRouteMark();
+  /** Who each request that passed `authorize` is, for the write it makes. */
+  const operators = new WeakMap<Context, string>();
   const gate: MiddlewareHandler = async (c, next) => {
     c.header("cache-control", "no-store");
     if (!/^(GET|HEAD|OPTIONS)$/.test(c.req.method) && !sameOrigin(c, origins)) {
@@ -329,12 +452,52 @@ export function adminRoutes(
           "a script without an Origin header (with Authorization: Bearer, or JSON)",
       }, 403);
     }
-    if ((await authorize(c)) !== true) {
+    const who = await authorize(c);
+    const by = who === true
+      ? DEFAULT_BY
+      : typeof who === "string" && who.trim() !== ""
+      ? who.trim()
+      : undefined;
+    if (by === undefined) {
       c.header("www-authenticate", 'Bearer realm="maintenance"');
       return c.json({ error: "unauthorized" }, 401);
     }
+    const bad = badName(by);
+    if (bad !== undefined) {
+      // The app's authorize is at fault, not the client: a 500 that says what to fix.
+      return c.json({ error: "bad_authorize", message: bad }, 500);
+    }
+    operators.set(c, by);
     await next();
   };
+  const limit = bodyLimit({
+    maxSize: MAX_BODY,
+    onError: (c) =>
+      c.json({
+        error: "too_large",
+        message: `the body must be at most ${MAX_BODY} bytes`,
+      }, 413),
+  });
+
+  /**
+   * A 400 (or 415) for what the client sent, in the fields' names (`until` for the
+   * end that `for` set: the end `for` sets); anything else is thrown on.
+   */
+  function refused(c: Context, e: unknown, forGiven = false): Response {
+    if (e instanceof BadRequest) {
+      return c.json({
+        error: e.status === 415 ? "unsupported_media_type" : "bad_request",
+        message: e.message,
+      }, e.status);
+    }
+    if (e instanceof TypeError || e instanceof RangeError) {
+      const message = e.message
+        .replace(/\bendsAt\b/g, forGiven ? "the end that for sets," : "until")
+        .replace(/\bstartsAt\b/g, "from");
+      return c.json({ error: "bad_request", message }, 400);
+    }
+    throw e;
+  }
 
   async function write(
     c: Context,
@@ -364,43 +527,32 @@ export function adminRoutes(
 
   const app = new Hono();
   app.get("/", own, gate, async (c) => c.json(view(await cache.get(), now())));
-  app.post(
-    "/on",
-    own,
-    gate,
-    bodyLimit({
-      maxSize: MAX_BODY,
-      onError: (c) =>
-        c.json({
-          error: "too_large",
-          message: `the body must be at most ${MAX_BODY} bytes`,
-        }, 413),
-    }),
-    async (c) => {
-      let state: MaintenanceState;
-      let generated: string | undefined;
-      try {
-        const asked = toEnableOptions(await readFields(c));
-        generated = asked.generated;
-        state = await enabledState(asked.options, now());
-      } catch (e) {
-        if (e instanceof BadRequest) {
-          return c.json({
-            error: e.status === 415 ? "unsupported_media_type" : "bad_request",
-            message: e.message,
-          }, e.status);
-        }
-        if (e instanceof TypeError || e instanceof RangeError) {
-          const message = e.message.replace(/\bendsAt\b/g, "until")
-            .replace(/\bstartsAt\b/g, "from");
-          return c.json({ error: "bad_request", message }, 400);
-        }
-        throw e;
-      }
-      return write(c, state, generated);
-    },
-  );
-  app.post("/off", own, gate, (c) => write(c, { enabled: false }));
+  app.post("/on", own, gate, limit, async (c) => {
+    const by = operators.get(c)!;
+    let state: MaintenanceState;
+    let generated: string | undefined;
+    let asked: { options: EnableOptions; generated?: string } | undefined;
+    try {
+      asked = toEnableOptions(await readFields(c), by);
+      generated = asked.generated;
+      state = await enabledState(asked.options, now());
+    } catch (e) {
+      return refused(c, e, asked?.options.for !== undefined);
+    }
+    return write(c, state, generated);
+  });
+  app.post("/off", own, gate, limit, async (c) => {
+    const by = operators.get(c)!;
+    let state: MaintenanceState;
+    try {
+      const fields = await readFields(c);
+      checkFields(fields, OFF_FIELDS, "POST /off", by);
+      state = disabledState({ by, note: text(fields.note, "note") });
+    } catch (e) {
+      return refused(c, e);
+    }
+    return write(c, state);
+  });
   // Anything else on these paths, GET /on included, changes nothing.
   app.all("/", own, gate, (c) => {
     c.header("allow", "GET, HEAD");

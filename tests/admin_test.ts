@@ -468,7 +468,10 @@ describe("admin routes over HTTP", () => {
         /either secret or withSecret/,
       ],
       [{ withSecret: "maybe" }, /withSecret must be true or false/],
-      [{ mesage: "typo" }, /unknown field "mesage"; known fields: message/],
+      [
+        { mesage: "typo" },
+        /unknown field "mesage"; did you mean message\? \(POST \/on takes message, /,
+      ],
       [["message"], /must be an object/],
     ];
     for (const [body, re] of cases) {
@@ -684,7 +687,7 @@ describe("admin routes: options and wiring", () => {
     }
   });
 
-  it("authorize gets the Context; only `true` lets in (async too)", async () => {
+  it("authorize gets the Context; only `true` or a non-empty string lets in (async too)", async () => {
     const store = new CountingStore();
     const mm = createMaintenance({ store });
     const seen: string[] = [];
@@ -710,11 +713,26 @@ describe("admin routes: options and wiring", () => {
       )).status;
     assert.equal(await ask(), 200);
     assert.deepEqual(seen, ["ada"]);
-    for (const no of [false, "yes", 1, {}, undefined]) {
+    answer = "ada";
+    assert.equal(await ask(), 200);
+    assert.equal((await mm.getState()).updatedBy, "ada");
+    for (
+      const no of [
+        false,
+        "",
+        "  ",
+        1,
+        {},
+        { by: "ada" },
+        ["ada"],
+        null,
+        undefined,
+      ]
+    ) {
       answer = no;
       assert.equal(await ask(), 401, JSON.stringify(no));
     }
-    assert.equal(store.writes, 1);
+    assert.equal(store.writes, 2);
   });
 
   it("mounted anywhere, before or after the middleware, with its own onError: reachable while on", async () => {
@@ -907,7 +925,7 @@ describe("admin routes: form bodies, odd fields, odd failures", () => {
       assert.equal(r.status, 400, k);
       assert.equal(
         body.message,
-        `unknown field "${k}"; known fields: message, retryAfter, from, until, refresh, secret, withSecret`,
+        `unknown field "${k}" (POST /on takes message, readOnly, for, from, until, retryAfter, refresh, secret, withSecret, note)`,
       );
     }
     // Duplicates are still duplicates.
@@ -1212,5 +1230,336 @@ describe("demo: admin routes at /maintenance-mode by MAINTENANCE_ADMIN_TOKEN", (
     });
     assert.equal(r.code, 2, r.stdout + r.stderr);
     assert.match(r.stderr, /MAINTENANCE_ADMIN_TOKEN: .*at least 16 characters/);
+  });
+});
+
+describe("admin routes: read-only, who and why, an end by itself (issue 16)", () => {
+  const T = Date.parse("2030-01-01T10:00:00Z");
+
+  /**
+   * Middleware, admin routes at /m (authorize: `who`, by default the bearer token) and
+   * an app that answers every method on every path, on a fixed clock.
+   */
+  function site(who?: (c: Context) => boolean | string) {
+    const store = new CountingStore();
+    const mm = createMaintenance({
+      store,
+      cache: { ttlMs: 60_000 },
+      now: () => T,
+    });
+    const app = new Hono();
+    app.use(mm.middleware());
+    app.route("/m", adminRoutes(mm, { authorize: who ?? bearerToken(TOKEN) }));
+    app.all("*", (c) => c.text(`app ${c.req.method}`));
+    async function admin(
+      method: string,
+      path: string,
+      body?: unknown,
+      type = "application/json",
+    ): Promise<{ status: number; json: Record<string, unknown> }> {
+      const res = await app.fetch(
+        new Request(`http://l/m${path}`, {
+          method,
+          headers: {
+            ...AUTH,
+            ...(body === undefined ? {} : { "content-type": type }),
+          },
+          body: body === undefined
+            ? undefined
+            : typeof body === "string"
+            ? body
+            : JSON.stringify(body),
+        }),
+      );
+      return { status: res.status, json: await res.json() };
+    }
+    return { store, mm, app, admin };
+  }
+
+  it("POST /on with readOnly and a note: the status has readOnly, updatedBy, note, updatedAt", async () => {
+    const { mm, admin } = site();
+    const on = await admin("POST", "/on", {
+      readOnly: true,
+      message: "Migrating",
+      note: "migrating orders (ticket 42)",
+    });
+    assert.equal(on.status, 200, JSON.stringify(on.json));
+    assert.equal(on.json.enabled, true);
+    assert.equal(on.json.readOnly, true);
+    const state = on.json.state as Record<string, unknown>;
+    assert.equal(state.readOnly, true);
+    assert.equal(
+      state.updatedBy,
+      "admin",
+      "bearerToken's true is recorded as admin",
+    );
+    assert.equal(state.note, "migrating orders (ticket 42)");
+    assert.equal(state.updatedAt, new Date(T).toISOString());
+    const status = await admin("GET", "");
+    assert.deepEqual(status.json, on.json);
+    const stored = await mm.getState();
+    assert.equal(stored.readOnly, true);
+    assert.equal(stored.updatedBy, "admin");
+    assert.equal(stored.note, "migrating orders (ticket 42)");
+    // Not read-only: readOnly false at the top, and no readOnly in the state.
+    const full = await admin("POST", "/on", { readOnly: false });
+    assert.equal(full.json.readOnly, false);
+    assert.equal(
+      (full.json.state as Record<string, unknown>).readOnly,
+      undefined,
+    );
+    assert.equal((full.json.state as Record<string, unknown>).note, undefined);
+  });
+
+  it("read-only through the admin routes: reads pass, writes get 503 (JSON with readOnly), the admin routes still work", async () => {
+    const { app, admin } = site();
+    await admin("POST", "/on", { readOnly: true, message: "Back soon" });
+    for (const method of ["GET", "HEAD", "OPTIONS"]) {
+      const res = await app.fetch(new Request("http://l/x", { method }));
+      await res.body?.cancel();
+      assert.equal(res.status, 200, method);
+    }
+    for (const method of ["POST", "PUT", "PATCH", "DELETE"]) {
+      const res = await app.fetch(
+        new Request("http://l/x", {
+          method,
+          headers: { accept: "application/json" },
+        }),
+      );
+      assert.equal(res.status, 503, method);
+      const body = await res.json();
+      assert.equal(body.readOnly, true, method);
+      assert.equal(body.message, "Back soon");
+    }
+    const off = await admin("POST", "/off");
+    assert.equal(off.status, 200);
+    const res = await app.fetch(new Request("http://l/x", { method: "POST" }));
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), "app POST");
+  });
+
+  it("readOnly as a form field, with for and a note; the false spellings leave it out", async () => {
+    const { admin } = site();
+    const on = await admin(
+      "POST",
+      "/on",
+      "readOnly=on&for=30m&note=storage+move",
+      "application/x-www-form-urlencoded",
+    );
+    assert.equal(on.status, 200, JSON.stringify(on.json));
+    const state = on.json.state as Record<string, unknown>;
+    assert.equal(state.readOnly, true);
+    assert.equal(state.note, "storage move");
+    assert.equal(state.endsAt, new Date(T + 30 * 60_000).toISOString());
+    for (const no of ["false", "0", "off", ""]) {
+      const r = await admin(
+        "POST",
+        "/on",
+        `readOnly=${no}`,
+        "application/x-www-form-urlencoded",
+      );
+      assert.equal(r.status, 200, no);
+      assert.equal(
+        (r.json.state as Record<string, unknown>).readOnly,
+        undefined,
+        no,
+      );
+      assert.equal(r.json.readOnly, false, no);
+    }
+  });
+
+  it("for: a duration string or milliseconds sets endsAt from now", async () => {
+    const { admin } = site();
+    for (
+      const [value, ms] of [
+        ["90s", 90_000],
+        ["2h", 7_200_000],
+        ["1h30m", 5_400_000],
+        [1500, 1500],
+        [86_400_000, 86_400_000],
+      ] as const
+    ) {
+      const r = await admin("POST", "/on", { for: value });
+      assert.equal(r.status, 200, `${value}: ${JSON.stringify(r.json)}`);
+      assert.equal(
+        (r.json.state as Record<string, unknown>).endsAt,
+        new Date(T + ms).toISOString(),
+        String(value),
+      );
+    }
+  });
+
+  it("bad for, readOnly, note or by: 400 saying what to change, and nothing written", async () => {
+    const { store, mm, admin } = site();
+    const cases: [unknown, RegExp][] = [
+      [
+        { for: "30m", until: "2030-01-02T00:00:00Z" },
+        /give either for \(how long, such as 30m\) or until \(an end time\), not both/,
+      ],
+      [{ for: "5000" }, /^for: duration "5000" needs a unit: 5000s, 5000m/],
+      [
+        { from: "2030-01-01T12:00:00Z", for: "30m" },
+        /^from 2030-01-01T12:00:00.000Z must be before the end that for sets, 2030-01-01T10:30:00.000Z$/,
+      ],
+      [{ for: "soon" }, /^for: duration "soon" is not understood/],
+      [{ for: "0s" }, /^for: duration "0s" is zero/],
+      [{ for: "400d" }, /^for: duration "400d" is more than 365 days/],
+      [
+        { for: 0 },
+        /for must be a duration such as "30m".*milliseconds from 1 to 31536000000.*\(got 0\)/,
+      ],
+      [{ for: -5 }, /for must be .*\(got -5\)/],
+      [{ for: 1.5 }, /for must be .*\(got 1\.5\)/],
+      [{ for: true }, /for must be .*\(got true\)/],
+      [{ for: 31_536_000_001 }, /for must be .*365 days/],
+      [{ readOnly: "maybe" }, /readOnly must be true or false/],
+      [{ readonly: true }, /unknown field "readonly"; did you mean readOnly\?/],
+      [
+        { endsAt: "2030-01-02T00:00:00Z" },
+        /unknown field "endsAt"; did you mean until\?/,
+      ],
+      [{ duration: "30m" }, /unknown field "duration"; did you mean for\?/],
+      [{ note: 42 }, /note must be a string/],
+      [{ note: "n".repeat(2001) }, /note must be at most 2000 characters/],
+      [
+        { by: "mallory" },
+        /^by is not a field: a write is recorded under the name authorize returns \(for this request, "admin"\)$/,
+      ],
+      [{ updatedBy: "mallory" }, /^updatedBy is not a field/],
+    ];
+    for (const [body, re] of cases) {
+      const r = await admin("POST", "/on", body);
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.equal(r.json.error, "bad_request", JSON.stringify(body));
+      assert.match(String(r.json.message), re, JSON.stringify(body));
+    }
+    const offCases: [unknown, RegExp][] = [
+      [{ message: "x" }, /unknown field "message" \(POST \/off takes note\)/],
+      [{ notes: "x" }, /unknown field "notes"; did you mean note\?/],
+      [{ note: ["x"] }, /note must be a string/],
+      [{ by: "x" }, /^by is not a field/],
+    ];
+    for (const [body, re] of offCases) {
+      const r = await admin("POST", "/off", body);
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.match(String(r.json.message), re, JSON.stringify(body));
+    }
+    assert.equal(store.writes, 0);
+    assert.equal(await mm.isEnabled(), false);
+  });
+
+  it("POST /off with a note records who and why on the off state; without a body it still works", async () => {
+    const { mm, admin } = site();
+    await admin("POST", "/on", { note: "deploy" });
+    const off = await admin("POST", "/off", { note: "deploy done" });
+    assert.equal(off.status, 200, JSON.stringify(off.json));
+    assert.equal(off.json.enabled, false);
+    assert.equal(off.json.readOnly, false);
+    const state = off.json.state as Record<string, unknown>;
+    assert.equal(state.enabled, false);
+    assert.equal(state.updatedBy, "admin");
+    assert.equal(state.note, "deploy done");
+    assert.equal((await mm.getState()).note, "deploy done");
+    const form = await admin(
+      "POST",
+      "/off",
+      "note=by+form",
+      "application/x-www-form-urlencoded",
+    );
+    assert.equal((form.json.state as Record<string, unknown>).note, "by form");
+    // curl -X POST without a body, or an empty text/plain one: off, no note.
+    for (const body of [undefined, ""]) {
+      const r = await admin("POST", "/off", body, "text/plain");
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+      assert.equal((r.json.state as Record<string, unknown>).note, undefined);
+      assert.equal(
+        (r.json.state as Record<string, unknown>).updatedBy,
+        "admin",
+      );
+    }
+    const xml = await admin("POST", "/off", "<off/>", "application/xml");
+    assert.equal(xml.status, 415);
+  });
+
+  it("a name authorize returns is recorded as updatedBy, on and off; trimmed", async () => {
+    let name = "alice@web-1";
+    const { mm, admin } = site(() => name);
+    const on = await admin("POST", "/on", { note: "why" });
+    assert.equal(
+      (on.json.state as Record<string, unknown>).updatedBy,
+      "alice@web-1",
+    );
+    name = "  bob  ";
+    const off = await admin("POST", "/off");
+    assert.equal((off.json.state as Record<string, unknown>).updatedBy, "bob");
+    assert.equal((await mm.getState()).updatedBy, "bob");
+    // A name in the body is refused, naming who this request is.
+    const by = await admin("POST", "/on", { by: "mallory" });
+    assert.match(String(by.json.message), /for this request, "bob"/);
+  });
+
+  it("a name the state cannot hold: 500 telling the app to fix authorize, nothing written", async () => {
+    for (const name of ["x".repeat(201), "eve\u001b[31m", "a\nb"]) {
+      const { store, admin } = site(() => name);
+      for (
+        const [method, path] of [["GET", ""], ["POST", "/on"], ["POST", "/off"]]
+      ) {
+        const r = await admin(method, path);
+        assert.equal(
+          r.status,
+          500,
+          `${JSON.stringify(name)} ${method} ${path}`,
+        );
+        assert.equal(r.json.error, "bad_authorize");
+        assert.match(
+          String(r.json.message),
+          /^authorize returned a name (of 201 characters|with control characters), which the state cannot record as updatedBy \(at most 200 characters, no control characters\): return a shorter name, or true/,
+        );
+      }
+      assert.equal(store.writes, 0);
+    }
+    // 200 characters: recorded.
+    const ok = "é".repeat(200);
+    const { admin } = site(() => ok);
+    const r = await admin("POST", "/on");
+    assert.equal((r.json.state as Record<string, unknown>).updatedBy, ok);
+  });
+
+  it('visitors never see the note or who: not on the page, not in the JSON, not in c.get("maintenance")', async () => {
+    const store = new MemoryStore();
+    const mm = createMaintenance({ store, cache: { ttlMs: 60_000 } });
+    const app = new Hono();
+    app.use(mm.middleware());
+    app.route("/m", adminRoutes(mm, { authorize: () => "zelda@ops-host-7" }));
+    app.all("*", (c) => c.json(c.get("maintenance" as never)));
+    for (const readOnly of [false, true]) {
+      const on = await app.fetch(
+        new Request("http://l/m/on", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            readOnly,
+            message: "Back soon",
+            note: "secret-operator-note",
+          }),
+        }),
+      );
+      assert.equal(on.status, 200);
+      for (const method of ["GET", "POST"]) {
+        for (const accept of ["text/html", "application/json"]) {
+          const res = await app.fetch(
+            new Request("http://l/page", { method, headers: { accept } }),
+          );
+          const text = await res.text();
+          assert.equal(
+            res.status,
+            readOnly && method === "GET" ? 200 : 503,
+            `${readOnly} ${method} ${accept}`,
+          );
+          assert.doesNotMatch(text, /secret-operator-note|zelda|ops-host-7/);
+          assert.doesNotMatch(text, /updatedBy|"note"/);
+        }
+      }
+    }
   });
 });

@@ -871,3 +871,167 @@ describe("guard: a client let through for who it is gets private, no-store", () 
     assert.equal(off.cc, "public, max-age=600");
   });
 });
+
+describe("guard: read-only maintenance (issue 16), through the shared engine", () => {
+  const servers: TestServer[] = [];
+  after(async () => {
+    for (const s of servers) await s.stop();
+  });
+  const READ = ["GET", "HEAD", "OPTIONS"];
+  const WRITE = ["POST", "PUT", "PATCH", "DELETE"];
+
+  it("GET, HEAD and OPTIONS reach the app; every other method gets 503 and never reaches it", async () => {
+    const { guard, seen } = await setup({}, {
+      readOnly: true,
+      message: "Moving storage",
+      retryAfter: 120,
+    });
+    for (const method of READ) {
+      const res = await call(guard, "/orders", { method });
+      assert.equal(res.status, 200, method);
+      assert.equal(await res.text(), method === "HEAD" ? "" : "app /orders");
+    }
+    assert.equal(seen.calls, 3);
+    for (const method of WRITE) {
+      const res = await call(guard, "/orders", {
+        method,
+        body: method === "DELETE" ? undefined : "a=1",
+      });
+      assert.equal(res.status, 503, method);
+      assert.equal(res.headers.get("retry-after"), "120", method);
+      assert.equal(res.headers.get("cache-control"), "no-store", method);
+      assert.match(await res.text(), /read-only/i, method);
+    }
+    assert.equal(seen.calls, 3, "a refused write never reaches the app");
+  });
+
+  it("the 503 is JSON by Accept, with readOnly and the message", async () => {
+    const { guard } = await setup({}, { readOnly: true, message: "Back soon" });
+    const res = await call(guard, "/api/orders", {
+      method: "POST",
+      headers: {
+        accept: "application/json",
+        "content-type": "application/json",
+      },
+      body: "{}",
+    });
+    assert.equal(res.status, 503);
+    assert.match(res.headers.get("content-type")!, /^application\/json/);
+    const body = await res.json();
+    assert.equal(body.error, "maintenance");
+    assert.equal(body.readOnly, true);
+    assert.equal(body.message, "Back soon");
+  });
+
+  it("maintenance that is not read-only still blocks reads; switching to read-only lets them through", async () => {
+    const { guard, mm } = await setup({}, {});
+    assert.equal(await statusOf(guard, "/"), 503);
+    await mm.enable({ readOnly: true });
+    assert.equal(await statusOf(guard, "/"), 200);
+    assert.equal(await statusOf(guard, "/", { method: "POST" }), 503);
+    await mm.disable();
+    assert.equal(await statusOf(guard, "/", { method: "POST" }), 200);
+  });
+
+  it("exemptions apply to writes as usual: ignorePaths, the bypass cookie, ignoreRequest", async () => {
+    const secret = "guard-readonly-secret-0123456789";
+    let asked = 0;
+    const { guard } = await setup({
+      ignorePaths: ["/webhooks"],
+      ignoreRequest: (req) => {
+        asked++;
+        return req.headers.get("x-staff") === "yes";
+      },
+    }, { readOnly: true, secret });
+    const post = (path: string, headers: Record<string, string> = {}) =>
+      statusOf(guard, path, { method: "POST", headers, body: "x" });
+    assert.equal(await post("/webhooks/stripe"), 200);
+    assert.equal(await post("/orders", { "x-staff": "yes" }), 200);
+    assert.equal(await post("/orders"), 503);
+    const before = asked;
+    assert.equal(await statusOf(guard, "/orders"), 200);
+    assert.equal(asked, before, "a read passes without asking ignoreRequest");
+    const cookie = (await call(guard, `/${secret}`)).headers.get("set-cookie")!
+      .split(";")[0];
+    assert.equal(await post("/orders", { cookie }), 200);
+  });
+
+  it("render is given the state without the operator's note or name", async () => {
+    const seenStates: Record<string, unknown>[] = [];
+    const { guard } = await setup({
+      render: (_req, state) => {
+        seenStates.push({ ...state });
+        return "<p>custom</p>";
+      },
+    }, {
+      readOnly: true,
+      message: "hi",
+      by: "alice@web-1",
+      note: "migrating orders",
+    });
+    const res = await call(guard, "/", { method: "POST", body: "x" });
+    assert.equal(res.status, 503);
+    assert.equal(await res.text(), "<p>custom</p>");
+    assert.equal(seenStates.length, 1);
+    assert.equal(seenStates[0].readOnly, true);
+    assert.equal(seenStates[0].message, "hi");
+    assert.equal(seenStates[0].note, undefined);
+    assert.equal(seenStates[0].updatedBy, undefined);
+  });
+
+  it("over a real HTTP server (Deno.serve / Bun.serve): reads pass, writes get 503, off lets them through", async () => {
+    const { guard, mm } = await setup({}, {
+      readOnly: true,
+      message: "Read-only for a bit",
+      note: "not for visitors",
+    });
+    const s = await serveFetch(guard);
+    servers.push(s);
+    for (const method of READ) {
+      const res = await fetch(`${s.url}/items`, { method });
+      assert.equal(res.status, 200, method);
+      assert.equal(await res.text(), method === "HEAD" ? "" : "app /items");
+    }
+    for (const method of WRITE) {
+      const res = await fetch(`${s.url}/items`, {
+        method,
+        headers: { accept: "application/json" },
+        body: method === "DELETE" ? undefined : JSON.stringify({ a: 1 }),
+      });
+      assert.equal(res.status, 503, method);
+      const text = await res.text();
+      assert.equal(JSON.parse(text).readOnly, true, method);
+      assert.doesNotMatch(text, /not for visitors|"note"|updatedBy/);
+    }
+    const html = await fetch(`${s.url}/items`, { method: "POST", body: "x" });
+    assert.equal(html.status, 503);
+    assert.match(await html.text(), /read-only/i);
+    await mm.disable();
+    const res = await fetch(`${s.url}/items`, { method: "POST", body: "x" });
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), "app /items");
+  });
+
+  it("another process switching to read-only is seen once the TTL is up (the hot path does not skip it)", async () => {
+    let t = Date.parse("2030-01-01T00:00:00Z");
+    const store = new MemoryStore();
+    const mm = createMaintenance({
+      store,
+      cache: { ttlMs: 1000 },
+      now: () => t,
+    });
+    const guarded = guard(mm, () => new Response("app"));
+    const post = async () =>
+      (await guarded(new Request("http://localhost/", { method: "POST" })))
+        .status;
+    assert.equal(await post(), 200);
+    await store.write(serializeState({ enabled: true, readOnly: true }));
+    t += 1100;
+    assert.equal(await post(), 503);
+    assert.equal(
+      (await guarded(new Request("http://localhost/"))).status,
+      200,
+      "a read still passes",
+    );
+  });
+});
