@@ -324,14 +324,19 @@ function toEnableOptions(
     );
   }
   const generated = withSecret ? generateSecret() : undefined;
+  const startsAt = instant(fields.from, "from");
+  // `for` counts from the start, as the CLI's --for: now, or `from`'s time.
+  const fromStart = startsAt !== undefined && forMs !== undefined;
   const options: EnableOptions = {
     message,
     readOnly: flag(fields.readOnly, "readOnly") || undefined,
     retryAfter: seconds(fields.retryAfter, "retryAfter"),
     refresh: seconds(fields.refresh, "refresh"),
-    startsAt: instant(fields.from, "from"),
-    endsAt: instant(fields.until, "until"),
-    for: forMs,
+    startsAt,
+    endsAt: fromStart
+      ? new Date(parseInstant(startsAt) + forMs).toISOString()
+      : instant(fields.until, "until"),
+    for: fromStart ? undefined : forMs,
     secret: generated ?? secret,
     by,
     note,
@@ -531,13 +536,15 @@ export function adminRoutes(
     const by = operators.get(c)!;
     let state: MaintenanceState;
     let generated: string | undefined;
+    let fields: Record<string, unknown> = {};
     let asked: { options: EnableOptions; generated?: string } | undefined;
     try {
-      asked = toEnableOptions(await readFields(c), by);
+      fields = await readFields(c);
+      asked = toEnableOptions(fields, by);
       generated = asked.generated;
       state = await enabledState(asked.options, now());
     } catch (e) {
-      return refused(c, e, asked?.options.for !== undefined);
+      return refused(c, e, asked !== undefined && fields.for !== undefined);
     }
     return write(c, state, generated);
   });
@@ -574,7 +581,9 @@ export function adminRoutes(
  * An {@linkcode Authorize} that accepts `Authorization: Bearer <token>` with this token,
  * compared in constant time (`timingSafeEqual` of `hono/utils/buffer`, over SHA-256
  * digests). The token must be at least 16 characters of `A-Z a-z 0-9 - . _ ~ + /`
- * (RFC 6750), e.g. from `openssl rand -hex 32`.
+ * (RFC 6750), e.g. from `openssl rand -hex 32`. It answers `true`, naming no one, so
+ * writes are recorded as `updatedBy: "admin"`; to name who holds a token, wrap it:
+ * `const ci = bearerToken(CI_TOKEN);` and `authorize: async (c) => (await ci(c)) && "ci"`.
  *
  * @example
  * ```ts

@@ -1368,6 +1368,19 @@ describe("admin routes: read-only, who and why, an end by itself (issue 16)", ()
     }
   });
 
+  it("for with from counts from from, as the CLI's --for", async () => {
+    const { admin } = site();
+    const r = await admin("POST", "/on", {
+      from: "2030-01-01T14:00:00+02:00",
+      for: "2h",
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    const state = r.json.state as Record<string, unknown>;
+    assert.equal(state.startsAt, "2030-01-01T12:00:00.000Z");
+    assert.equal(state.endsAt, "2030-01-01T14:00:00.000Z");
+    assert.equal(r.json.scheduled, true);
+  });
+
   it("for: a duration string or milliseconds sets endsAt from now", async () => {
     const { admin } = site();
     for (
@@ -1398,8 +1411,8 @@ describe("admin routes: read-only, who and why, an end by itself (issue 16)", ()
       ],
       [{ for: "5000" }, /^for: duration "5000" needs a unit: 5000s, 5000m/],
       [
-        { from: "2030-01-01T12:00:00Z", for: "30m" },
-        /^from 2030-01-01T12:00:00.000Z must be before the end that for sets, 2030-01-01T10:30:00.000Z$/,
+        { from: "2029-12-31T00:00:00Z", for: "1h" },
+        /^the end that for sets, 2029-12-31T01:00:00.000Z is in the past/,
       ],
       [{ for: "soon" }, /^for: duration "soon" is not understood/],
       [{ for: "0s" }, /^for: duration "0s" is zero/],
@@ -1496,6 +1509,27 @@ describe("admin routes: read-only, who and why, an end by itself (issue 16)", ()
     // A name in the body is refused, naming who this request is.
     const by = await admin("POST", "/on", { by: "mallory" });
     assert.match(String(by.json.message), /for this request, "bob"/);
+  });
+
+  it("bearerToken wrapped to name who holds the token (as its docs say)", async () => {
+    const ci = bearerToken(TOKEN);
+    const store = new CountingStore();
+    const mm = createMaintenance({ store });
+    const app = new Hono();
+    app.route(
+      "/m",
+      adminRoutes(mm, { authorize: async (c) => (await ci(c)) && "ci" }),
+    );
+    const on = (headers: Record<string, string>) =>
+      app.fetch(new Request("http://l/m/on", { method: "POST", headers }));
+    const refused = await on({
+      authorization: "Bearer wrong-token-0123456789",
+    });
+    assert.equal(refused.status, 401);
+    const ok = await on(AUTH);
+    assert.equal(ok.status, 200);
+    assert.equal((await ok.json()).state.updatedBy, "ci");
+    assert.equal(store.writes, 1);
   });
 
   it("a name the state cannot hold: 500 telling the app to fix authorize, nothing written", async () => {

@@ -13,6 +13,7 @@ import {
   makeTempDir,
   removeDir,
   type RunningProcess,
+  runProcess,
   RUNTIMES,
   scriptCommand,
   sleep,
@@ -331,6 +332,48 @@ for (const runtime of RUNTIMES) {
       assert.match(String(unitless.json.message), /needs a unit: 30s, 30m/);
       assert.equal(await readFile(file, "utf8"), written);
       assert.equal((await request("GET", "/")).status, 200);
+    });
+
+    it("the CLI (another process) switches read-only with --by and --note: the demo follows once its cache TTL is up, the status names who and why", async () => {
+      const cli = (args: string[]) => {
+        const [cmd, argv] = scriptCommand(runtime, "main.ts", [
+          ...args,
+          "--file",
+          file,
+        ]);
+        return runProcess(cmd, argv, { timeoutMs: 30_000 });
+      };
+      const on = await cli([
+        "on",
+        "--read-only",
+        "--by",
+        "ops-bot@ci",
+        "--note",
+        "nightly reindex",
+        "--message",
+        "Reindexing",
+      ]);
+      assert.equal(on.code, 0, on.stderr);
+      const deadline = Date.now() + 5000;
+      while ((await sign("poll")).status !== 503) {
+        assert.ok(Date.now() < deadline, "the demo never saw the CLI's switch");
+        await sleep(50);
+      }
+      const page = await request("GET", "/");
+      assert.equal(page.status, 200);
+      assert.match(page.body, /read-only during maintenance: Reindexing/);
+      assert.ok(!page.body.includes("nightly reindex"));
+      assert.ok(!page.body.includes("ops-bot"));
+      const state = (await admin("")).json.state as Record<string, unknown>;
+      assert.equal(state.updatedBy, "ops-bot@ci");
+      assert.equal(state.note, "nightly reindex");
+      // And back through the admin routes, recorded as the admin.
+      const off = await admin("/off", { note: "reindex done" });
+      assert.equal(
+        (off.json.state as Record<string, unknown>).updatedBy,
+        "admin",
+      );
+      assert.equal((await sign("after")).status, 303);
     });
   });
 }
