@@ -192,7 +192,7 @@ function checkText(value: unknown, name: string, max = MAX_MESSAGE): void {
   if (typeof value !== "string") {
     throw new TypeError(`${name} must be a string`);
   }
-  const length = characters(value);
+  const length = characters(value, max);
   if (length > max) {
     throw new RangeError(
       `${name} must be at most ${max} characters (it has ${length})`,

@@ -63,10 +63,10 @@ export const HASH_RE = /^([0-9a-f]{32}):([0-9a-f]{64})$/;
 
 /**
  * `text`'s length in characters (code points: an emoji is one), counted only when its
- * UTF-16 length is past MAX_MESSAGE: below that it cannot be too long.
+ * UTF-16 length is past `max`: below that it cannot be too long.
  */
-export function characters(text: string): number {
-  return text.length > MAX_MESSAGE ? [...text].length : text.length;
+export function characters(text: string, max: number): number {
+  return text.length > max ? [...text].length : text.length;
 }
 
 /** How a bad value reads in a message: a string is shown as one (`"60"` is not `60`). */
@@ -202,7 +202,7 @@ export function parseState(text: string | null): MaintenanceState {
   const given = (key: string) => obj[key] ?? undefined; // null is absent
   function str(key: string, max = MAX_MESSAGE): string | undefined {
     const v = given(key);
-    if (v === undefined || typeof v === "string" && characters(v) <= max) {
+    if (v === undefined || typeof v === "string" && characters(v, max) <= max) {
       return v;
     }
     throw new StateParseError(
