@@ -22,6 +22,7 @@
  */
 import { closest } from "./src/_options.ts";
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { constants, hostname, userInfo } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -615,7 +616,7 @@ export async function runCli(
     }
     const now = Date.now();
     // Validate everything before touching the store, so bad input changes nothing.
-    const by = values.by ?? defaultBy();
+    const by = command === "status" ? "" : values.by ?? defaultBy();
     let state: MaintenanceState | undefined;
     let generated: string | undefined;
     if (command === "on" || command === "run") {
@@ -812,8 +813,11 @@ function attempt<T>(f: () => T): T | undefined {
  */
 function defaultBy(): string {
   const sys = granted({ name: "sys" });
-  const user = attempt(() => sys ? userInfo().username : undefined) ||
-    envFirst("USER", "LOGNAME", "USERNAME") || "unknown";
+  // Bun says "unknown" when $USER is unset (a container's root): ask /etc/passwd.
+  const user = attempt(() => sys ? userInfo().username : undefined)
+    ?.replace(/^unknown$/, "") ||
+    envFirst("USER", "LOGNAME", "USERNAME") || attempt(passwdName) ||
+    "unknown";
   const host =
     attempt(() =>
       granted({ name: "sys", kind: "hostname" }) ? hostname() : undefined
@@ -821,6 +825,19 @@ function defaultBy(): string {
   // deno-lint-ignore no-control-regex
   const by = `${user}@${host}`.replace(/[\u0000-\u001f\u007f-\u009f]/g, "");
   return [...by].slice(0, 200).join("");
+}
+
+/**
+ * This process's user name from `/etc/passwd`, by uid (not on Deno, whose `userInfo()`
+ * does this already).
+ */
+function passwdName(): string | undefined {
+  const g = globalThis as { Deno?: unknown; process?: { getuid?(): number } };
+  const uid = g.Deno === undefined ? g.process?.getuid?.() : undefined;
+  if (uid === undefined) return undefined;
+  return readFileSync("/etc/passwd", "utf8").split("\n")
+    .map((line) => line.split(":"))
+    .find((f) => f.length > 2 && f[2] === String(uid))?.[0];
 }
 
 /** Under Deno, `run` needs `--allow-run`: a usage error before anything is written. */

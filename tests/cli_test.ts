@@ -8,6 +8,8 @@ import {
   stat,
   writeFile,
 } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { hostname } from "node:os";
 import {
   cleanEnv,
   type ProcessResult,
@@ -31,6 +33,19 @@ async function exists(path: string): Promise<boolean> {
 }
 
 const FUTURE = "2099-01-01T14:00:00Z";
+
+/** `since 2026-12-05T14:02:11Z (3 s)` in `status`, as a pattern. */
+const SINCE = String.raw`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(\d+ s\)`;
+
+/** This process's user name, as `id -un` says it. */
+function osUser(): string {
+  return execFileSync("id", ["-un"], { encoding: "utf8" }).trim();
+}
+
+/** `text` as a pattern that matches it literally. */
+function esc(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
 
 /** Runs the CLI as a subprocess of `runtime`, with a clean environment plus `env`. */
 function runCli(
@@ -81,6 +96,7 @@ for (const runtime of RUNTIMES) {
       assert.equal(j.code, 0, j.stderr);
       assert.deepEqual(JSON.parse(j.stdout), {
         enabled: false,
+        readOnly: false,
         bypass: false,
         state: { enabled: false },
         store: `${d}/state.txt`,
@@ -106,13 +122,20 @@ for (const runtime of RUNTIMES) {
       const d = await realpath(await freshDir());
       await mkdir(`${d}/sub`);
       const abs = `${d}/sub/maintenance_mode_state.txt`;
-      const on = await cli(["on"], { cwd: `${d}/sub` });
+      const on = await cli(["on", "--by", "ops"], { cwd: `${d}/sub` });
       assert.equal(on.code, 0, on.stderr);
-      assert.equal(on.stdout, `maintenance mode is ON (state file ${abs})\n`);
-      const status = await cli(["status"], { cwd: `${d}/sub` });
       assert.equal(
+        on.stdout,
+        `maintenance mode is ON by ops (state file ${abs})\n`,
+      );
+      const status = await cli(["status"], { cwd: `${d}/sub` });
+      assert.match(
         status.stdout,
-        `maintenance mode is ON (state file ${abs})\n`,
+        new RegExp(
+          `^maintenance mode is ON since ${SINCE} by ops \\(state file ${
+            esc(abs)
+          }\\)\n$`,
+        ),
       );
       // the app one directory up reads another file: status there says so
       const up = await cli(["status"], { cwd: d });
@@ -122,13 +145,13 @@ for (const runtime of RUNTIMES) {
           `no state file exists at ${d}/maintenance_mode_state\\.txt`,
         ),
       );
-      const rel = await cli(["off", "--file", "../x.txt"], {
+      const rel = await cli(["off", "--by", "ops", "--file", "../x.txt"], {
         cwd: `${d}/sub`,
       });
       assert.equal(rel.code, 0, rel.stderr);
       assert.equal(
         rel.stdout,
-        `maintenance mode is OFF (state file ${d}/x.txt)\n`,
+        `maintenance mode is OFF by ops (state file ${d}/x.txt)\n`,
       );
       const env = await cli(["status", "--json"], {
         cwd: `${d}/sub`,
@@ -226,6 +249,8 @@ for (const runtime of RUNTIMES) {
       const file = `${d}/state.txt`;
       const on = await cli([
         "on",
+        "--by",
+        "ops",
         "--file",
         file,
         "-m",
@@ -246,10 +271,14 @@ for (const runtime of RUNTIMES) {
 
       const status = await cli(["status", "--file", file]);
       assert.equal(status.code, 0, status.stderr);
-      assert.equal(
-        status.stdout.trim(),
-        'maintenance mode is ON; until 2099-01-01T14:00:00.000Z; message: "Back at 14:00"' +
-          ` (state file ${file})`,
+      assert.match(
+        status.stdout,
+        new RegExp(
+          `^maintenance mode is ON since ${SINCE} by ops; until 2099-01-01T14:00:00Z ` +
+            `\\(\\d+ d \\d+ h left\\); message: "Back at 14:00" \\(state file ${
+              esc(file)
+            }\\)\n$`,
+        ),
       );
 
       const json = await cli(["status", "--json", "--file", file]);
@@ -259,11 +288,11 @@ for (const runtime of RUNTIMES) {
       assert.equal(parsed.state.message, "Back at 14:00");
       assert.equal(parsed.store, file);
 
-      const off = await cli(["off", "--file", file]);
+      const off = await cli(["off", "--by", "ops", "--file", file]);
       assert.equal(off.code, 0, off.stderr);
       assert.equal(
         off.stdout,
-        `maintenance mode is OFF (state file ${file})\n`,
+        `maintenance mode is OFF by ops (state file ${file})\n`,
       );
       assert.equal(JSON.parse(await readFile(file, "utf8")).enabled, false);
       const json2 = JSON.parse(
@@ -327,7 +356,10 @@ for (const runtime of RUNTIMES) {
       ]);
       assert.equal(r.code, 0, r.stderr);
       const s = await cli(["status", "--file", file]);
-      assert.match(s.stdout, /OFF; scheduled from 2098-01-01T00:00:00\.000Z/);
+      assert.match(
+        s.stdout,
+        /OFF; scheduled from 2098-01-01T00:00:00Z \(in \d+ d \d+ h\)/,
+      );
       const j = JSON.parse(
         (await cli(["status", "--json", "--file", file])).stdout,
       );
@@ -359,17 +391,261 @@ for (const runtime of RUNTIMES) {
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(await readdir(d), ["maintenance_mode_state.txt"]);
       const s = await cli(["status"], { cwd: d });
-      assert.equal(
+      assert.match(
         s.stdout.trim(),
-        `maintenance mode is ON (state file ${await realpath(
-          d,
-        )}/maintenance_mode_state.txt)`,
+        new RegExp(
+          `^maintenance mode is ON since ${SINCE} by \\S+ \\(state file ${
+            esc(await realpath(d))
+          }/maintenance_mode_state\\.txt\\)$`,
+        ),
       );
+    });
+
+    it("on --read-only --for --by --note: stored; status says since, by whom, why and the time left; --json has them", async () => {
+      const d = await freshDir();
+      const file = `${d}/state.txt`;
+      const t0 = Date.now();
+      const on = await cli([
+        "on",
+        "--read-only",
+        "--for",
+        "90m",
+        "--by",
+        "alice@web-1",
+        "--note",
+        "migrating orders",
+        "--file",
+        file,
+      ]);
+      const t1 = Date.now();
+      assert.equal(on.code, 0, on.stderr);
+      assert.equal(on.stderr, "", "an end is set: no reminder");
+      const stored = JSON.parse(await readFile(file, "utf8"));
+      assert.equal(stored.enabled, true);
+      assert.equal(stored.readOnly, true);
+      assert.equal(stored.updatedBy, "alice@web-1");
+      assert.equal(stored.note, "migrating orders");
+      const ends = Date.parse(stored.endsAt);
+      assert.ok(
+        ends >= t0 + 90 * 60_000 && ends <= t1 + 90 * 60_000,
+        `--for 90m: endsAt ${stored.endsAt} is 90 minutes after the switch`,
+      );
+      const until = stored.endsAt.replace(/\.\d+Z$/, "Z");
+      assert.equal(
+        on.stdout,
+        `maintenance mode is ON (read-only) by alice@web-1: migrating orders; ` +
+          `until ${until} (1 h 30 min left) (state file ${file})\n`,
+      );
+      const status = await cli(["status", "--file", file]);
+      assert.equal(status.code, 0, status.stderr);
+      // the issue's format, then the end and the time left
+      assert.match(
+        status.stdout,
+        new RegExp(
+          `^maintenance mode is ON \\(read-only\\) since ${SINCE} by alice@web-1: ` +
+            `migrating orders; until ${until} \\(1 h (29|30) min left\\) ` +
+            `\\(state file ${esc(file)}\\)\n$`,
+        ),
+      );
+      assert.ok(
+        status.stdout.includes(
+          `since ${stored.updatedAt.replace(/\.\d+Z$/, "Z")} `,
+        ),
+        status.stdout,
+      );
+      const json = JSON.parse(
+        (await cli(["status", "--json", "--file", file])).stdout,
+      );
+      assert.equal(json.enabled, true);
+      assert.equal(json.readOnly, true);
+      assert.equal(json.state.readOnly, true);
+      assert.equal(json.state.updatedBy, "alice@web-1");
+      assert.equal(json.state.note, "migrating orders");
+      assert.equal(json.state.updatedAt, stored.updatedAt);
+      assert.equal(json.state.endsAt, stored.endsAt);
+
+      const off = await cli([
+        "off",
+        "--by",
+        "bob@web-2",
+        "--note",
+        "orders migrated",
+        "--file",
+        file,
+      ]);
+      assert.equal(off.code, 0, off.stderr);
+      assert.equal(off.stderr, "");
+      assert.equal(
+        off.stdout,
+        `maintenance mode is OFF by bob@web-2: orders migrated (state file ${file})\n`,
+      );
+      const offStored = JSON.parse(await readFile(file, "utf8"));
+      assert.equal(offStored.enabled, false);
+      assert.equal(offStored.readOnly, undefined);
+      assert.equal(offStored.updatedBy, "bob@web-2");
+      assert.equal(offStored.note, "orders migrated");
+      const offStatus = await cli(["status", "--file", file]);
+      assert.match(
+        offStatus.stdout,
+        new RegExp(
+          `^maintenance mode is OFF since ${SINCE} by bob@web-2: orders migrated \\(`,
+        ),
+      );
+      const offJson = JSON.parse(
+        (await cli(["status", "--json", "--file", file])).stdout,
+      );
+      assert.equal(offJson.readOnly, false);
+      assert.equal(offJson.state.updatedBy, "bob@web-2");
+    });
+
+    it("without --by, on and off record the OS user and host (user@host)", async () => {
+      const d = await freshDir();
+      const file = `${d}/state.txt`;
+      const expected = `${osUser()}@${hostname()}`;
+      // $USER empty, as in a container: the name still comes from the OS.
+      const envs: Record<string, string>[] = [{}, { USER: "", LOGNAME: "" }];
+      for (const env of envs) {
+        for (const cmd of ["on", "off"]) {
+          const r = await cli([cmd, "--file", file], { env });
+          assert.equal(r.code, 0, r.stderr);
+          assert.equal(
+            JSON.parse(await readFile(file, "utf8")).updatedBy,
+            expected,
+            `${cmd} ${JSON.stringify(env)}`,
+          );
+          assert.ok(r.stdout.includes(` by ${expected} `), r.stdout);
+        }
+      }
+    });
+
+    it("on without an end: one line on stderr says it stays on until off; not with --until or --for, nor for off", async () => {
+      const d = await freshDir();
+      const file = `${d}/state.txt`;
+      const REMINDER =
+        "no end set: maintenance stays on until 'maintenance off'\n";
+      for (
+        const args of [
+          ["on"],
+          ["on", "-m", "Back soon"],
+          ["on", "--from", "2098-01-01T00:00:00Z"],
+          ["on", "--json"],
+        ]
+      ) {
+        const r = await cli([...args, "--file", file]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stderr, REMINDER, args.join(" "));
+      }
+      // --json: stdout is still the one object
+      const j = await cli(["on", "--json", "--file", file]);
+      assert.equal(JSON.parse(j.stdout).enabled, true);
+      for (
+        const args of [
+          ["on", "--until", FUTURE],
+          ["on", "--for", "30m"],
+          ["off"],
+        ]
+      ) {
+        const r = await cli([...args, "--file", file]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stderr, "", args.join(" "));
+      }
+    });
+
+    it("--for with --from counts from the start of the window", async () => {
+      const d = await freshDir();
+      const file = `${d}/state.txt`;
+      const r = await cli([
+        "on",
+        "--from",
+        "2098-01-01T00:00:00Z",
+        "--for",
+        "1h30m",
+        "--by",
+        "ops",
+        "--note",
+        "nightly upgrade",
+        "--file",
+        file,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const stored = JSON.parse(await readFile(file, "utf8"));
+      assert.equal(stored.startsAt, "2098-01-01T00:00:00.000Z");
+      assert.equal(stored.endsAt, "2098-01-01T01:30:00.000Z");
+      const s = await cli(["status", "--file", file]);
+      assert.match(
+        s.stdout,
+        /^maintenance mode is OFF; scheduled from 2098-01-01T00:00:00Z \(in \d+ d \d+ h\) by ops: nightly upgrade; until 2098-01-01T01:30:00Z \(/,
+      );
+    });
+
+    it("status of states written elsewhere: on since the window opened, an ended window, a note quoted when it must be, an old state as before", async () => {
+      const d = await freshDir();
+      const file = `${d}/state.txt`;
+      const now = Date.now();
+      const iso = (ms: number) => new Date(ms).toISOString();
+      const sec = (ms: number) => iso(ms).replace(/\.\d+Z$/, "Z");
+      const status = async (state: unknown) => {
+        await writeFile(
+          file,
+          typeof state === "string" ? state : JSON.stringify(state),
+        );
+        const r = await cli(["status", "--file", file]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout.split("\n").length, 2, r.stdout);
+        return r.stdout.replace(` (state file ${file})\n`, "");
+      };
+      // written two hours ago for a window that opened an hour ago: on since then
+      const opened = now - 3_600_000;
+      assert.equal(
+        await status({
+          enabled: true,
+          startsAt: iso(opened),
+          endsAt: iso(now + 3 * 86_400_000 + 7_200_000 + 30_000),
+          updatedAt: iso(now - 7_200_000),
+          updatedBy: "deploy-bot",
+          note: "step 1; step 2",
+          message: "Back soon",
+        }),
+        `maintenance mode is ON since ${sec(opened)} (1 h) by deploy-bot: ` +
+          `"step 1; step 2"; until ${
+            sec(now + 3 * 86_400_000 + 7_200_000 + 30_000)
+          } (3 d 2 h left); message: "Back soon"`,
+      );
+      // a note over two lines stays on one line, escaped
+      assert.equal(
+        await status({
+          enabled: false,
+          updatedAt: iso(now - 12 * 60_000 - 5000),
+          updatedBy: "ops",
+          note: "done\nall good",
+        }),
+        `maintenance mode is OFF since ${
+          sec(now - 12 * 60_000 - 5000)
+        } (12 min) by ops: "done\\nall good"`,
+      );
+      assert.equal(
+        await status({
+          enabled: true,
+          endsAt: iso(now - 5 * 60_000 - 5000),
+          updatedBy: "ops",
+          note: "short job",
+        }),
+        `maintenance mode is OFF; the window ended at ${
+          sec(now - 5 * 60_000 - 5000)
+        } (5 min ago); set by ops: short job`,
+      );
+      // Older states, without the new fields: as before
+      assert.equal(await status("1"), "maintenance mode is ON");
+      assert.equal(
+        await status({ enabled: true, message: "x" }),
+        'maintenance mode is ON; message: "x"',
+      );
+      assert.equal(await status({ enabled: false }), "maintenance mode is OFF");
     });
 
     describe("usage errors: exit 2, stderr names the argument and where the help is, state untouched", () => {
       const cases: [string, string[], RegExp][] = [
-        ["no command", [], /missing command: on, off or status/],
+        ["no command", [], /missing command: on, off, status or run/],
         ["unknown command", ["toggle"], /unknown command "toggle"/],
         [
           "extra argument",
