@@ -251,6 +251,40 @@ describe("read-only maintenance: state", () => {
   });
 });
 
+describe("read-only maintenance: response options", () => {
+  it("redirectTo: a write gets 303 to the target, a read reaches the app", async () => {
+    const { app } = await setup({ readOnly: true }, {
+      redirectTo: "/maintenance",
+    });
+    const post = await app.fetch(req("POST", "/items"));
+    await post.body?.cancel();
+    assert.equal(post.status, 303);
+    assert.equal(post.headers.get("location"), "/maintenance");
+    assert.equal(await statusOf(app, "GET", "/items"), 200);
+  });
+
+  it("page.readOnly must be a string", async () => {
+    const mm = createMaintenance({ store: new MemoryStore() });
+    assert.throws(
+      () => mm.middleware({ page: { readOnly: 5 as unknown as string } }),
+      /page\.readOnly must be a string/,
+    );
+  });
+
+  it("the page is the same for a write with Accept: text/html and a form post", async () => {
+    const { app } = await setup({ readOnly: true });
+    const a = await app.fetch(req("POST", "/items", { accept: "text/html" }));
+    const b = await app.fetch(
+      req("POST", "/items", {
+        "content-type": "application/x-www-form-urlencoded",
+      }),
+    );
+    const [ta, tb] = [await a.text(), await b.text()];
+    assert.equal(ta, tb);
+    assert.ok(ta.includes(READ_ONLY_TEXT));
+  });
+});
+
 describe("read-only maintenance: exemptions", () => {
   it("ignorePaths lets writes to an exempt path through", async () => {
     const { app } = await setup({ readOnly: true }, {
