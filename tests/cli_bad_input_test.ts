@@ -22,6 +22,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { runCli } from "../main.ts";
 import { serializeState } from "../src/_state.ts";
+import { parseDuration } from "../src/_duration.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const dir = mkdtempSync(join(tmpdir(), "maintenance-cli-bad-"));
@@ -49,11 +50,11 @@ async function cli(args: string[]): Promise<{ code: number; err: string }> {
 
 /** Each case: arguments, the exit code, and what stderr must say. */
 const CASES: { args: string[]; code: 1 | 2; says: RegExp }[] = [
-  { args: [], code: 2, says: /missing command: on, off or status/ },
+  { args: [], code: 2, says: /missing command: on, off, status or run/ },
   {
     args: ["restart"],
     code: 2,
-    says: /unknown command "restart"; use on, off or status/,
+    says: /unknown command "restart"; use on, off, status or run/,
   },
   { args: ["ON"], code: 2, says: /unknown command "ON"/ },
   { args: ["on", "--mesage", "x"], code: 2, says: /Unknown option '--mesage'/ },
@@ -219,6 +220,163 @@ const CASES: { args: string[]; code: 1 | 2; says: RegExp }[] = [
     args: ["on", "--secret", "a".repeat(20), "--with-secret"],
     code: 2,
     says: /either --secret or --with-secret/,
+  },
+  // --for DURATION: a whole number and a unit, not with --until
+  {
+    args: ["on", "--for", "90"],
+    code: 2,
+    says: /^error: --for: duration "90" needs a unit: 90s, 90m, 90h or 90d$/m,
+  },
+  {
+    args: ["on", "--for", "1.5h"],
+    code: 2,
+    says: /--for: duration "1\.5h" is not understood; .*such as 90s, 30m, 2h/,
+  },
+  {
+    args: ["on", "--for", "30 min"],
+    code: 2,
+    says: /--for: duration "30 min" is not understood/,
+  },
+  {
+    args: ["on", "--for", "0m"],
+    code: 2,
+    says: /--for: duration "0m" is zero/,
+  },
+  {
+    args: ["on", "--for", "400d"],
+    code: 2,
+    says: /--for: duration "400d" is more than 365 days/,
+  },
+  {
+    args: ["on", "--for=-5m"],
+    code: 2,
+    says: /--for: duration "-5m" is not understood/,
+  },
+  {
+    args: ["on", "--for", "-5m"],
+    code: 2,
+    says: /--for: duration "-5m" is not understood/,
+  },
+  { args: ["on", "--for"], code: 2, says: /^error: --for needs a value$/m },
+  {
+    args: ["on", "--for", "2h", "--until", "2099-01-01T00:00:00Z"],
+    code: 2,
+    says: /give either --for or --until, not both/,
+  },
+  {
+    args: ["on", "--for", "2h", "--for", "3h"],
+    code: 2,
+    says: /--for is given more than once/,
+  },
+  {
+    // the end would come before the start
+    args: ["on", "--from", "2020-01-01T00:00:00Z", "--for", "1h"],
+    code: 2,
+    says: /--until .* is in the past/,
+  },
+  // who and why
+  { args: ["on", "--by", ""], code: 2, says: /--by needs a name/ },
+  { args: ["off", "--by", "  "], code: 2, says: /--by needs a name/ },
+  {
+    args: ["on", "--by", "x".repeat(201)],
+    code: 2,
+    says: /^error: --by must be at most 200 characters \(it has 201\)$/m,
+  },
+  {
+    args: ["off", "--by", "alice\u001b[31m"],
+    code: 2,
+    says: /--by must not contain control characters/,
+  },
+  {
+    args: ["off", "--note", "n".repeat(2001)],
+    code: 2,
+    says: /--note must be at most 2000 characters/,
+  },
+  {
+    args: ["on", "--note", "bell\u0007"],
+    code: 2,
+    says: /--note must not contain control characters/,
+  },
+  { args: ["on", "--note"], code: 2, says: /^error: --note needs a value$/m },
+  {
+    args: ["status", "--by", "alice"],
+    code: 2,
+    says: /--by only goes with "on", "off" or "run"/,
+  },
+  {
+    args: ["status", "--note", "x"],
+    code: 2,
+    says: /--note only goes with "on", "off" or "run"/,
+  },
+  {
+    args: ["off", "--read-only"],
+    code: 2,
+    says: /--read-only only goes with "on" or "run"/,
+  },
+  {
+    args: ["off", "--for", "1h"],
+    code: 2,
+    says: /--for only goes with "on" or "run"/,
+  },
+  {
+    args: ["status", "--read-only"],
+    code: 2,
+    says: /--read-only only goes with "on" or "run"/,
+  },
+  {
+    args: ["on", "--read-only=yes"],
+    code: 2,
+    says: /--read-only takes no value/,
+  },
+  {
+    args: ["on", "--readonly"],
+    code: 2,
+    says: /Unknown option '--readonly'; did you mean --read-only\?/,
+  },
+  // run
+  {
+    args: ["run"],
+    code: 2,
+    says: /run needs a command after --: maintenance run \[options\] -- CMD/,
+  },
+  { args: ["run", "--"], code: 2, says: /run needs a command after --/ },
+  {
+    args: ["run", "./migrate.sh"],
+    code: 2,
+    says:
+      /unexpected argument "\.\/migrate\.sh" after "run"; put the command after --: maintenance run \[options\] -- \.\/migrate\.sh/,
+  },
+  {
+    args: ["on", "--", "true"],
+    code: 2,
+    says:
+      /unexpected argument "true" after "on"; only run takes a command after --/,
+  },
+  {
+    args: ["run", "--json", "--", "true"],
+    code: 2,
+    says: /--json does not go with "run"/,
+  },
+  {
+    args: ["run", "--exit-code", "--", "true"],
+    code: 2,
+    says: /--exit-code only goes with "status"/,
+  },
+  {
+    args: ["run", "--for", "soon", "--", "true"],
+    code: 2,
+    says: /--for: duration "soon" is not understood/,
+  },
+  {
+    args: ["run", "--until", "2020-01-01T00:00:00Z", "--", "true"],
+    code: 2,
+    says: /--until .*in the past/,
+  },
+  {
+    // A flag after -- is the command's, not this CLI's: still run's usage error.
+    args: ["run", "--mesage", "x", "--", "true"],
+    code: 2,
+    says: /Unknown option '--mesage'; did you mean --message\?/,
   },
   {
     args: ["status", "extra"],
@@ -511,5 +669,80 @@ describe("CLI without permission to read the environment (deno run without --all
     } finally {
       rmSync(cwd, { recursive: true, force: true });
     }
+  });
+});
+
+describe("run without permission to start a command (deno run without --allow-run)", () => {
+  it("exits 2 naming --allow-run before anything is written", async () => {
+    const before = snapshot();
+    const r = await new Promise<{ code: number | null; stderr: string }>(
+      (resolve) => {
+        const child = spawn("deno", [
+          "run",
+          "--allow-read",
+          "--allow-write",
+          "--allow-env",
+          "--allow-sys",
+          "--no-prompt",
+          "--no-lock",
+          "--config",
+          `${ROOT}/deno.json`,
+          `${ROOT}/main.ts`,
+          "run",
+          "--file",
+          file,
+          "--",
+          "touch",
+          join(dir, "ran"),
+        ], { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+        let stderr = "";
+        child.stderr?.on(
+          "data",
+          (d: Uint8Array | string) => stderr += String(d),
+        );
+        const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+        child.on("close", (code) => {
+          clearTimeout(timer);
+          resolve({ code, stderr });
+        });
+      },
+    );
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /^error: run starts a command: under Deno, allow it with --allow-run/,
+    );
+    assert.equal(snapshot(), before, "the state file is untouched");
+    assert.deepEqual(readdirSync(dir).sort(), ["plain", "state.txt"]);
+  });
+});
+
+describe("parseDuration (on --for, the admin routes' for)", () => {
+  it("reads 90s, 30m, 2h, 1d and 1h30m as milliseconds", () => {
+    assert.equal(parseDuration("90s"), 90_000);
+    assert.equal(parseDuration("30m"), 1_800_000);
+    assert.equal(parseDuration("2h"), 7_200_000);
+    assert.equal(parseDuration("1d"), 86_400_000);
+    assert.equal(parseDuration("1h30m"), 5_400_000);
+    assert.equal(parseDuration("1d2h3m4s"), 93_784_000);
+    assert.equal(parseDuration(" 2H "), 7_200_000);
+    assert.equal(parseDuration("365d"), 365 * 86_400_000);
+  });
+  it("refuses anything else with what to write instead", () => {
+    for (
+      const text of ["", "90", "1.5h", "30 min", "-5m", "m", "2h1d", "1h1h"]
+    ) {
+      assert.throws(() => parseDuration(text), {
+        name: "TypeError",
+        message: /^duration ".*" (needs a unit|is not understood; .*30m)/,
+      }, text);
+    }
+    for (const text of ["0s", "0h0m", "366d", "9".repeat(30) + "d"]) {
+      assert.throws(() => parseDuration(text), { name: "RangeError" }, text);
+    }
+    assert.throws(
+      () => parseDuration(5 as unknown as string),
+      { name: "TypeError", message: /a duration must be a string/ },
+    );
   });
 });
