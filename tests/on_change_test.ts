@@ -432,10 +432,14 @@ class WatchingStore implements StateStore {
     if (delay !== undefined) await sleep(delay);
     return text;
   }
+  /** Tell this handle's own watcher of its own writes too, as `kv.watch()` does. */
+  seesOwnWrites = false;
   write(text: string): Promise<void> {
     this.hub.text = text;
     for (const h of this.hub.handles) {
-      if (h !== this) queueMicrotask(() => h.#changed?.());
+      if (h !== this || this.seesOwnWrites) {
+        queueMicrotask(() => h.#changed?.());
+      }
     }
     return Promise.resolve();
   }
@@ -549,6 +553,26 @@ describe("push: a store that watches (watch(changed, onError))", () => {
     assert.equal(errors.length, 1);
     assert.match(errors[0].message, /watch stream dropped/);
     assert.equal((await app.request("/")).status, 200);
+  });
+
+  it("a watch that also sees the controller's own write: onChange once, not twice", async () => {
+    const hub = new Hub();
+    const store = new WatchingStore(hub);
+    store.seesOwnWrites = true;
+    const changes: Change[] = [];
+    const mm = createMaintenance({
+      store,
+      cache: { ttlMs: 60_000 },
+      onChange: (s, p) => {
+        changes.push([s, p]);
+      },
+    });
+    assert.equal(await mm.isEnabled(), false);
+    await mm.enable({ message: "once" });
+    await sleep(50);
+    assert.equal(store.reads, 2, "the watch made it read again");
+    assert.equal(changes.length, 1);
+    assert.equal(changes[0][0].message, "once");
   });
 
   it("a push that finds the same text does not call onChange", async () => {
