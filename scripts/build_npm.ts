@@ -1,7 +1,7 @@
 /**
  * `deno task build:npm`: the npm package (Node 20+, Bun) from the same source as the JSR
  * package. `deno pack` transpiles the exports of `deno.json` (`.`, `./admin`, `./guard`,
- * `./redis`, `./s3`, `./cli`) to `.js` + `.d.ts` (files and `publish.exclude` as for
+ * `./redis`, `./s3`, `./cloudflare`, `./deno-kv`, `./cli`) to `.js` + `.d.ts` (files and `publish.exclude` as for
  * JSR); this script finishes the `package.json` that `deno pack` cannot express, adds
  * the `maintenance` bin, checks the result and packs it again with `npm pack`:
  *
@@ -68,6 +68,7 @@ const PEERS_BY_ENTRY: Record<string, { static: string[]; dynamic?: string[] }> =
     "./redis": { static: [] }, // the client's shape only: the app brings its client
     "./s3": { static: ["@aws-sdk/client-s3"] },
     "./cloudflare": { static: [] }, // the bindings' shapes only: no package
+    "./deno-kv": { static: [] }, // the kv's shape only: the app brings Deno.openKv() or @deno/kv
     "./cli": { static: [], dynamic: ["@aws-sdk/client-s3", "redis"] },
     bin: { static: [], dynamic: ["@aws-sdk/client-s3", "redis"] },
   };

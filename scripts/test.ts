@@ -115,7 +115,15 @@ if (!bunOnly) {
   const junit = `${tmpdir()}/maintenance-deno-junit-${process.pid}.xml`;
   const r = await runSuite(
     "deno",
-    ["test", "-A", "--no-check", `--junit-path=${junit}`, ...files],
+    // --unstable-kv: tests/deno_kv_test.ts opens a real Deno KV (Deno.openKv).
+    [
+      "test",
+      "-A",
+      "--unstable-kv",
+      "--no-check",
+      `--junit-path=${junit}`,
+      ...files,
+    ],
     () => countJunit(junit),
   );
   results.push({ name: "deno", ...r });

@@ -166,9 +166,14 @@ function checkKv(kv: unknown, watch: boolean): void {
   }
 }
 
-/** What a closed kv throws (`Deno.errors.BadResource`). */
+/**
+ * What a closed kv throws: `Deno.errors.BadResource` (Deno), "Cannot call '.watch'
+ * after '.close' is called" (the `@deno/kv` package).
+ */
 function isClosed(e: unknown): boolean {
-  return (e as { name?: unknown } | null)?.name === "BadResource";
+  const err = (e ?? {}) as { name?: unknown; message?: unknown };
+  return err.name === "BadResource" ||
+    /after '\.close' is called/.test(String(err.message));
 }
 
 /** Runs `fn` in `ms` without keeping the process alive for it (Deno, Bun, Node). */

@@ -47,6 +47,8 @@ const deno = (globalThis as unknown as { Deno?: DenoApi }).Deno;
 const HAS_KV = typeof deno?.openKv === "function";
 const SKIP = HAS_KV
   ? false
+  : deno
+  ? "needs Deno.openKv: run deno test with --unstable-kv (deno task test does)"
   : "needs Deno.openKv (Deno KV), which Bun does not have; runs under deno test --unstable-kv";
 if (!HAS_KV) {
   console.log(`tests/deno_kv_test.ts: real-kv tests skipped: ${SKIP}`);
