@@ -13,13 +13,14 @@
  * | `MAINTENANCE_STATE_FILE` | a state file instead (`--file`) |
  * | `MAINTENANCE_CACHE_TTL_MS` | cache TTL in ms, or `forever`; default 1000 |
  * | `MAINTENANCE_CACHE_KEY` | cache key, default `maintenance_mode_state` |
- * | `MAINTENANCE_REDIS_URL` | a Redis cache shared by every server; the CLI deletes its key |
+ * | `MAINTENANCE_REDIS_URL` | a Redis cache shared by every server, with push: the demo subscribes, the CLI deletes the key and publishes |
  *
  * @module
  */
 import { parseS3Url } from "../stores/_s3_url.ts";
 import { DEFAULT_STATE_FILE, FileStore } from "../stores/file.ts";
 import { redisCache } from "../stores/redis.ts";
+import { pushChannel, pushMessage } from "./_shared.ts";
 import type { StateStore } from "../stores/_types.ts";
 import type { CacheOptions } from "./_cache.ts";
 import { withTimeout } from "./_timeout.ts";
@@ -121,6 +122,23 @@ export async function storeFromEnv(
   if (flags.file !== undefined && flags.s3 !== undefined) {
     throw new ConfigError("give either --file or --s3, not both");
   }
+  const store = await chooseStore(flags, env);
+  if (env("MAINTENANCE_REDIS_URL") !== undefined) {
+    // The CLI publishes right after its write: the Redis client (a few hundred ms to
+    // load) is loaded before the write, not between the write and the publish.
+    const write = store.write.bind(store);
+    store.write = async (text, signal) => {
+      await loadRedis().catch(() => {}); // a missing package is said when it connects
+      return await write(text, signal);
+    };
+  }
+  return store;
+}
+
+async function chooseStore(
+  flags: StoreFlags,
+  env: EnvReader,
+): Promise<StateStore> {
   // Flags beat the environment; in the environment, one store must be chosen.
   if (flags.file !== undefined) return fileStore(flags.file, "--file");
   if (flags.s3 !== undefined) return await s3Store(flags.s3, "--s3", env);
@@ -421,6 +439,26 @@ function redisWhere(url: string): string {
   return `${u.protocol}//${u.host}`;
 }
 
+let redisModule: Promise<typeof import("redis")> | undefined;
+
+/**
+ * The `redis` package, loaded once; its first client is made here too (Deno builds
+ * parts of it on first use), so a later connect costs only the connection.
+ */
+function loadRedis(): Promise<typeof import("redis")> {
+  return redisModule ??= withOptional(
+    () => import("redis"),
+    "redis",
+    "MAINTENANCE_REDIS_URL (a shared Redis cache)",
+  ).then((m) => {
+    m.createClient({ url: "redis://127.0.0.1:6379" }); // never connected
+    return m;
+  }, (e) => {
+    redisModule = undefined;
+    throw e;
+  });
+}
+
 /**
  * Opens a node-redis client, failing (not retrying) when the first connection does not
  * succeed within `timeoutMs`. A `persistent` client reconnects after a later loss; its
@@ -432,11 +470,7 @@ async function connectRedis(
   persistent: boolean,
   timeoutMs: number,
 ) {
-  const { createClient } = await withOptional(
-    () => import("redis"),
-    "redis",
-    "MAINTENANCE_REDIS_URL (a shared Redis cache)",
-  );
+  const { createClient } = await loadRedis();
   let ready = false;
   const client = createClient({
     url,
@@ -477,15 +511,18 @@ async function connectRedis(
 export interface EnvCache {
   /** Pass as `createMaintenance({ cache })`. */
   cache: CacheOptions;
-  /** Closes the Redis connection, if one was opened. */
+  /** Closes the Redis connections (cache and subscriber), if any were opened. */
   close(): Promise<void>;
 }
 
 /**
  * The cache the settings ask for: `{ ttlMs }` in this process, or with
  * `MAINTENANCE_REDIS_URL` a Redis cache shared by every server (connected here; the
- * `redis` package is loaded only then). Throws {@linkcode ConfigError} naming
- * `MAINTENANCE_REDIS_URL` when Redis cannot be reached within `timeoutMs`.
+ * `redis` package is loaded only then), with push unless `push` is false: a second
+ * connection subscribes, so the state is kept in process for the TTL and a switch
+ * published by any server or the CLI is served at once. `close()` closes both.
+ * Throws {@linkcode ConfigError} naming `MAINTENANCE_REDIS_URL` when Redis cannot be
+ * reached within `timeoutMs`.
  *
  * @example
  * ```ts
@@ -498,14 +535,24 @@ export interface EnvCache {
 export async function cacheFromEnv(
   settings: CacheSettings = cacheSettingsFromEnv(),
   timeoutMs = 2000,
+  push = true,
 ): Promise<EnvCache> {
   const { ttlMs, key, redisUrl } = settings;
   if (redisUrl === undefined) {
     return { cache: { ttlMs, key }, close: () => Promise.resolve() };
   }
   let client: Awaited<ReturnType<typeof connectRedis>>;
+  let subscriber: typeof client | undefined;
   try {
     client = await connectRedis(redisUrl, true, timeoutMs);
+    if (push) {
+      try {
+        subscriber = await connectRedis(redisUrl, true, timeoutMs);
+      } catch (e) {
+        await closeRedis(client, timeoutMs);
+        throw e;
+      }
+    }
   } catch (e) {
     throw new ConfigError(
       `MAINTENANCE_REDIS_URL: cannot connect to ${redisWhere(redisUrl)}: ${
@@ -514,22 +561,27 @@ export async function cacheFromEnv(
     );
   }
   return {
-    cache: { ttlMs, key, store: redisCache(client) },
+    cache: { ttlMs, key, store: redisCache(client, { subscriber }) },
     close: async () => {
-      if (client.isOpen) await closeRedis(client, timeoutMs);
+      await Promise.all(
+        [client, subscriber].map((c) =>
+          c?.isOpen ? closeRedis(c, timeoutMs) : undefined
+        ),
+      );
     },
   };
 }
 
 /**
  * After a write outside a running app (the CLI), deletes the shared cache key in the
- * Redis of `MAINTENANCE_REDIS_URL`, so every server reads the new state from the store at
- * its next request instead of when the key expires. Deletes it a second time
- * `againAfterMs` later (default 1250: an app's store read is bounded by its `timeoutMs`,
- * default 1000), because a server whose store read began just before the write puts the
- * old state back into the cache when that read ends. Does nothing without Redis; returns
- * whether the key was deleted. Throws an `Error` saying that the state was written but
- * the key was not deleted, and what to do.
+ * Redis of `MAINTENANCE_REDIS_URL` and publishes the write on `<key>:written`, so every
+ * server reads the new state from the store: a subscribed one at once (push), the
+ * others at their next request instead of when the key expires. Does both a second
+ * time `againAfterMs` later (default 1250: an app's store read is bounded by its
+ * `timeoutMs`, default 1000), because a server whose store read began just before the
+ * write puts the old state back into the cache when that read ends. Does nothing
+ * without Redis; returns whether the key was deleted. Throws an `Error` saying that the
+ * state was written but the key was not deleted, and what to do.
  *
  * @example
  * ```ts
@@ -548,12 +600,21 @@ export async function invalidateSharedCache(
   if (redisUrl === undefined) return false;
   try {
     const client = await connectRedis(redisUrl, false, timeoutMs);
+    const channel = pushChannel(key);
+    const message = pushMessage(`cli:${crypto.randomUUID()}`);
+    // Sent together on one connection: DEL runs first, then the subscribers re-read.
+    const tell = () =>
+      withTimeout(
+        () => Promise.all([client.del(key), client.publish(channel, message)]),
+        timeoutMs,
+        `DEL ${key}`,
+      );
     let deleted = false;
     try {
-      await withTimeout(() => client.del(key), timeoutMs, `DEL ${key}`);
+      await tell();
       if (againAfterMs > 0) {
         await new Promise((resolve) => setTimeout(resolve, againAfterMs));
-        await withTimeout(() => client.del(key), timeoutMs, `DEL ${key}`);
+        await tell();
       }
       deleted = true;
     } finally {

@@ -26,8 +26,16 @@
  *
  * @module
  */
+import { RETRY_MS } from "../src/_cache.ts";
 import { checkOptions } from "../src/_options.ts";
-import { sharedCache } from "../src/_shared.ts";
+import {
+  type PushBus,
+  pushChannel,
+  type PushHandlers,
+  sharedCache,
+  withPush,
+} from "../src/_shared.ts";
+import { withTimeout } from "../src/_timeout.ts";
 import { StoreError } from "./_store_error.ts";
 import type { CacheStore } from "./_types.ts";
 
@@ -50,6 +58,8 @@ export interface RedisLikeClient {
   set(key: string, value: string): Promise<unknown>;
   /** `DEL key`. */
   del(key: string): Promise<unknown>;
+  /** `PUBLISH channel message`: after a write, tells the subscribed instances (push). */
+  publish?(channel: string, message: string): Promise<unknown>;
   /** node-redis: whether the client is connected. */
   readonly isOpen?: unknown;
   /** ioredis: the connection status (`"ready"`, ...). */
@@ -74,6 +84,47 @@ export interface RedisLikeClient {
 export interface RedisCacheOptions {
   /** Put before every key, such as `"myapp:"`, for apps sharing one Redis; default none. */
   prefix?: string;
+  /**
+   * A second node-redis connection, only for pub/sub (push): with it, each instance
+   * keeps the state in process for the whole `ttlMs` (no Redis round trip per
+   * request) and serves a switch the moment it is published. Such as
+   * `client.duplicate()`; connected here if it is not yet. Its `error` events are
+   * heard here (reported through `onError`, once per streak); it reconnects on its own.
+   */
+  subscriber?: RedisLikeSubscriber;
+}
+
+/**
+ * The part of a node-redis (v4 and later) client that {@linkcode redisCache} uses for
+ * push: `subscribe(channel, listener)` and its connection events. Its own connection
+ * (a subscribed one runs no other command): `client.duplicate()`.
+ *
+ * @example
+ * ```ts
+ * import { createClient } from "redis";
+ * import { redisCache, type RedisLikeSubscriber } from "@x/maintenance/redis";
+ *
+ * const client = await createClient({ url: "redis://127.0.0.1:6379" }).connect();
+ * const subscriber: RedisLikeSubscriber = client.duplicate();
+ * const cache = redisCache(client, { subscriber });
+ * ```
+ */
+export interface RedisLikeSubscriber {
+  /** `SUBSCRIBE channel`; `listener` gets each message. */
+  subscribe(
+    channel: string,
+    listener: (message: string, channel: string) => unknown,
+  ): Promise<unknown>;
+  /** Connection events: `ready` (connected and re-subscribed), `error`, `end`. */
+  on(event: string, listener: (error?: unknown) => void): unknown;
+  /** Whether `connect()` was called; when `false`, it is called here. */
+  readonly isOpen?: unknown;
+  /** Whether the connection is up. */
+  readonly isReady?: unknown;
+  /** Connects (node-redis). */
+  connect?(): Promise<unknown>;
+  /** ioredis: the connection status (not supported for push). */
+  readonly status?: unknown;
 }
 
 /** The longest an entry lives, in seconds, whatever the TTL asked (`null` too). */
@@ -101,6 +152,10 @@ function unwrap(reply: string, now: number): string | null {
 }
 
 function explain(op: string, key: string, e: unknown): StoreError {
+  return explainAs(`cannot ${op} Redis cache key "${key}"`, e);
+}
+
+function explainAs(what: string, e: unknown): StoreError {
   const err = (e ?? {}) as {
     code?: unknown;
     name?: unknown;
@@ -129,9 +184,81 @@ function explain(op: string, key: string, e: unknown): StoreError {
       `Redis refused the credentials (${detail}); check the password in the ` +
       "Redis URL";
   }
-  return new StoreError(`cannot ${op} Redis cache key "${key}": ${fix}`, code, {
-    cause: e,
+  return new StoreError(`${what}: ${fix}`, code, { cause: e });
+}
+
+/**
+ * Listens on `channel` through `sub`: subscribes (connecting it first if it is not),
+ * and retries every `RETRY_MS` until that works; then follows its connection: lost on
+ * `error`/`end`, back on `ready` (node-redis emits it once it has re-subscribed).
+ */
+function listen(
+  sub: RedisLikeSubscriber,
+  channel: string,
+  handlers: PushHandlers,
+  timeoutMs: number,
+  later: (fn: () => void, ms: number) => void,
+): void {
+  /** Our subscription went through once: from then on the client keeps it. */
+  let subscribed = false;
+  let up = false;
+  const decoder = new TextDecoder();
+  function listener(message: unknown): void {
+    handlers.message(
+      typeof message === "string"
+        ? message
+        : message instanceof Uint8Array
+        ? decoder.decode(message)
+        : "",
+    );
+  }
+  function lost(error: unknown): void {
+    if (!up) return;
+    up = false;
+    handlers.down(
+      explainAs(
+        `the Redis subscriber on "${channel}" lost its connection; until it is ` +
+          `back, each instance asks Redis (or the store) once per ${RETRY_MS} ms`,
+        error ?? new Error("connection closed"),
+      ),
+    );
+  }
+  sub.on("error", lost);
+  sub.on("reconnecting", lost);
+  // Closed by its owner (the app shutting down): no longer trusted, not an error.
+  sub.on("end", () => {
+    if (up) handlers.down(undefined);
+    up = false;
   });
+  sub.on("ready", () => {
+    if (!subscribed || up) return;
+    up = true;
+    handlers.up();
+  });
+  async function start(): Promise<void> {
+    try {
+      if (sub.isOpen === false && typeof sub.connect === "function") {
+        const connect = sub.connect.bind(sub);
+        await withTimeout(() => connect(), timeoutMs, "subscriber connect");
+      }
+      await withTimeout(
+        () => sub.subscribe(channel, listener),
+        timeoutMs,
+        `SUBSCRIBE ${channel}`,
+      );
+    } catch (e) {
+      handlers.down(
+        explainAs(`cannot subscribe to Redis channel "${channel}"`, e),
+      );
+      later(start, RETRY_MS);
+      return;
+    }
+    subscribed = true;
+    if (sub.isReady === false) return; // "ready" comes once it has re-subscribed
+    up = true;
+    handlers.up();
+  }
+  start();
 }
 
 /**
@@ -172,12 +299,46 @@ export function redisCache(
         "await createClient({ url }).connect() from node-redis, or new Redis(url) from ioredis",
     );
   }
-  checkOptions(options, "redisCache", ["prefix"]);
+  checkOptions(options, "redisCache", ["prefix", "subscriber"]);
   const prefix = options.prefix ?? "";
   if (typeof prefix !== "string") {
     throw new TypeError(
       'redisCache option prefix must be a string, such as "myapp:"',
     );
+  }
+  const { subscriber } = options;
+  if (subscriber !== undefined) {
+    if (
+      subscriber === null || typeof subscriber !== "object" ||
+      typeof subscriber.subscribe !== "function" ||
+      typeof subscriber.on !== "function"
+    ) {
+      throw new TypeError(
+        "redisCache option subscriber must be a node-redis client of its own, such " +
+          "as client.duplicate()",
+      );
+    }
+    if ((subscriber as unknown) === client) {
+      throw new TypeError(
+        "redisCache option subscriber must be its own connection (a subscribed " +
+          "connection runs no GET): pass client.duplicate(), not the client",
+      );
+    }
+    if (
+      typeof subscriber.isOpen !== "boolean" &&
+      typeof subscriber.status === "string"
+    ) {
+      throw new TypeError(
+        "redisCache option subscriber: an ioredis client is not supported for " +
+          "push; use a node-redis client (createClient({ url }) from redis)",
+      );
+    }
+    if (typeof client.publish !== "function") {
+      throw new TypeError(
+        "redisCache with a subscriber needs a client with publish(channel, message), " +
+          "as node-redis and ioredis clients have",
+      );
+    }
   }
   const ioredis = typeof client.isOpen !== "boolean" &&
     typeof client.status === "string";
@@ -197,7 +358,30 @@ export function redisCache(
     }
   }
 
-  return sharedCache({
+  const publish = client.publish?.bind(client);
+  const bus = publish === undefined ? undefined : (
+    { key, timeoutMs, later }: {
+      key: string;
+      timeoutMs: number;
+      later: (fn: () => void, ms: number) => void;
+    },
+  ): PushBus => {
+    const channel = pushChannel(prefix + key);
+    return {
+      publish: async (message) => {
+        try {
+          return await publish(channel, message);
+        } catch (e) {
+          throw explainAs(`cannot publish on Redis channel "${channel}"`, e);
+        }
+      },
+      listen: subscriber === undefined
+        ? undefined
+        : (handlers) => listen(subscriber, channel, handlers, timeoutMs, later),
+    };
+  };
+
+  return withPush({
     async get(key) {
       const reply = await call("get", key, (k) => client.get(k));
       if (reply === null || reply === undefined) return null;
@@ -238,7 +422,7 @@ export function redisCache(
     async delete(key) {
       await call("delete", key, (k) => client.del(k));
     },
-  });
+  }, bus);
 }
 
 export { sharedCache };
