@@ -165,6 +165,23 @@ describe("during(fn): result and state", () => {
     assert.equal(after.message, "from elsewhere");
   });
 
+  // Writes run one at a time in call order (enable(); disable() ends off), so a
+  // during() called after an enable() must find that enable's state.
+  // BUG (reported to the lead, kept failing): during() reads the store at once,
+  // outside the write queue: `mm.enable({ message: "planned" }); await mm.during(fn)`
+  // finds the state before the enable landed and restores it: maintenance ends OFF,
+  // the planned switch lost.
+  it("finds the state of a write called before it (writes in call order)", async () => {
+    const store = new MemoryStore();
+    const mm = memory(store);
+    const planned = mm.enable({ message: "planned" });
+    await mm.during(() => {}, { message: "job" });
+    await planned;
+    const after = parseState(await store.read());
+    assert.equal(after.enabled, true, "the planned maintenance is still on");
+    assert.equal(after.message, "planned");
+  });
+
   it("fn throws: the same error is rethrown and the state restored (sync and async)", async () => {
     const mm = memory();
     const boom = new Error("migration failed");
