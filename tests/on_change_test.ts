@@ -154,6 +154,33 @@ describe("onChange: another controller sharing the store (TTL poll)", () => {
     await twoControllers(() => Promise.resolve(new FileStore(path)));
   });
 
+  it("with the real clock and ttlMs 50 (the hot path), over one real file", async () => {
+    const path = `${await dirs.fresh()}/state.txt`;
+    const changes: Change[] = [];
+    const a = createMaintenance({
+      store: new FileStore(path),
+      cache: { ttlMs: 50 },
+      onChange: (s, p) => {
+        changes.push([s, p]);
+      },
+    });
+    const app = appFor(a);
+    assert.equal((await app.request("/")).status, 200);
+    const t0 = performance.now();
+    await createMaintenance({ store: new FileStore(path), cache: false })
+      .enable({ message: "polled" });
+    while ((await app.request("/")).status !== 503) {
+      assert.ok(performance.now() - t0 < 2000, "not served within 2 s");
+      await sleep(5);
+    }
+    await waitFor(() => changes.length === 1, "onChange after the poll");
+    assert.equal(changes[0][0].message, "polled");
+    assert.equal(changes[0][1].enabled, false);
+    await sleep(120); // more polls of the same text
+    await app.request("/");
+    assert.equal(changes.length, 1);
+  });
+
   it("is not called for the first read, even of an ON state", async () => {
     const store = new MemoryStore();
     await createMaintenance({ store }).enable({ message: "on already" });
