@@ -361,6 +361,25 @@ describe("note and updatedBy are never shown to visitors", () => {
     assert.equal(seen[0].enabled, true);
   });
 
+  it("c.get('maintenance').state leaves them out when off (the hot path)", async () => {
+    const mm = createMaintenance({
+      store: new MemoryStore(),
+      cache: { ttlMs: 60_000 },
+    });
+    await mm.disable({ by: BY, note: NOTE });
+    const app: App = new Hono();
+    app.use(mm.middleware());
+    app.get("*", (c) => c.json(c.get("maintenance")));
+    for (let i = 0; i < 3; i++) {
+      const res = await app.fetch(new Request("http://localhost/"));
+      assert.equal(res.status, 200);
+      const body = await res.text();
+      assertHidden(body, "c.get('maintenance') when off");
+      assert.equal(JSON.parse(body).enabled, false);
+    }
+    assert.equal((await mm.getState()).note, NOTE);
+  });
+
   it("render's state leaves them out (middleware and guard)", async () => {
     const states: MaintenanceState[] = [];
     const { app, mm } = await setup({
