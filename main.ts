@@ -25,6 +25,7 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { constants, hostname, userInfo } from "node:os";
+import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import {
@@ -919,21 +920,23 @@ async function spawnForwarding(
   argv: string[],
   after: (ended: Ended) => Promise<number>,
 ): Promise<number> {
-  const proc = (globalThis as {
-    process?: {
-      on(s: string, f: (s: string) => void): unknown;
-      off(s: string, f: (s: string) => void): unknown;
-    };
-  }).process!;
   let child: ReturnType<typeof spawn> | undefined;
   let ended = false;
   const forward = (signal: string) => {
-    if (!ended) child?.kill(signal as "SIGTERM");
+    // process.kill, not child.kill: after child.kill(sig) Deno reports the child as
+    // ended by sig even when it caught it and exited with a status of its own.
+    if (!ended && child?.pid !== undefined) {
+      try {
+        process.kill(child.pid, signal);
+      } catch {
+        // already gone: its exit is on the way
+      }
+    }
   };
   const listening: string[] = [];
   for (const s of FORWARDED) {
     try {
-      proc.on(s, forward);
+      process.on(s, forward);
       listening.push(s);
     } catch {
       // a runtime that cannot listen for it (Windows' SIGHUP): it keeps its default
@@ -956,7 +959,7 @@ async function spawnForwarding(
     ended = true;
     return await after(result);
   } finally {
-    for (const s of listening) proc.off(s, forward);
+    for (const s of listening) process.off(s, forward);
   }
 }
 
