@@ -291,7 +291,7 @@ export class StateCache {
     this.#generation++;
     this.#inflight = undefined;
     this.#reported = false; // the store took a write: it works
-    this.#accept(text);
+    this.#accept(text, true);
     await this.#layer?.written(text);
   }
 
@@ -333,10 +333,11 @@ export class StateCache {
     }, ms);
   }
 
-  /** A good read (or a write) of `text`. */
-  #accept(text: string | null): void {
+  /** A good read (or a `write`) of `text`. */
+  #accept(text: string | null, write?: boolean): void {
     this.#failing = false;
-    const prev = this.#snap;
+    // Before the first read, a write changes what was served: the fallback.
+    const prev = this.#snap ?? (write ? this.#fallback : undefined);
     const snap = text === this.#text && prev !== undefined
       ? prev
       : toSnapshot(parseState(text));
@@ -352,7 +353,10 @@ export class StateCache {
         : 0,
     );
     const onChange = this.#onChange;
-    if (onChange && prev && snap !== prev) {
+    if (
+      onChange && prev &&
+      JSON.stringify(snap.state) !== JSON.stringify(prev.state)
+    ) {
       setTimeout(() => {
         try {
           Promise.resolve(onChange(snap.state, prev.state)).catch((e) =>

@@ -39,7 +39,10 @@ export interface EnableOptions {
   startsAt?: Date | string;
   /** End of the window; maintenance is over then without any write. */
   endsAt?: Date | string;
-  /** Ends it this many milliseconds from now (sets `endsAt`; not with `endsAt`). */
+  /**
+   * Ends it this many milliseconds from `startsAt`, else from now (sets `endsAt`; not
+   * with `endsAt`).
+   */
   for?: number;
   /** Read-only: `GET`, `HEAD` and `OPTIONS` pass, other methods get the 503. */
   readOnly?: boolean;
@@ -124,11 +127,13 @@ export async function enabledState(
   const refresh = checkInt(options.refresh, "refresh");
   const startsAt = toIso(options.startsAt, "startsAt");
   const ms = options.for;
+  // From the start when there is one, as the CLI's --for with --from.
+  const from = startsAt ? Date.parse(startsAt) : now;
   if (ms !== undefined) {
     if (options.endsAt !== undefined) {
       throw new TypeError("give for or endsAt, not both");
     }
-    if (typeof ms !== "number" || !(ms > 0) || now + ms > MAX_INSTANT) {
+    if (typeof ms !== "number" || !(ms > 0) || from + ms > MAX_INSTANT) {
       throw new RangeError(
         `for must be a number of milliseconds above 0, such as 1_800_000 for 30 minutes (got ${
           shown(ms)
@@ -137,7 +142,7 @@ export async function enabledState(
     }
   }
   const endsAt = toIso(
-    ms === undefined ? options.endsAt : new Date(now + ms),
+    ms === undefined ? options.endsAt : new Date(from + Math.ceil(ms)),
     "endsAt",
   );
   if (endsAt !== undefined && Date.parse(endsAt) <= now) {
@@ -178,16 +183,21 @@ export function disabledState(
 function who(
   { by, note }: Pick<EnableOptions, "by" | "note">,
 ): Pick<MaintenanceState, "updatedBy" | "note"> {
-  checkText(by, "by", MAX_BY);
+  checkText(by, "by", MAX_BY, true);
   checkText(note, "note");
   return { updatedBy: by || undefined, note: note || undefined };
 }
 
 /**
  * Throws unless `value` is undefined or a string of at most `max` characters without
- * control characters (but tab and newline: terminals act on the others).
+ * control characters (terminals act on them), but tab and newline unless `line`.
  */
-function checkText(value: unknown, name: string, max = MAX_MESSAGE): void {
+function checkText(
+  value: unknown,
+  name: string,
+  max = MAX_MESSAGE,
+  line = false,
+): void {
   if (value === undefined) return;
   if (typeof value !== "string") {
     throw new TypeError(`${name} must be a string`);
@@ -199,9 +209,11 @@ function checkText(value: unknown, name: string, max = MAX_MESSAGE): void {
     );
   }
   // deno-lint-ignore no-control-regex
-  if (/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.test(value)) {
+  if ((line ? /[\0-\x1f\x7f-\x9f]/ : /[\0-\b\v-\x1f\x7f-\x9f]/).test(value)) {
     throw new TypeError(
-      `${name} must not contain control characters (newlines are fine)`,
+      `${name} must not contain control characters${
+        line ? ", newlines or tabs" : " (newlines are fine)"
+      }`,
     );
   }
 }

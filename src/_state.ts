@@ -265,6 +265,18 @@ export function defined(state: MaintenanceState): MaintenanceState {
   return state;
 }
 
+/** The fields handlers, `render` and the page see: not `bypass`, `updatedBy`, `note`. */
+const SHOWN = [
+  "enabled",
+  "message",
+  "retryAfter",
+  "startsAt",
+  "endsAt",
+  "refresh",
+  "readOnly",
+  "updatedAt",
+];
+
 /** The known keys in the order they are written; a newer version's follow. */
 const ORDER = {
   enabled: undefined,
@@ -290,6 +302,7 @@ export function serializeState(state: MaintenanceState): string {
   const text = JSON.stringify({
     ...ORDER,
     ...state,
+    readOnly: state?.readOnly || undefined,
     updatedAt: state?.updatedAt ?? new Date().toISOString(),
   }) + "\n";
   try {
@@ -313,9 +326,10 @@ export interface Snapshot {
   /** The state as read. */
   readonly state: Readonly<MaintenanceState>;
   /**
-   * The state without its `bypass` hash, which could mint a bypass cookie (when no
-   * `cookieKey` is set), nor the operators' `updatedBy` and `note`: what handlers
-   * (`c.get("maintenance").state`) and `render` see.
+   * The state's public fields: not its `bypass` hash, which could mint a bypass
+   * cookie (when no `cookieKey` is set), nor the operators' `updatedBy` and `note`,
+   * nor fields of a newer version: what handlers (`c.get("maintenance").state`) and
+   * `render` see.
    */
   readonly shown: Readonly<MaintenanceState>;
   /** `state.enabled`. */
@@ -328,10 +342,12 @@ export interface Snapshot {
 
 /** Makes the snapshot of a state. */
 export function toSnapshot(state: MaintenanceState): Snapshot {
-  const { bypass: _, updatedBy: _b, note: _n, ...rest } = state;
+  // Only the fields known to be public: a newer version's may be for operators.
+  const shown = {} as Record<string, unknown>;
+  for (const k of SHOWN) shown[k] = state[k as keyof MaintenanceState];
   return Object.freeze({
     state: Object.freeze({ ...state }),
-    shown: Object.freeze(rest),
+    shown: Object.freeze(defined(shown as unknown as MaintenanceState)),
     enabled: state.enabled,
     startsAtMs: state.startsAt ? Date.parse(state.startsAt) : -Infinity,
     endsAtMs: state.endsAt ? Date.parse(state.endsAt) : Infinity,

@@ -285,11 +285,14 @@ export function createMaintenance(
       return queued(() => disabledState(opts));
     },
     async during(fn, opts = {}) {
-      // The state found: the store's own, not a cached copy up to a TTL old.
-      const found = parseState(
-        await withTimeout((signal) => store.read(signal), timeoutMs, "read"),
-      );
-      await mm.enable(opts);
+      let found = { enabled: false } as MaintenanceState;
+      // The state found, in the write queue: the store's own, after the writes before.
+      await queued(async () => {
+        found = parseState(
+          await withTimeout((signal) => store.read(signal), timeoutMs, "read"),
+        );
+        return enabledState(opts, now());
+      });
       try {
         return await fn();
       } finally {
