@@ -176,6 +176,7 @@ describe(`CLI with S3 from the environment (${ON_BUN ? "bun" : "deno"}, s3rver)`
       { ...JSON.parse(r.stdout), state: undefined },
       {
         enabled: false,
+        readOnly: false,
         bypass: false,
         state: undefined,
         store: `s3://${BUCKET}/${key}`,
