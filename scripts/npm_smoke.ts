@@ -18,6 +18,8 @@
  *   switches the app on and off) behind `@x/maintenance/guard` (`guard(mm, app.fetch)`),
  *   and none of their names on the core; `@x/maintenance/redis` (`redisCache(client)`)
  *   over a real node-redis client and redis-server, once `redis` is installed;
+ *   `@x/maintenance/deno-kv` (`DenoKvStore`) on Node over `@deno/kv`'s `openKv(path)`:
+ *   a switch through a second handle is served through the watch;
  * - `import "@x/maintenance/s3"` reads the object the bin wrote (503), and
  *   `@x/maintenance/cli`'s `runCli` reads it too;
  * - in the npm project, `tsc --noEmit` (`module: NodeNext`, strict, no `skipLibCheck`)
@@ -408,15 +410,16 @@ const TOKEN = "smoke-admin-token-0123456789abcdef";
 async function main() {
   console.log("# " + runtime());
   const core = await import("@x/maintenance");
-  const moved = ["adminRoutes", "bearerToken", "guard", "redisCache", "S3Store", "runCli"]
+  const moved = ["adminRoutes", "bearerToken", "guard", "redisCache", "S3Store", "runCli", "DenoKvStore"]
     .filter((n) => n in core);
   check('import "@x/maintenance" has none of the names of the subpath entries', moved.length === 0, moved.join(", "));
   const { adminRoutes, bearerToken } = await import("@x/maintenance/admin");
   const { guard } = await import("@x/maintenance/guard");
   const { redisCache } = await import("@x/maintenance/redis");
+  const { DenoKvStore } = await import("@x/maintenance/deno-kv");
   check(
-    'import "@x/maintenance/admin", "@x/maintenance/guard", "@x/maintenance/redis"',
-    [adminRoutes, bearerToken, guard, redisCache].every((f) => typeof f === "function"),
+    'import "@x/maintenance/admin", "@x/maintenance/guard", "@x/maintenance/redis", "@x/maintenance/deno-kv"',
+    [adminRoutes, bearerToken, guard, redisCache, DenoKvStore].every((f) => typeof f === "function"),
   );
   const mm = core.createMaintenance({ store: new core.MemoryStore() });
   const app = new Hono();
@@ -501,6 +504,67 @@ async function main() {
 await ensure(main(), "redis.mjs");
 `;
 
+const DENO_KV_JS = `
+// import "@x/maintenance/deno-kv" on Node over the @deno/kv package's openKv(path): a
+// switch written through a second handle is served through the watch (TTL 60 s). A
+// watch of @deno/kv 0.14 keeps Node alive even after kv.close() (its native call never
+// returns), so this script exits by hand; with { watch: false } and kv.close(), a
+// script exits by itself (checked in a child).
+import { spawnSync } from "node:child_process";
+import process from "node:process";
+import { Hono } from "hono";
+import { openKv } from "@deno/kv";
+import { check, ensure, runtime } from "./check.mjs";
+
+async function main() {
+  const [path] = process.argv.slice(2);
+  console.log("# " + runtime() + ", @deno/kv");
+  const { createMaintenance } = await import("@x/maintenance");
+  const { DenoKvStore } = await import("@x/maintenance/deno-kv");
+  const kv = await openKv(path);
+  const kv2 = await openKv(path);
+  try {
+    const store = new DenoKvStore(kv);
+    check("DenoKvStore(await openKv(path)): description", store.description === 'deno-kv:["maintenance_mode_state"]', store.description);
+    const mm = createMaintenance({ store, cache: { ttlMs: 60_000 } });
+    const app = new Hono();
+    app.use(mm.middleware());
+    app.get("/", (c) => c.text("hello"));
+    const status = async () => (await app.fetch(new Request("http://localhost/"))).status;
+    check("200 while off", (await status()) === 200);
+    const other = createMaintenance({ store: new DenoKvStore(kv2, { watch: false }), cache: false });
+    const t0 = performance.now();
+    await other.enable({ message: "via @deno/kv" });
+    let s = await status();
+    while (s !== 503 && performance.now() - t0 < 2000) {
+      await new Promise((r) => setTimeout(r, 2));
+      s = await status();
+    }
+    const ms = performance.now() - t0;
+    check("a switch through another handle: 503 through the watch (TTL 60 s) in " + ms.toFixed(0) + " ms", s === 503 && ms < 500, s + " after " + ms.toFixed(0) + " ms");
+    check("the value is the state's text", typeof (await kv2.get(["maintenance_mode_state"])).value === "string");
+  } finally {
+    kv.close();
+    kv2.close();
+  }
+  const script = [
+    'import { openKv } from "@deno/kv";',
+    'import { createMaintenance } from "@x/maintenance";',
+    'import { DenoKvStore } from "@x/maintenance/deno-kv";',
+    "const kv = await openKv(" + JSON.stringify(path) + ");",
+    "const mm = createMaintenance({ store: new DenoKvStore(kv, { watch: false }) });",
+    "await mm.disable();",
+    "kv.close();",
+  ].join("\n");
+  const t0 = performance.now();
+  const child = spawnSync(process.execPath, ["--input-type=module", "-e", script], { timeout: 15_000, encoding: "utf8" });
+  const ms = performance.now() - t0;
+  check("a script with { watch: false } exits by itself after kv.close() (" + ms.toFixed(0) + " ms)", child.status === 0, (child.error?.message ?? "") + " " + child.stderr);
+}
+await ensure(main(), "deno_kv.mjs");
+process.exit(); // the watch of @deno/kv would keep Node alive (see above)
+`;
+
 const CONSUMER_TS = `
 // Type-checked by tsc against the published .d.ts (module NodeNext); never run.
 import { Hono } from "hono";
@@ -519,6 +583,7 @@ import { type GuardedFetch, guard } from "@x/maintenance/guard";
 import { type RedisLikeClient, redisCache } from "@x/maintenance/redis";
 import { S3Store, type S3StoreOptions } from "@x/maintenance/s3";
 import { runCli } from "@x/maintenance/cli";
+import { type DenoKvLike, DenoKvStore } from "@x/maintenance/deno-kv";
 
 const store: StateStore = new FileStore("maintenance_mode_state.txt");
 const mm: Maintenance = createMaintenance({ store });
@@ -549,6 +614,9 @@ export async function toggle(): Promise<boolean> {
 const target: S3StoreOptions = { bucket: "bucket", key: "key" };
 export const s3Store: StateStore = new S3Store({ ...target, region: "us-east-1" });
 export const exitCode: Promise<number> = runCli(["status", "--json"]);
+
+declare const kv: DenoKvLike; // openKv() of @deno/kv, or Deno.openKv() on Deno
+export const kvStore: StateStore = new DenoKvStore(kv, { key: ["app", "maintenance"] });
 
 export async function wrong(): Promise<void> {
   // @ts-expect-error retryAfter is a number of seconds: the types are not any
@@ -583,6 +651,7 @@ function newProject(dir: string, name: string): void {
   writeFileSync(join(dir, "s3.mjs"), S3_JS);
   writeFileSync(join(dir, "subpaths.mjs"), SUBPATHS_JS);
   writeFileSync(join(dir, "redis.mjs"), REDIS_JS);
+  writeFileSync(join(dir, "deno_kv.mjs"), DENO_KV_JS);
 }
 
 function installed(dir: string, name: string): boolean {
@@ -749,6 +818,22 @@ function npmProject(dir: string, setup: Setup): void {
     setup,
   );
 
+  // Deno KV on Node, through @deno/kv (on Bun it needs V8 encode/decode functions of
+  // its own: not run there).
+  r = npm(["install", `@deno/kv@${DENO_KV_NPM}`]);
+  if (
+    check(`npm: npm install @deno/kv@${DENO_KV_NPM}`, r.code === 0, show(r))
+  ) {
+    consumer(
+      "node + @deno/kv",
+      ["node"],
+      "deno_kv.mjs",
+      [join(dir, "state.sqlite")],
+      dir,
+      baseEnv(),
+    );
+  }
+
   // @types/node for tsc below: the AWS SDK's own types need it.
   const more = [
     `@aws-sdk/client-s3@${setup.awsSdk}`,
@@ -780,6 +865,9 @@ function npmProject(dir: string, setup: Setup): void {
     show(r),
   );
 }
+
+/** The `@deno/kv` (Deno KV for Node) the npm project installs for `@x/maintenance/deno-kv`. */
+const DENO_KV_NPM = "0.14.0";
 
 /** The wrangler (and so workerd) the Workers smoke runs on: only that project installs it. */
 const WRANGLER = "4.86.0";

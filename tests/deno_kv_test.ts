@@ -94,6 +94,13 @@ async function until(
   }
 }
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2
+    ? s[(s.length - 1) / 2]
+    : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
 /** An app behind the middleware of a controller over `store`. */
 function appOver(
   store: DenoKvStore,
@@ -398,30 +405,40 @@ describe("DenoKvStore over a real Deno.openKv(path)", { skip: SKIP }, () => {
     const store = new CountingStore(kv);
     const { app } = appOver(store, { ttlMs: 60_000 });
     const url = await serve(app);
-    // Another instance: its own controller over its own handle.
-    const other = createMaintenance({
-      store: new DenoKvStore(kv2, { watch: false }),
-      cache: false,
-    });
+    // Another instance's store, over its own handle.
+    const otherStore = new DenoKvStore(kv2, { watch: false });
     assert.equal(await fetch(url).then((r) => r.text()), "app");
-    const times: number[] = [];
-    for (let i = 0; i < 6; i++) {
+    // From the start of the write (one kv.set through the other handle) to the first
+    // answer that shows it; and from the write's end (committed) to that answer.
+    const total: number[] = [];
+    const afterCommit: number[] = [];
+    for (let i = 0; i < 8; i++) {
       const on = i % 2 === 0;
       const t0 = performance.now();
-      if (on) await other.enable({ message: `switch ${i}` });
-      else await other.disable();
-      times.push(await until(url, on ? 503 : 200, t0, 2000));
+      await otherStore.write(
+        on ? `{"enabled":true,"message":"switch ${i}"}` : "0",
+      );
+      const committed = performance.now() - t0;
+      const ms = await until(url, on ? 503 : 200, t0, 2000);
+      total.push(ms);
+      afterCommit.push(ms - committed);
     }
+    const show = (xs: number[]) =>
+      `${xs.map((t) => t.toFixed(1)).join(", ")} ms (median ${
+        median(xs).toFixed(1)
+      }, max ${Math.max(...xs).toFixed(1)})`;
     console.log(
-      `deno-kv watch: write through another handle -> first answer that shows it: ${
-        times.map((t) => t.toFixed(1)).join(", ")
-      } ms (max ${Math.max(...times).toFixed(1)})`,
+      `deno-kv watch, TTL 60 s: write through another handle -> first 503/200: ${
+        show(total)
+      }; after the write returned: ${show(afterCommit)}`,
     );
+    // The machine is shared: the median for the whole, every switch for the push.
+    assert.ok(median(total) < 50, `write -> 503/200: ${show(total)}`);
     assert.ok(
-      Math.max(...times) < 100,
-      `write -> 503/200: ${times.join(", ")} ms`,
+      Math.max(...afterCommit) < 100,
+      `after commit: ${show(afterCommit)}`,
     );
-    assert.ok(store.pushes >= 6, `pushes: ${store.pushes}`);
+    assert.ok(store.pushes >= 8, `pushes: ${store.pushes}`);
 
     // The same without the watch: the in-process copy is served for the TTL.
     const [kv3, kv4] = await twoHandles();
