@@ -123,12 +123,14 @@ export async function storeFromEnv(
     throw new ConfigError("give either --file or --s3, not both");
   }
   const store = await chooseStore(flags, env);
-  if (env("MAINTENANCE_REDIS_URL") !== undefined) {
-    // The CLI publishes right after its write: the Redis client (a few hundred ms to
-    // load) is loaded before the write, not between the write and the publish.
+  const redisUrl = env("MAINTENANCE_REDIS_URL");
+  if (redisUrl !== undefined) {
+    // The CLI publishes right after its write: the Redis client (hundreds of ms to
+    // load and to make its first connection) is warmed before the write, not between
+    // the write and the publish. Failures are said when it connects for real.
     const write = store.write.bind(store);
     store.write = async (text, signal) => {
-      await loadRedis().catch(() => {}); // a missing package is said when it connects
+      await warmRedis(redisUrl);
       return await write(text, signal);
     };
   }
@@ -441,23 +443,53 @@ function redisWhere(url: string): string {
 
 let redisModule: Promise<typeof import("redis")> | undefined;
 
-/**
- * The `redis` package, loaded once; its first client is made here too (Deno builds
- * parts of it on first use), so a later connect costs only the connection.
- */
+/** The `redis` package, loaded once. */
 function loadRedis(): Promise<typeof import("redis")> {
   return redisModule ??= withOptional(
     () => import("redis"),
     "redis",
     "MAINTENANCE_REDIS_URL (a shared Redis cache)",
-  ).then((m) => {
-    m.createClient({ url: "redis://127.0.0.1:6379" }); // never connected
-    return m;
-  }, (e) => {
+  ).catch((e) => {
     redisModule = undefined;
     throw e;
   });
 }
+
+/** The CLI's connection, opened before its write (see {@linkcode warmRedis}). */
+let early:
+  | Promise<{ url: string; client: RedisClient } | undefined>
+  | undefined;
+/** This process serves an app ({@linkcode cacheFromEnv}): its writes publish by themselves. */
+let serving = false;
+
+/**
+ * Before the CLI's write: loads the `redis` package and connects (hundreds of ms in
+ * Deno, the first time), so that the publish follows the write at once. The connection
+ * does not keep the process alive until {@linkcode invalidateSharedCache} takes it;
+ * failures are said when that connects for real.
+ */
+function warmRedis(url: string): Promise<unknown> {
+  if (serving) return Promise.resolve();
+  return early ??= connectRedis(url, false, 1000).then((client) => {
+    client.unref();
+    return { url, client };
+  }, () => undefined);
+}
+
+/** The connection {@linkcode warmRedis} opened to `url`, if it is still up. */
+async function takeEarly(url: string): Promise<RedisClient | undefined> {
+  const pre = await early;
+  early = undefined;
+  if (pre === undefined) return undefined;
+  if (pre.url === url && pre.client.isReady) {
+    pre.client.ref();
+    return pre.client;
+  }
+  destroyRedis(pre.client);
+  return undefined;
+}
+
+type RedisClient = Awaited<ReturnType<typeof connectRedis>>;
 
 /**
  * Opens a node-redis client, failing (not retrying) when the first connection does not
@@ -541,8 +573,9 @@ export async function cacheFromEnv(
   if (redisUrl === undefined) {
     return { cache: { ttlMs, key }, close: () => Promise.resolve() };
   }
-  let client: Awaited<ReturnType<typeof connectRedis>>;
-  let subscriber: typeof client | undefined;
+  serving = true;
+  let client: RedisClient;
+  let subscriber: RedisClient | undefined;
   try {
     client = await connectRedis(redisUrl, true, timeoutMs);
     if (push) {
@@ -599,7 +632,8 @@ export async function invalidateSharedCache(
   const { redisUrl, key } = settings;
   if (redisUrl === undefined) return false;
   try {
-    const client = await connectRedis(redisUrl, false, timeoutMs);
+    const client = await takeEarly(redisUrl) ??
+      await connectRedis(redisUrl, false, timeoutMs);
     const channel = pushChannel(key);
     const message = pushMessage(`cli:${crypto.randomUUID()}`);
     // Sent together on one connection: DEL runs first, then the subscribers re-read.
