@@ -646,11 +646,9 @@ export async function runCli(
           retryAfter: seconds(values["retry-after"], "--retry-after"),
           refresh: seconds(values.refresh, "--refresh"),
           startsAt,
-          // --for counts from the start: now, or --from's time.
-          endsAt: startsAt !== undefined && forMs !== undefined
-            ? new Date(Date.parse(startsAt) + forMs).toISOString()
-            : instant(values.until, "--until"),
-          for: startsAt === undefined ? forMs : undefined,
+          endsAt: instant(values.until, "--until"),
+          // from the start: now, or --from's time
+          for: forMs,
           readOnly: values["read-only"],
           by,
           note: values.note,
@@ -658,7 +656,14 @@ export async function runCli(
         }, now);
       } catch (e) {
         if (e instanceof UsageError) throw e;
-        throw new UsageError(flagNames((e as Error).message));
+        const message = (e as Error).message;
+        throw new UsageError(
+          flagNames(
+            values.for === undefined
+              ? message
+              : message.replace(/\bendsAt\b/g, "the end (--from + --for)"),
+          ),
+        );
       }
     } else if (command === "off") {
       try {

@@ -272,7 +272,8 @@ const CASES: { args: string[]; code: 1 | 2; says: RegExp }[] = [
     // the end would come before the start
     args: ["on", "--from", "2020-01-01T00:00:00Z", "--for", "1h"],
     code: 2,
-    says: /--until .* is in the past/,
+    says:
+      /^error: the end \(--from \+ --for\) 2020-01-01T01:00:00\.000Z is in the past/m,
   },
   // who and why
   { args: ["on", "--by", ""], code: 2, says: /--by needs a name/ },
