@@ -298,7 +298,7 @@ export class DenoKvStore implements StateStore {
    */
   watch(changed: () => void, onError: (error: unknown) => void): void {
     if (!this.#watch) return;
-    const what = `watch of maintenance state ${this.description}`;
+    const what = `cannot watch maintenance state ${this.description}`;
     let delay = WATCH_RETRY_MS;
     let reported = false;
     const tell = (fn: () => void) => {
@@ -315,18 +315,10 @@ export class DenoKvStore implements StateStore {
     const fail = (e: unknown) => {
       if (!reported) {
         reported = true;
-        tell(() =>
-          onError(
-            storeError(
-              what,
-              e,
-              `; watching again in ${
-                delay / 1000
-              } s (until then the cache TTL ` +
-                "polls the store)",
-            ),
-          )
-        );
+        const advice =
+          `; watching again in ${delay / 1000} s (until then the ` +
+          "cache TTL polls the store)";
+        tell(() => onError(storeError(what, e, advice)));
       }
       later(start, delay);
       delay = Math.min(delay * 2, WATCH_RETRY_MAX_MS);

@@ -271,7 +271,7 @@ describe("DenoKvStore over a kv that always throws (a fault-injection object: no
     }
     assert.ok(watchCalls >= 2, `the watch was retried (${watchCalls} tries)`);
     const reads = errors.filter((e) => e.message.includes("cannot read"));
-    const watches = errors.filter((e) => e.message.includes("watch of"));
+    const watches = errors.filter((e) => e.message.includes("cannot watch"));
     assert.equal(reads.length, 1, errors.map((e) => e.message).join("\n"));
     assert.equal(watches.length, 1, errors.map((e) => e.message).join("\n"));
     assert.equal(errors.length, 2);
@@ -285,7 +285,7 @@ describe("DenoKvStore over a kv that always throws (a fault-injection object: no
     assert.ok(
       storeError(
         "Error",
-        'watch of maintenance state deno-kv:["maintenance_mode_state"]',
+        'cannot watch maintenance state deno-kv:["maintenance_mode_state"]',
         "watching again in 1 s",
       )(watches[0]),
     );
@@ -556,10 +556,10 @@ describe("DenoKvStore over a real Deno.openKv(path)", { skip: SKIP }, () => {
     assert.ok(
       storeError(
         "Error",
-        "watch of maintenance state deno-kv:",
+        "cannot watch maintenance state deno-kv:",
         "watch stream broke",
       )(
-        errors.find((e) => e.message.startsWith("watch of")),
+        errors.find((e) => e.message.startsWith("cannot watch")),
       ),
       messages,
     );
