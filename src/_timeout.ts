@@ -29,22 +29,15 @@ export function withTimeout<T>(
 ): Promise<T> {
   const controller = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
+  return new Promise<T>((resolve, reject) => {
     timer = setTimeout(() => {
       const err = new TimeoutError(what, ms);
       controller.abort(err);
       reject(err);
     }, ms);
-  });
-  let work: Promise<T>;
-  try {
-    // Promise.resolve: a store that answers with a plain value (not a promise) works too.
-    work = Promise.resolve(fn(controller.signal));
-  } catch (e) {
-    clearTimeout(timer);
-    return Promise.reject(e);
-  }
-  // A late rejection of the abandoned call must not become an unhandled rejection.
-  work.catch(() => {});
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+    // A call that throws rejects; one that answers with a plain value (not a
+    // promise) resolves; a late rejection of the abandoned call is handled here, not
+    // an unhandled rejection.
+    Promise.resolve(fn(controller.signal)).then(resolve, reject);
+  }).finally(() => clearTimeout(timer));
 }
