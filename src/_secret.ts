@@ -40,20 +40,15 @@ export function generateSecret(): string {
  * `-` or `_` (it becomes the path `/<secret>`).
  */
 export async function hashSecret(secret: string): Promise<string> {
-  if (typeof secret !== "string") {
+  if (typeof secret !== "string" || !/^[\w-]*$/.test(secret)) {
     throw new TypeError(
-      'secret must be a string of 16 to 128 letters, digits, "-" or "_"',
+      'secret may only contain letters, digits, "-" and "_" (a string: it becomes the path /<secret>)',
     );
   }
   if (secret.length < 16 || secret.length > 128) {
     throw new RangeError(
       `secret must be 16 to 128 characters long (got ${secret.length}); ` +
         "use a random one (crypto.randomUUID(), or --with-secret on the CLI)",
-    );
-  }
-  if (!/^[A-Za-z0-9_-]+$/.test(secret)) {
-    throw new TypeError(
-      'secret may only contain letters, digits, "-" and "_", since it becomes the path /<secret>',
     );
   }
   const salt = hex(crypto.getRandomValues(new Uint8Array(16)));
