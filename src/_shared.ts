@@ -235,13 +235,14 @@ function sharedLayer(
     }
   }
 
-  function fill(text: string | null): void {
+  /** Fills the key; `quiet`: a failure is no streak (best effort, after a push). */
+  function fill(text: string | null, quiet = false): void {
     const ttl = ttlMs === Infinity
       ? null
       : Math.max(1, Math.ceil(ttlMs / 1000));
     Promise.resolve()
       .then(() => store.set(key, text ?? "0", ttl))
-      .then(() => ok("set"), (e) => fail(e, "set"));
+      .then(() => ok("set"), (e) => quiet || fail(e, "set"));
   }
 
   function remove(): Promise<void> {
@@ -276,8 +277,9 @@ function sharedLayer(
     direct = false;
     try {
       const text = await readStore(timeoutMs);
-      // The state read after the message is the new one: the key gets it too.
-      if (current() && !deletePending && failed === undefined) fill(text);
+      // The state read after the message is the new one: the key gets it too, if it
+      // can (the cache's connection may come back after the subscriber's).
+      if (current() && !deletePending && failed === undefined) fill(text, true);
       return text;
     } finally {
       rereadAsked = -Infinity;
