@@ -13,23 +13,21 @@ export function closest(
   let bestDistance = Infinity;
   for (const k of known) {
     const b = k.toLowerCase();
-    let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-    for (let i = 1; i <= a.length; i++) {
-      const cur = [i];
-      for (let j = 1; j <= b.length; j++) {
-        cur[j] = Math.min(
-          prev[j] + 1,
-          cur[j - 1] + 1,
-          prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+    // Levenshtein, one row at a time: row[j] is the distance from a's first i
+    // characters to b's first j.
+    let row = [...Array(b.length + 1).keys()];
+    for (let i = 0; i < a.length; i++) {
+      const next = [i + 1];
+      for (let j = 0; j < b.length; j++) {
+        next.push(
+          Math.min(row[j + 1] + 1, next[j] + 1, row[j] + +(a[i] !== b[j])),
         );
       }
-      prev = cur;
+      row = next;
     }
-    if (prev[b.length] < bestDistance) {
-      [best, bestDistance] = [k, prev[b.length]];
-    }
+    if (row[b.length] < bestDistance) [best, bestDistance] = [k, row[b.length]];
   }
-  return best !== undefined && name.length > 1 &&
+  return best && name.length > 1 &&
       bestDistance <= Math.max(1, Math.min(3, Math.floor(best.length / 3)))
     ? best
     : undefined;
