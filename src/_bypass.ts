@@ -130,7 +130,7 @@ export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
     secure,
     cookieKey,
   } = options;
-  if (typeof name !== "string" || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
+  if (typeof name !== "string" || !/^[\w.-]{1,64}$/.test(name)) {
     throw new TypeError(
       'bypass.cookieName must be 1 to 64 letters, digits, ".", "-" or "_"',
     );
@@ -278,7 +278,7 @@ export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
       const stored = snap.state.bypass;
       return stored !== undefined &&
           (req.method === "GET" || req.method === "HEAD") &&
-          /^\/[A-Za-z0-9_-]{16,128}$/.test(path)
+          /^\/[\w-]{16,128}$/.test(path)
         ? answer(req, snap, path.slice(1), stored)
         : undefined;
     },
