@@ -15,7 +15,8 @@
  *   --only      run only these parts (the others are null in the JSON)
  *
  * The full run installs wrk when it is missing (scripts/setup.ts --bench) and takes
- * about a minute and a half per runtime.
+ * about two minutes per runtime. Propagation includes push over Redis (needs
+ * redis-server on PATH): `propagation.push_*`.
  *
  * @module
  */
@@ -30,7 +31,9 @@ import { benchInProcess, type InProcessResult } from "./bench_inprocess.ts";
 import type { LoadTool } from "./bench_load.ts";
 import {
   benchPropagation,
+  benchPush,
   type PropagationResult,
+  type PushResult,
 } from "./bench_propagation.ts";
 import { benchStore, type StoreResult } from "./bench_store.ts";
 import {
@@ -159,6 +162,7 @@ let inprocess: InProcessResult | null = null;
 let http: HttpResult | null = null;
 let store: StoreResult | null = null;
 let propagation: PropagationResult | null = null;
+let push: PushResult | null = null;
 const tool = only.has("http") || only.has("store") ? await loadTool() : "fetch";
 
 if (only.has("inprocess")) {
@@ -319,6 +323,33 @@ try {
       ["on, max", String(r.max_ms), `<= ${r.max_allowed_ms}`],
       ["off, max", String(r.off_max_ms), ""],
     ]));
+    progress("propagation with push over Redis");
+    push = await benchPush(
+      here,
+      quick
+        ? { instances: 2, ttlMs: 30_000, trials: 1, burstPerInstance: 100 }
+        : { instances: 3, ttlMs: 30_000, trials: 7, burstPerInstance: 1000 },
+    );
+    const p = push;
+    console.log(
+      `\nPush: ${p.instances} demo processes (state file, Redis push, cache TTL ` +
+        `${p.ttl_ms} ms); CLI flip until every instance answers 503, from the CLI's ` +
+        "write\n",
+    );
+    console.log(table([
+      ["", "slowest instance, ms", "goal"],
+      ["on, per trial", p.trials_ms.join(", "), ""],
+      ["on, median", String(p.median_ms), ""],
+      ["on, max", String(p.max_ms), `<= ${p.max_allowed_ms}`],
+      ["off, max", String(p.off_max_ms), ""],
+      [
+        `Redis GETs, ${fmtInt(p.burst_requests)} requests in ${
+          fmtInt(p.burst_ms)
+        } ms`,
+        String(p.redis_reads),
+        `<= ${p.max_redis_reads}`,
+      ],
+    ]));
   }
 } finally {
   await s3?.stop();
@@ -372,6 +403,22 @@ if (propagation) {
     ok: propagation.max_ms <= propagation.max_allowed_ms,
   });
 }
+if (push) {
+  goals.push(
+    {
+      name: "propagation.push_max_ms",
+      value: push.max_ms,
+      goal: `<= ${push.max_allowed_ms}`,
+      ok: push.max_ms <= push.max_allowed_ms,
+    },
+    {
+      name: "propagation.push_redis_reads",
+      value: push.redis_reads,
+      goal: `<= ${push.max_redis_reads}`,
+      ok: push.redis_reads <= push.max_redis_reads,
+    },
+  );
+}
 const seconds = (performance.now() - started) / 1000;
 console.log(`\nGoals (${seconds.toFixed(0)} s)\n`);
 console.log(table([
@@ -398,7 +445,13 @@ if (args.json) {
     inprocess: round(inprocess),
     http: round(http),
     store: round(store),
-    propagation: round(propagation),
+    propagation: propagation === null ? null : round({
+      ...propagation,
+      // push_max_ms, push_redis_reads, ...: push over Redis beside the polling figures
+      ...(push === null ? {} : Object.fromEntries(
+        Object.entries(push).map(([k, v]) => [`push_${k}`, v]),
+      )),
+    }),
     goals: Object.fromEntries(
       goals.map((g) => [g.name, { value: g.value, goal: g.goal, ok: g.ok }]),
     ),

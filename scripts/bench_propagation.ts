@@ -4,12 +4,25 @@
  * maintenance on, and each instance is polled until it answers 503. The clock starts
  * when the CLI prints its confirmation, which it does right after the write.
  *
+ * Push ({@linkcode benchPush}): the same over a state file with a real redis-server
+ * (`MAINTENANCE_REDIS_URL`, TTL 30 s): the demos subscribe, the CLI publishes; and the
+ * Redis GETs of a burst of requests between switches, counted by redis-server itself
+ * (`INFO commandstats`).
+ *
  * @module
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
-import { S3RVER_CREDENTIALS, type S3rverHandle } from "./test_servers.ts";
-import { type RuntimeName, sleep, stopChild } from "./bench_util.ts";
+import { createClient } from "redis";
+import {
+  S3RVER_CREDENTIALS,
+  type S3rverHandle,
+  startRedis,
+} from "./test_servers.ts";
+import { median, type RuntimeName, sleep, stopChild } from "./bench_util.ts";
 
 /** The propagation results. */
 export interface PropagationResult {
@@ -84,6 +97,7 @@ async function startDemo(
   rt: RuntimeName,
   store: PropagationStore,
   ttlMs: number,
+  extraEnv: Record<string, string> = {},
 ): Promise<Demo> {
   const [cmd, ...args] = command(rt, "scripts/demo.ts", []);
   const env = {
@@ -95,6 +109,7 @@ async function startDemo(
     ...(store.kind === "s3"
       ? { MAINTENANCE_S3_URL: `s3://${store.s3.bucket}/${store.key}` }
       : { MAINTENANCE_STATE_FILE: store.path }),
+    ...extraEnv,
   };
   const child = spawn(cmd, args, {
     cwd: root,
@@ -140,13 +155,14 @@ function cli(
   rt: RuntimeName,
   store: PropagationStore,
   verb: "on" | "off",
+  extraEnv: Record<string, string> = {},
 ): Promise<{ printedAt: number; ms: number }> {
   const [cmd, ...args] = command(rt, "main.ts", [verb, ...storeFlags(store)]);
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
       cwd: root,
-      env: { ...cleanEnv(), ...storeEnv(store) },
+      env: { ...cleanEnv(), ...storeEnv(store), ...extraEnv },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let printedAt: number | undefined;
@@ -259,5 +275,158 @@ export async function benchPropagation(
     };
   } finally {
     await Promise.all(demos.map((d) => stopChild(d.child)));
+  }
+}
+
+/** The push results ({@linkcode benchPush}). */
+export interface PushResult {
+  /** Demo processes. */
+  instances: number;
+  /** Their cache TTL, ms. */
+  ttl_ms: number;
+  /** The slowest instance over all trials: ms from the CLI's write to its first 503. */
+  max_ms: number;
+  /** The median over trials of the slowest instance, ms. */
+  median_ms: number;
+  /** Per trial, the slowest instance, ms. */
+  trials_ms: number[];
+  /** The same for switching off (until every instance answers 200 again), max. */
+  off_max_ms: number;
+  /** Requests in the burst between switches (all instances). */
+  burst_requests: number;
+  /** How long the burst took, ms. */
+  burst_ms: number;
+  /** Redis GETs during the burst (INFO commandstats), all instances together. */
+  redis_reads: number;
+  /** The goal for `redis_reads`: one per instance per TTL the burst spans. */
+  max_redis_reads: number;
+  /** The goal for `max_ms`. */
+  max_allowed_ms: number;
+}
+
+/** How many GETs redis-server has run. */
+async function redisGets(
+  admin: { info(section: string): Promise<string> },
+): Promise<number> {
+  const info = await admin.info("commandstats");
+  return Number(/cmdstat_get:calls=(\d+)/.exec(info)?.[1] ?? 0);
+}
+
+/**
+ * Push over Redis: starts redis-server and `instances` demos on a state file with
+ * `MAINTENANCE_REDIS_URL` (they subscribe), flips the state with the CLI (it publishes)
+ * `trials` times each way, timing the slowest instance from the CLI's write to its
+ * first 503 (and 200); then sends a burst of requests and counts redis-server's GETs.
+ *
+ * @example
+ * ```ts
+ * const r = await benchPush("deno", { instances: 3, ttlMs: 30_000, trials: 5 });
+ * ```
+ */
+export async function benchPush(
+  rt: RuntimeName,
+  options: {
+    instances: number;
+    ttlMs: number;
+    trials: number;
+    burstPerInstance?: number;
+    pollMs?: number;
+  },
+): Promise<PushResult> {
+  const pollMs = options.pollMs ?? 2;
+  const burstPerInstance = options.burstPerInstance ?? 1000;
+  const dir = mkdtempSync(join(tmpdir(), "x-maintenance-push-"));
+  const store: PropagationStore = { kind: "file", path: join(dir, "state") };
+  const redis = await startRedis();
+  const admin = createClient({ url: redis.url });
+  admin.on("error", () => {});
+  const env = { MAINTENANCE_REDIS_URL: redis.url };
+  const demos: Demo[] = [];
+  try {
+    await admin.connect();
+    const started = await Promise.allSettled(
+      Array.from(
+        { length: options.instances },
+        () => startDemo(rt, store, options.ttlMs, env),
+      ),
+    );
+    for (const s of started) if (s.status === "fulfilled") demos.push(s.value);
+    const failed = started.find((s) => s.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    // Every demo subscribed before the first switch.
+    const channel = "maintenance_mode_state:written";
+    const deadline = performance.now() + 15_000;
+    while (
+      Number((await admin.pubSubNumSub(channel))[channel] ?? 0) <
+        options.instances
+    ) {
+      if (performance.now() > deadline) {
+        throw new Error(`the demos did not subscribe to ${channel}`);
+      }
+      await sleep(20);
+    }
+    const waitAll = (status: number) =>
+      Promise.all(
+        demos.map((d) =>
+          until(d.url + "/", status, performance.now() + 15_000, pollMs)
+        ),
+      );
+    await waitAll(200);
+    const trials: number[] = [];
+    const offs: number[] = [];
+    for (let i = 0; i < options.trials; i++) {
+      for (
+        const [verb, status, into] of [
+          ["on", 503, trials],
+          ["off", 200, offs],
+        ] as const
+      ) {
+        const seen = waitAll(status);
+        const flip = await cli(rt, store, verb, env);
+        const times = await seen;
+        into.push(Math.max(0, ...times.map((t) => t - flip.printedAt)));
+      }
+      await sleep(Math.random() * 200);
+    }
+    // A burst between switches: the CLI has exited (its second publish is done).
+    await sleep(300);
+    const before = await redisGets(admin);
+    const t0 = performance.now();
+    let requests = 0;
+    await Promise.all(
+      demos.flatMap((d) =>
+        Array.from({ length: 10 }, async () => {
+          for (let n = 0; n < burstPerInstance / 10; n++) {
+            const res = await fetch(d.url + "/");
+            await res.arrayBuffer();
+            if (res.status !== 200) {
+              throw new Error(`${d.url} answered ${res.status} in the burst`);
+            }
+            requests++;
+          }
+        })
+      ),
+    );
+    const burstMs = performance.now() - t0;
+    const reads = await redisGets(admin) - before;
+    return {
+      instances: options.instances,
+      ttl_ms: options.ttlMs,
+      max_ms: Math.round(Math.max(...trials)),
+      median_ms: Math.round(median(trials)),
+      trials_ms: trials.map(Math.round),
+      off_max_ms: Math.round(Math.max(...offs)),
+      burst_requests: requests,
+      burst_ms: Math.round(burstMs),
+      redis_reads: reads,
+      max_redis_reads: options.instances *
+        Math.max(1, Math.ceil(burstMs / options.ttlMs)),
+      max_allowed_ms: 100,
+    };
+  } finally {
+    await Promise.all(demos.map((d) => stopChild(d.child)));
+    if (admin.isOpen) admin.destroy();
+    await redis.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
