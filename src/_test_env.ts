@@ -17,16 +17,14 @@ export function isTestRun(): boolean {
       env?: { get(k: string): string | undefined };
     };
   };
-  let env: (k: string) => string | undefined = () => undefined;
+  const env = (k: string) =>
+    g.process?.env ? g.process.env[k] : g.Deno?.env?.get(k);
   try {
-    if (g.process?.env) env = (k) => g.process!.env![k];
-    else if (g.Deno?.env) env = (k) => g.Deno!.env!.get(k);
     if (env("NODE_ENV") === "test" || env("NODE_TEST_CONTEXT") !== undefined) {
       return true;
     }
   } catch {
     // no permission to read the environment: not decidable from it
   }
-  const main = g.Deno?.mainModule;
-  return typeof main === "string" && /[._]test\.[cm]?[jt]sx?$/.test(main);
+  return /[._]test\.[cm]?[jt]sx?$/.test(String(g.Deno?.mainModule));
 }
