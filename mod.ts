@@ -44,7 +44,6 @@ export {
 } from "./src/middleware.ts";
 export type { SharedOptions } from "./src/_engine.ts";
 export type { EnableOptions } from "./src/_enable.ts";
-export type { BypassOptions } from "./src/_bypass.ts";
 export type { CacheOptions } from "./src/_cache.ts";
 export type { MaintenanceState } from "./src/_state.ts";
 export type { IpRule, PathRule } from "./src/_rules.ts";

@@ -64,6 +64,7 @@ const PEERS_BY_ENTRY: Record<string, { static: string[]; dynamic?: string[] }> =
   {
     ".": { static: [CORE_PEER] },
     "./admin": { static: [CORE_PEER] },
+    "./bypass": { static: [CORE_PEER] },
     "./guard": { static: [CORE_PEER] },
     "./redis": { static: [] }, // the client's shape only: the app brings its client
     "./s3": { static: ["@aws-sdk/client-s3"] },

@@ -21,6 +21,7 @@
  * @module
  */
 import { adminRoutes } from "../src/admin.ts";
+import { bypassCookie } from "../src/bypass.ts";
 import { Hono } from "hono";
 import { bearerToken } from "../src/admin.ts";
 import { createMaintenance } from "../src/maintenance.ts";
@@ -65,7 +66,7 @@ try {
   const store = await storeFromEnv({}, strictProcessEnv);
   storeDescription = store.description ?? "(the store)";
   const { cache } = await cacheFromEnv(cacheSettings);
-  mm = createMaintenance({ store, cache });
+  mm = createMaintenance({ store, cache, bypass: bypassCookie() });
 } catch (e) {
   if (e instanceof ConfigError) fail(e.message);
   throw e;

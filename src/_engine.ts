@@ -305,7 +305,8 @@ export function createEngine<X>(
   const ignoreRequest = options.ignoreRequest &&
     failClosed(options.ignoreRequest, internals.onError, "ignoreRequest");
   const render = options.redirectTo === undefined ? options.render : undefined;
-  const { cache, now, bypass } = internals;
+  const { cache, now, bypass, onError } = internals;
+  let warned = false;
   const forced = options.enabled;
   // The bypass cookie's expected values are computed once per state, ahead of need.
   let readySnap: Snapshot | undefined;
@@ -333,7 +334,19 @@ export function createEngine<X>(
 
   async function check(x: X, seen: Seen): Promise<Outcome> {
     const { snap, t, on } = seen;
-    const hasSecret = snap.state.bypass !== undefined;
+    let hasSecret = snap.state.bypass !== undefined;
+    if (hasSecret && !bypass) {
+      hasSecret = false;
+      if (!warned) {
+        warned = true;
+        onError(
+          new Error(
+            "the state has a bypass secret, but this controller has no bypass: " +
+              "pass bypass: bypassCookie() from @x/maintenance/bypass to createMaintenance",
+          ),
+        );
+      }
+    }
     // Scheduled and not started yet: only `/<secret>` is answered (its cookie).
     if (!on && !(hasSecret && forced === undefined && snap.enabled)) {
       return "pass";
@@ -344,16 +357,18 @@ export function createEngine<X>(
     if (hasSecret) {
       if (snap !== readySnap) {
         readySnap = snap;
-        bypass.ready(snap);
+        bypass!.ready(snap);
       }
       // `/<secret>` sets the bypass cookie, for the path routing sees or the URL's own.
-      const res = await (bypass.visit(req, snap, f.path) ??
-        (urlPath === undefined ? undefined : bypass.visit(req, snap, urlPath)));
+      const res = await (bypass!.visit(req, snap, f.path) ??
+        (urlPath === undefined
+          ? undefined
+          : bypass!.visit(req, snap, urlPath)));
       if (res !== undefined) return res;
       if (!on) return "pass";
       if (f.force === undefined) {
         const cookie = req.headers.get("cookie");
-        if (cookie !== null && await bypass.check(cookie, snap)) {
+        if (cookie !== null && await bypass!.check(cookie, snap)) {
           return "private";
         }
       }

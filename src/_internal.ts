@@ -10,8 +10,8 @@ import type { MaintenanceState } from "./_state.ts";
 export interface Internals {
   /** The read-through cache over the store. */
   readonly cache: StateCache;
-  /** The secret bypass (`/<secret>` and its cookie). */
-  readonly bypass: BypassCookie;
+  /** The secret bypass (`/<secret>` and its cookie), if the controller has one. */
+  readonly bypass?: BypassCookie;
   /** Clock, ms since epoch. */
   readonly now: () => number;
   /** Told once per failure streak. */

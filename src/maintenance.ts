@@ -6,7 +6,7 @@
  */
 import { FileStore } from "../stores/file.ts";
 import type { StateStore } from "../stores/_types.ts";
-import { type BypassOptions, createBypassCookie } from "./_bypass.ts";
+import type { BypassCookie } from "./_bypass.ts";
 import { type CacheOptions, LAYER, StateCache } from "./_cache.ts";
 import {
   createMiddleware,
@@ -62,8 +62,11 @@ export interface MaintenanceOptions {
   onChange?: (state: MaintenanceState, previous: MaintenanceState) => unknown;
   /** Clock, ms since epoch, for tests. Default `Date.now`. */
   now?: () => number;
-  /** The secret bypass cookie: name, lifetime, an optional signing key. */
-  bypass?: BypassOptions;
+  /**
+   * The secret bypass link's cookie: `bypassCookie(options)` from
+   * `@x/maintenance/bypass`. Without it, a state's secret lets no one through.
+   */
+  bypass?: BypassCookie;
 }
 
 /**
@@ -218,7 +221,12 @@ export function createMaintenance(
     now: " returning ms since the epoch: () => Date.now(), not Date.now()",
   });
   const now = options.now ?? Date.now;
-  const bypass = createBypassCookie(options.bypass ?? {});
+  const { bypass } = options;
+  if (bypass !== undefined && typeof bypass?.check !== "function") {
+    throw new TypeError(
+      "bypass takes bypassCookie({ ... }) from @x/maintenance/bypass",
+    );
+  }
   const onError = options.onError ?? logError;
   const cache = new StateCache({
     store,

@@ -5,6 +5,7 @@
  * is on. Over a real HTTP server on 127.0.0.1, and the demo as a real child process.
  */
 import { adminRoutes } from "../src/admin.ts";
+import { bypassCookie } from "../src/bypass.ts";
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -58,7 +59,11 @@ async function startSite(
   options: { origins?: string[]; mount?: string } = {},
 ): Promise<Site> {
   const store = new CountingStore();
-  const mm = createMaintenance({ store, cache: { ttlMs: 60_000 } });
+  const mm = createMaintenance({
+    bypass: bypassCookie(),
+    store,
+    cache: { ttlMs: 60_000 },
+  });
   const app = new Hono();
   app.use(mm.middleware());
   app.route(
@@ -177,7 +182,10 @@ async function runCurl(
 }
 
 describe("adminRoutes: construction", () => {
-  const mm = createMaintenance({ store: new MemoryStore() });
+  const mm = createMaintenance({
+    bypass: bypassCookie(),
+    store: new MemoryStore(),
+  });
 
   it("refuses to build without authorize, and says why", () => {
     for (
@@ -620,7 +628,11 @@ describe("admin routes: options and wiring", () => {
 
   it("a cookie-authenticated site: cross-site forms with the cookie are refused, a junk Bearer header does not help", async () => {
     const store = new CountingStore();
-    const mm = createMaintenance({ store, cache: { ttlMs: 60_000 } });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store,
+      cache: { ttlMs: 60_000 },
+    });
     const app = new Hono();
     app.use(mm.middleware());
     app.route(
@@ -689,7 +701,7 @@ describe("admin routes: options and wiring", () => {
 
   it("authorize gets the Context; only `true` or a non-empty string lets in (async too)", async () => {
     const store = new CountingStore();
-    const mm = createMaintenance({ store });
+    const mm = createMaintenance({ bypass: bypassCookie(), store });
     const seen: string[] = [];
     const app = new Hono();
     app.use(mm.middleware());
@@ -736,7 +748,10 @@ describe("admin routes: options and wiring", () => {
   });
 
   it("mounted anywhere, before or after the middleware, with its own onError: reachable while on", async () => {
-    const mm = createMaintenance({ store: new MemoryStore() });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store: new MemoryStore(),
+    });
     await mm.enable({ message: "down" });
     const admin = adminRoutes(mm, { authorize: bearerToken(TOKEN) });
     admin.onError((e, c) => c.text(String(e), 500)); // Hono then wraps each handler
@@ -760,7 +775,10 @@ describe("admin routes: options and wiring", () => {
   });
 
   it("an app route registered before the admin mount on the same method and path is not exempted by it", async () => {
-    const mm = createMaintenance({ store: new MemoryStore() });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store: new MemoryStore(),
+    });
     await mm.enable({ message: "down" });
     const app = new Hono();
     app.use(mm.middleware());
@@ -793,7 +811,10 @@ describe("admin routes: options and wiring", () => {
   });
 
   it("app.use() middleware registered before the admin mount does not block it while on", async () => {
-    const mm = createMaintenance({ store: new MemoryStore() });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store: new MemoryStore(),
+    });
     await mm.enable({ message: "down" });
     const app = new Hono();
     const seen: string[] = [];
@@ -827,7 +848,7 @@ describe("admin routes: options and wiring", () => {
   it("a store that fails on write: 503 with the reason (fault injected: a real store cannot be made to fail on cue)", async () => {
     const store = new MemoryStore();
     store.write = () => Promise.reject(new Error("disk on fire"));
-    const mm = createMaintenance({ store });
+    const mm = createMaintenance({ bypass: bypassCookie(), store });
     const app = new Hono();
     app.route("/m", adminRoutes(mm, { authorize: () => true }));
     const res = await app.fetch(
@@ -847,7 +868,11 @@ describe("admin routes: form bodies, odd fields, odd failures", () => {
     post(body: BodyInit, type?: string): Promise<Response>;
   } {
     const store = new CountingStore();
-    const mm = createMaintenance({ store, cache: { ttlMs: 60_000 } });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store,
+      cache: { ttlMs: 60_000 },
+    });
     const app = new Hono();
     app.use(mm.middleware());
     app.route("/m", adminRoutes(mm, { authorize: bearerToken(TOKEN) }));
@@ -943,7 +968,7 @@ describe("admin routes: form bodies, odd fields, odd failures", () => {
   it("a store that rejects with something not an Error: 503 with what it said", async () => {
     const store = new MemoryStore();
     store.write = () => Promise.reject("disk full");
-    const mm = createMaintenance({ store });
+    const mm = createMaintenance({ bypass: bypassCookie(), store });
     const app = new Hono();
     app.route("/m", adminRoutes(mm, { authorize: () => true }));
     const res = await app.fetch(
@@ -964,7 +989,11 @@ describe("admin routes: form bodies, odd fields, odd failures", () => {
           code: "TIMEOUT",
         }),
       );
-    const mm = createMaintenance({ store, onError: () => {} });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store,
+      onError: () => {},
+    });
     const app = new Hono();
     app.route("/m", adminRoutes(mm, { authorize: () => true }));
     const res = await app.fetch(
@@ -981,7 +1010,7 @@ describe("admin routes: form bodies, odd fields, odd failures", () => {
 describe("enable(): input the admin routes and the CLI share", () => {
   it("an unknown option is refused, naming it, and nothing is written", async () => {
     const store = new CountingStore();
-    const mm = createMaintenance({ store });
+    const mm = createMaintenance({ bypass: bypassCookie(), store });
     const cases: [Record<string, unknown>, RegExp][] = [
       [
         { mesage: "typo" },
@@ -1029,7 +1058,7 @@ describe("enable(): input the admin routes and the CLI share", () => {
     // The edges themselves are fine, and written as they are read back.
     const last = new Date(Date.UTC(9999, 11, 31, 23, 59, 59, 999));
     const store = new CountingStore();
-    const mm = createMaintenance({ store });
+    const mm = createMaintenance({ bypass: bypassCookie(), store });
     const written = await mm.enable({ endsAt: last });
     assert.equal(written.endsAt, "9999-12-31T23:59:59.999Z");
     assert.equal(
@@ -1065,7 +1094,10 @@ describe("enable() and the admin routes: a time out of range says so", () => {
       TypeError,
     );
     // The admin routes' 400 says the same.
-    const mm = createMaintenance({ store: new CountingStore() });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store: new CountingStore(),
+    });
     const app = new Hono();
     app.route(
       "/admin",
@@ -1089,7 +1121,7 @@ describe("enable(): message length and characters", () => {
     const now = Date.parse("2030-01-01T00:00:00Z");
     const full = "🔧".repeat(2000); // 4000 UTF-16 units
     const store = new CountingStore();
-    const mm = createMaintenance({ store });
+    const mm = createMaintenance({ bypass: bypassCookie(), store });
     await mm.enable({ message: full });
     // The state it wrote reads back: the parser counts the same way.
     assert.equal(parseState(await store.read()).message, full);
@@ -1243,6 +1275,7 @@ describe("admin routes: read-only, who and why, an end by itself (issue 16)", ()
   function site(who?: (c: Context) => boolean | string) {
     const store = new CountingStore();
     const mm = createMaintenance({
+      bypass: bypassCookie(),
       store,
       cache: { ttlMs: 60_000 },
       now: () => T,
@@ -1514,7 +1547,7 @@ describe("admin routes: read-only, who and why, an end by itself (issue 16)", ()
   it("bearerToken wrapped to name who holds the token (as its docs say)", async () => {
     const ci = bearerToken(TOKEN);
     const store = new CountingStore();
-    const mm = createMaintenance({ store });
+    const mm = createMaintenance({ bypass: bypassCookie(), store });
     const app = new Hono();
     app.route(
       "/m",
@@ -1561,7 +1594,11 @@ describe("admin routes: read-only, who and why, an end by itself (issue 16)", ()
 
   it('visitors never see the note or who: not on the page, not in the JSON, not in c.get("maintenance")', async () => {
     const store = new MemoryStore();
-    const mm = createMaintenance({ store, cache: { ttlMs: 60_000 } });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store,
+      cache: { ttlMs: 60_000 },
+    });
     const app = new Hono();
     app.use(mm.middleware());
     app.route("/m", adminRoutes(mm, { authorize: () => "zelda@ops-host-7" }));

@@ -6,6 +6,7 @@
  * wire matters (cookies, redirects).
  */
 import { after, before, describe, it } from "node:test";
+import { bypassCookie } from "../src/bypass.ts";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { Hono } from "hono";
@@ -42,6 +43,7 @@ function appFor(mm: Maintenance): Hono {
 
 function memoryMaintenance(now?: () => number): Maintenance {
   return createMaintenance({
+    bypass: bypassCookie(),
     store: new MemoryStore(),
     cache: { ttlMs: 60_000 },
     ...(now ? { now } : {}),
@@ -134,7 +136,7 @@ describe("secret: checked, generated, hashed", () => {
 
   it("enable({ secret }) writes only the hash; the secret is nowhere in the store", async () => {
     const store = new MemoryStore();
-    const mm = createMaintenance({ store });
+    const mm = createMaintenance({ bypass: bypassCookie(), store });
     const written = await mm.enable({ message: "down", secret: SECRET });
     const text = (await store.read())!;
     assert.ok(!text.includes(SECRET));
@@ -145,7 +147,7 @@ describe("secret: checked, generated, hashed", () => {
 
   it("enable() refuses a bad secret and writes nothing", async () => {
     const store = new MemoryStore();
-    const mm = createMaintenance({ store });
+    const mm = createMaintenance({ bypass: bypassCookie(), store });
     await assert.rejects(mm.enable({ secret: "too-short" }), RangeError);
     await assert.rejects(
       mm.enable({ secret: "no spaces allowed here!" }),
@@ -280,7 +282,7 @@ describe("bypass: invalidation, https, fleets, cookieKey", () => {
 
     const forced = createMaintenance({
       store: new MemoryStore(),
-      bypass: { secure: true, cookieName: "bp", maxAge: 60 },
+      bypass: bypassCookie({ secure: true, cookieName: "bp", maxAge: 60 }),
     });
     await forced.enable({ secret: SECRET });
     const res2 = await appFor(forced).fetch(
@@ -343,17 +345,26 @@ describe("bypass: invalidation, https, fleets, cookieKey", () => {
     const dir = await makeTempDir();
     try {
       const path = `${dir}/state.txt`;
-      const a = createMaintenance({ store: new FileStore(path) });
+      const a = createMaintenance({
+        bypass: bypassCookie(),
+        store: new FileStore(path),
+      });
       await a.enable({ secret: SECRET });
       const sa = await serveFetch(appFor(a).fetch);
-      const b = createMaintenance({ store: new FileStore(path) });
+      const b = createMaintenance({
+        bypass: bypassCookie(),
+        store: new FileStore(path),
+      });
       const sb = await serveFetch(appFor(b).fetch);
       try {
         const { cookie } = await visit(sa.url, SECRET);
         assert.equal((await get(sb.url, "/", cookie)).status, 200);
         assert.equal((await get(sb.url, "/")).status, 503);
         // An instance started later (a restart) computes the same value.
-        const c = createMaintenance({ store: new FileStore(path) });
+        const c = createMaintenance({
+          bypass: bypassCookie(),
+          store: new FileStore(path),
+        });
         const res = await appFor(c).fetch(
           new Request("http://l/", { headers: { cookie: cookie! } }),
         );
@@ -370,7 +381,10 @@ describe("bypass: invalidation, https, fleets, cookieKey", () => {
   it("with cookieKey: only instances with the same key accept the cookie", async () => {
     const key = "k".repeat(16) + "0123456789abcdef";
     const store = new MemoryStore();
-    const withKey = createMaintenance({ store, bypass: { cookieKey: key } });
+    const withKey = createMaintenance({
+      store,
+      bypass: bypassCookie({ cookieKey: key }),
+    });
     await withKey.enable({ secret: SECRET });
     const cookie = (await appFor(withKey).fetch(
       new Request(`http://l/${SECRET}`),
@@ -380,18 +394,26 @@ describe("bypass: invalidation, https, fleets, cookieKey", () => {
         new Request("http://l/", { headers: { cookie } }),
       )).status;
     assert.equal(
-      await ask(createMaintenance({ store, bypass: { cookieKey: key } })),
+      await ask(
+        createMaintenance({ store, bypass: bypassCookie({ cookieKey: key }) }),
+      ),
       200,
     );
-    assert.equal(await ask(createMaintenance({ store })), 503);
+    assert.equal(
+      await ask(createMaintenance({ bypass: bypassCookie(), store })),
+      503,
+    );
     assert.equal(
       await ask(
-        createMaintenance({ store, bypass: { cookieKey: key + "-other" } }),
+        createMaintenance({
+          store,
+          bypass: bypassCookie({ cookieKey: key + "-other" }),
+        }),
       ),
       503,
     );
     // And the keyless value (derivable from the state) is not accepted with a key.
-    const keyless = createMaintenance({ store });
+    const keyless = createMaintenance({ bypass: bypassCookie(), store });
     const plain = (await appFor(keyless).fetch(
       new Request(`http://l/${SECRET}`),
     )).headers.get("set-cookie")!.split(";")[0];
@@ -432,7 +454,7 @@ describe("bypass: invalidation, https, fleets, cookieKey", () => {
       /unknown bypass option "cookiekey"/,
     );
     assert.throws(
-      () => createMaintenance({ bypass: { maxAge: -1 } }),
+      () => createMaintenance({ bypass: bypassCookie({ maxAge: -1 }) }),
       RangeError,
     );
   });
@@ -441,7 +463,7 @@ describe("bypass: invalidation, https, fleets, cookieKey", () => {
     const mm = createMaintenance({
       store: new MemoryStore(),
       cache: { ttlMs: 60_000 },
-      bypass: { maxAge: 1 },
+      bypass: bypassCookie({ maxAge: 1 }),
     });
     await mm.enable({ secret: SECRET });
     const app = appFor(mm);
@@ -577,7 +599,7 @@ describe("bypass: odd cookie names and Cookie headers", () => {
       );
       const mm = createMaintenance({
         store: new MemoryStore(),
-        bypass: { cookieName },
+        bypass: bypassCookie({ cookieName }),
       });
       await mm.enable({ secret: SECRET });
       const res = await appFor(mm).fetch(
@@ -689,7 +711,10 @@ describe("CLI: on --secret / --with-secret", () => {
     assert.match(s.out.join("\n"), /secret bypass set/);
     assert.ok(!s.out.join("\n").includes(secret));
     // The site accepts it.
-    const mm = createMaintenance({ store: new FileStore(file) });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store: new FileStore(file),
+    });
     const res = await appFor(mm).fetch(new Request(`http://l/${secret}`));
     assert.equal(res.status, 302);
   });
@@ -725,5 +750,48 @@ describe("CLI: on --secret / --with-secret", () => {
       assert.match(c.err[0], /--secret|--with-secret/);
     }
     await assert.rejects(readFile(file, "utf8"), { code: "ENOENT" });
+  });
+});
+
+describe("bypass is optional: @x/maintenance/bypass", () => {
+  it("without bypassCookie(), a state's secret lets no one through, and onError says what to add, once", async () => {
+    const errors: Error[] = [];
+    const mm = createMaintenance({
+      store: new MemoryStore(),
+      onError: (e) => errors.push(e),
+    });
+    await mm.enable({ secret: SECRET });
+    const app = appFor(mm);
+    const visit = await app.request(`/${SECRET}`);
+    assert.equal(visit.status, 503);
+    assert.equal(visit.headers.get("set-cookie"), null);
+    assert.equal((await app.request("/")).status, 503);
+    assert.equal(errors.length, 1, "told once, not per request");
+    assert.match(errors[0].message, /bypass: bypassCookie\(\)/);
+    assert.match(errors[0].message, /@x\/maintenance\/bypass/);
+  });
+
+  it("the old options object is refused with the fix", () => {
+    assert.throws(
+      () =>
+        createMaintenance({
+          store: new MemoryStore(),
+          bypass: { maxAge: 60 } as never,
+        }),
+      (e: Error) =>
+        e instanceof TypeError &&
+        /bypassCookie\(\{ \.\.\. \}\) from @x\/maintenance\/bypass/.test(
+          e.message,
+        ),
+    );
+  });
+
+  it("the core does not load the bypass cookie's code", async () => {
+    const core = await readFile(
+      new URL("../src/maintenance.ts", import.meta.url),
+      "utf8",
+    );
+    assert.doesNotMatch(core, /^import \{[^}]*createBypassCookie/m);
+    assert.equal(typeof bypassCookie().check, "function");
   });
 });

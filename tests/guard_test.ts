@@ -1,4 +1,5 @@
 import { guard } from "../src/guard.ts";
+import { bypassCookie } from "../src/bypass.ts";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Hono } from "hono";
@@ -41,6 +42,7 @@ async function setup(
   now?: () => number,
 ): Promise<{ guard: GuardedFetch; mm: Maintenance; seen: Seen }> {
   const mm = createMaintenance({
+    bypass: bypassCookie(),
     store: new MemoryStore(),
     cache: { ttlMs: 60_000 },
     ...(now ? { now } : {}),
@@ -308,7 +310,10 @@ describe("guard: client IP over a real server", () => {
     );
   });
   it("passes the runtime's second argument through to the app", async () => {
-    const mm = createMaintenance({ store: new MemoryStore() });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store: new MemoryStore(),
+    });
     let peer: string | undefined;
     // Deno's info is only readable during the request: read it there.
     const guarded = guard(mm, (req: Request, info: unknown) => {
@@ -360,7 +365,10 @@ describe("guard: bypass cookie", () => {
 });
 
 describe("guard: options", () => {
-  const cache = createMaintenance({ store: new MemoryStore() });
+  const cache = createMaintenance({
+    bypass: bypassCookie(),
+    store: new MemoryStore(),
+  });
   const ok = () => new Response("ok");
   it("enabled: false gives back the fetch handler itself, after checking the options", () => {
     assert.equal(guard(cache, ok, { enabled: false }), ok);
@@ -427,8 +435,16 @@ describe("guard: hot path", () => {
   });
   it("sees another process's write once the TTL is up, without a clock read per request", async () => {
     const store = new MemoryStore();
-    const writer = createMaintenance({ store, cache: false });
-    const reader = createMaintenance({ store, cache: { ttlMs: 100 } });
+    const writer = createMaintenance({
+      bypass: bypassCookie(),
+      store,
+      cache: false,
+    });
+    const reader = createMaintenance({
+      bypass: bypassCookie(),
+      store,
+      cache: { ttlMs: 100 },
+    });
     const guarded = guard(reader, () => new Response("app"));
     assert.equal((await guarded(new Request("http://localhost/"))).status, 200);
     await writer.enable();
@@ -444,6 +460,7 @@ describe("guard: hot path", () => {
     let t = Date.parse("2030-01-01T00:00:00Z");
     const store = new MemoryStore();
     const mm = createMaintenance({
+      bypass: bypassCookie(),
       store,
       cache: { ttlMs: 1000 },
       now: () => t,
@@ -490,6 +507,7 @@ describe("guard: a store that hangs", () => {
     proxy!.mode = "hang";
     const errors: Error[] = [];
     const mm = createMaintenance({
+      bypass: bypassCookie(),
       store: store("first.txt"),
       timeoutMs: 300,
       onError: (e) => errors.push(e),
@@ -508,6 +526,7 @@ describe("guard: a store that hangs", () => {
     const s = store("known.txt");
     await s.write(serializeState({ enabled: true }));
     const mm = createMaintenance({
+      bypass: bypassCookie(),
       store: s,
       cache: { ttlMs: 50 },
       timeoutMs: 300,
@@ -531,7 +550,10 @@ describe("guard: a store that hangs", () => {
 
 describe("guard: mm.guard", () => {
   it("guard(mm, fetch, options) guards with the controller's cache and bypass cookie", async () => {
-    const mm = createMaintenance({ store: new MemoryStore() }) as
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store: new MemoryStore(),
+    }) as
       & Maintenance
       & {
         guard?: (
@@ -563,7 +585,10 @@ describe("guard: ignoreRequest and the request body", () => {
   async function bodyGuard(
     ignoreRequest: GuardOptions["ignoreRequest"],
   ): Promise<GuardedFetch> {
-    const mm = createMaintenance({ store: new MemoryStore() });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store: new MemoryStore(),
+    });
     await mm.enable();
     const app = new Hono();
     app.post("*", async (c) => c.text(`app got ${await c.req.text()}`));
@@ -649,6 +674,7 @@ describe("guard: a Host header that splits the URL", () => {
     // URL relative and refuses it; both must answer the maintenance page, not the app.
     const { connect } = await import("node:net");
     const mm = createMaintenance({
+      bypass: bypassCookie(),
       store: new MemoryStore(),
       onError: () => {},
     });
@@ -744,7 +770,10 @@ describe("guard: percent-encoded paths and a handler that routes on new URL()", 
     for (const s of servers) await s.stop();
   });
   async function served(options: GuardOptions): Promise<string> {
-    const mm = createMaintenance({ store: new MemoryStore() });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store: new MemoryStore(),
+    });
     await mm.enable({ message: "down" });
     const s = await serveFetch(guard(mm, plain, options) as never);
     servers.push(s);
@@ -814,7 +843,10 @@ describe("guard: a client let through for who it is gets private, no-store", () 
     options: GuardOptions,
     on = true,
   ): Promise<string> {
-    const mm = createMaintenance({ store: new MemoryStore() });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store: new MemoryStore(),
+    });
     if (on) await mm.enable({ secret });
     const s = await serveFetch(guard(mm, cacheable, options) as never);
     servers.push(s);
@@ -1016,6 +1048,7 @@ describe("guard: read-only maintenance (issue 16), through the shared engine", (
     let t = Date.parse("2030-01-01T00:00:00Z");
     const store = new MemoryStore();
     const mm = createMaintenance({
+      bypass: bypassCookie(),
       store,
       cache: { ttlMs: 1000 },
       now: () => t,

@@ -3,6 +3,7 @@
  * sub-apps, Hono's own middleware before and after it, and real servers.
  */
 import { guard } from "../src/guard.ts";
+import { bypassCookie } from "../src/bypass.ts";
 import { adminRoutes } from "../src/admin.ts";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -22,6 +23,7 @@ async function controller(
   state: EnableOptions = {},
 ): Promise<ReturnType<typeof createMaintenance>> {
   const mm = createMaintenance({
+    bypass: bypassCookie(),
     store: new MemoryStore(),
     cache: { ttlMs: 60_000 },
   });
@@ -231,7 +233,10 @@ describe("headers set earlier in the chain", () => {
   });
 
   it("forceMaintenance(true) also answers with no-store after a Cache-Control set earlier", async () => {
-    const mm = createMaintenance({ store: new MemoryStore() });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store: new MemoryStore(),
+    });
     const app = new Hono();
     app.use(cors());
     app.use(async (c, next) => {
@@ -274,6 +279,7 @@ describe("Retry-After when the window has ended", () => {
   async function ended(): Promise<ReturnType<typeof createMaintenance>> {
     let t = Date.parse("2030-01-01T12:00:00Z");
     const mm = createMaintenance({
+      bypass: bypassCookie(),
       store: new MemoryStore(),
       cache: { ttlMs: 60_000 },
       now: () => t,
@@ -430,7 +436,10 @@ describe("X-Forwarded-For entries with a port", () => {
 
 describe("clients let through for who they are get private answers", () => {
   it("bypass cookie, exempt IP, ignoreRequest: private, no-store; exempt paths and off keep the app's", async () => {
-    const mm = createMaintenance({ store: new MemoryStore() });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store: new MemoryStore(),
+    });
     const app = new Hono();
     const cached = (c: { header(k: string, v: string): void }) =>
       c.header("cache-control", "public, max-age=600");
@@ -492,7 +501,10 @@ describe("clients let through for who they are get private answers", () => {
 
 describe("app routes registered before the admin mount", () => {
   it("app.all() there is held back like app.get() (503), middleware is not", async () => {
-    const mm = createMaintenance({ store: new MemoryStore() });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store: new MemoryStore(),
+    });
     await mm.enable({ message: "down" });
     const app = new Hono();
     app.use(mm.middleware());

@@ -1,4 +1,5 @@
 import { guard } from "../src/guard.ts";
+import { bypassCookie } from "../src/bypass.ts";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "node:net";
@@ -38,6 +39,7 @@ async function setup(
   state: EnableOptions | false = {},
 ): Promise<{ app: App; mm: ReturnType<typeof createMaintenance> }> {
   const mm = createMaintenance({
+    bypass: bypassCookie(),
     store: new MemoryStore(),
     cache: { ttlMs: 60_000 },
   });
@@ -580,7 +582,10 @@ describe("middleware option redirectTo", () => {
     assert.equal(res.headers.get("location"), "https://status.example.com/");
   });
   it("rejects unsafe targets when the middleware is built", () => {
-    const mm = createMaintenance({ store: new MemoryStore() });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store: new MemoryStore(),
+    });
     for (
       const bad of [
         "javascript:alert(1)",
@@ -605,7 +610,10 @@ describe("middleware option redirectTo", () => {
 
 describe("forceMaintenance per route", () => {
   async function forcedApp(state: EnableOptions | false, enabled?: boolean) {
-    const mm = createMaintenance({ store: new MemoryStore() });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store: new MemoryStore(),
+    });
     if (state !== false) await mm.enable(state);
     const app: App = new Hono();
     app.use(mm.middleware({
@@ -619,7 +627,10 @@ describe("forceMaintenance per route", () => {
     return app;
   }
   it("false after per-route middleware of your own still exempts the route", async () => {
-    const mm = createMaintenance({ store: new MemoryStore() });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store: new MemoryStore(),
+    });
     await mm.enable();
     const app: App = new Hono();
     app.use(mm.middleware());
@@ -741,7 +752,10 @@ describe('c.get("maintenance") on every request', () => {
 });
 
 describe("option validation", () => {
-  const mm = createMaintenance({ store: new MemoryStore() });
+  const mm = createMaintenance({
+    bypass: bypassCookie(),
+    store: new MemoryStore(),
+  });
   const cases: [
     string,
     unknown,
@@ -879,21 +893,29 @@ describe("option validation", () => {
   }
   it("createMaintenance: unknown option points to mm.middleware", () => {
     assert.throws(
-      () => createMaintenance({ ignorePaths: ["/x"] } as never),
+      () =>
+        createMaintenance(
+          { bypass: bypassCookie(), ignorePaths: ["/x"] } as never,
+        ),
       (e: Error) =>
         e instanceof TypeError &&
         /unknown createMaintenance option "ignorePaths"/.test(e.message) &&
         /mm\.middleware/.test(e.message),
     );
   });
-  it("maintenance(): controller and middleware options in one object", async () => {
+  it("maintenance({ bypass: bypassCookie() }): controller and middleware options in one object", async () => {
     const store = new MemoryStore("1");
     const app: App = new Hono();
-    app.use(maintenance({ store, ignorePaths: ["/healthz"] }));
+    app.use(
+      maintenance({ bypass: bypassCookie(), store, ignorePaths: ["/healthz"] }),
+    );
     app.get("*", (c) => c.text("ok"));
     assert.equal(await statusOf(app, "/healthz"), 200);
     assert.equal(await statusOf(app, "/"), 503);
-    assert.throws(() => maintenance({ stor: store } as never), TypeError);
+    assert.throws(
+      () => maintenance({ bypass: bypassCookie(), stor: store } as never),
+      TypeError,
+    );
   });
 });
 
@@ -914,7 +936,11 @@ describe("controller: writes land in the order they were called", () => {
 
   it("enable() then disable(), not awaited in between: ends off, in the store and here", async () => {
     const store = new MemoryStore();
-    const mm = createMaintenance({ store, cache: { ttlMs: null } });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store,
+      cache: { ttlMs: null },
+    });
     const app: App = new Hono();
     app.use(mm.middleware());
     app.get("*", (c) => c.text("ok"));
@@ -930,7 +956,11 @@ describe("controller: writes land in the order they were called", () => {
     // The first write is acknowledged last (as S3 may do): the store keeps the
     // second, and so must the cache, which here never expires.
     const store = new LateAckStore([60, 0]);
-    const mm = createMaintenance({ store, cache: { ttlMs: null } });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store,
+      cache: { ttlMs: null },
+    });
     await Promise.all([
       mm.enable({ message: "first" }),
       mm.enable({ message: "second" }),
@@ -948,6 +978,7 @@ describe("controller: writes land in the order they were called", () => {
     }
     const store = new TimesOutAfterLanding();
     const mm = createMaintenance({
+      bypass: bypassCookie(),
       store,
       cache: { ttlMs: null },
       onError: () => {},
@@ -969,6 +1000,7 @@ describe("controller: writes land in the order they were called", () => {
       }
     }
     const mm = createMaintenance({
+      bypass: bypassCookie(),
       store: new FailsOnce(),
       onError: () => {},
     });
@@ -987,7 +1019,10 @@ describe("the bypass hash never reaches handlers or render", () => {
   it("c.get('maintenance').state and render's state leave it out; .bypass says one is set", async () => {
     // The stored hash keys the cookie's HMAC when no cookieKey is set: a handler that
     // returns c.get("maintenance") (a status endpoint) would hand out bypass cookies.
-    const mm = createMaintenance({ store: new MemoryStore() });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store: new MemoryStore(),
+    });
     const written = await mm.enable({
       message: "down",
       secret: "a-secret-of-enough-length",
@@ -1058,7 +1093,12 @@ describe("createMaintenance: a write that never settles", () => {
       }
     }
     const store = new HangsOnce();
-    const mm = createMaintenance({ store, timeoutMs: 30, onError: () => {} });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store,
+      timeoutMs: 30,
+      onError: () => {},
+    });
     void mm.enable({ message: "hung" });
     const t0 = Date.now();
     const off = await mm.disable();
@@ -1072,7 +1112,12 @@ describe("createMaintenance: a write that never settles", () => {
 describe("createMaintenance: options checked at construction", () => {
   it("now must be a function: Date.now() (a number) says so", () => {
     assert.throws(
-      () => createMaintenance({ store: new MemoryStore(), now: 0 as never }),
+      () =>
+        createMaintenance({
+          bypass: bypassCookie(),
+          store: new MemoryStore(),
+          now: 0 as never,
+        }),
       (e: Error) =>
         e instanceof TypeError && /now must be a function/.test(e.message) &&
         /\(\) => Date\.now\(\)/.test(e.message),
@@ -1081,7 +1126,7 @@ describe("createMaintenance: options checked at construction", () => {
 
   it("store: null is refused, not replaced by the default file store", () => {
     assert.throws(
-      () => createMaintenance({ store: null as never }),
+      () => createMaintenance({ bypass: bypassCookie(), store: null as never }),
       (e: Error) =>
         e instanceof TypeError &&
         /store must have read\(\) and write\(\)/.test(e.message) &&
@@ -1093,6 +1138,7 @@ describe("createMaintenance: options checked at construction", () => {
     assert.throws(
       () =>
         createMaintenance({
+          bypass: bypassCookie(),
           store: new MemoryStore(),
           cache: { ttl: 5000 } as never,
         }),
@@ -1103,7 +1149,7 @@ describe("createMaintenance: options checked at construction", () => {
     );
   });
 
-  it("maintenance() takes an options object: null or a number says so", () => {
+  it("maintenance({ bypass: bypassCookie() }) takes an options object: null or a number says so", () => {
     for (const bad of [null, 5, "x", []]) {
       assert.throws(
         () => maintenance(bad as never),
@@ -1120,6 +1166,7 @@ describe("an ignoreRequest that throws", () => {
   it("means not exempt (the maintenance response, not a 500), told once per streak", async () => {
     const errors: string[] = [];
     const mm = createMaintenance({
+      bypass: bypassCookie(),
       store: new MemoryStore(),
       onError: (e) => errors.push(e.message),
     });
@@ -1178,7 +1225,10 @@ describe("forceMaintenance decides before anything about the client", () => {
    * and one before it in the same route, each counting its runs, then the mark.
    */
   async function forcedServer(options: MiddlewareOptions = {}) {
-    const mm = createMaintenance({ store: new MemoryStore() });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store: new MemoryStore(),
+    });
     await mm.enable({ secret });
     const seen = { asked: 0, ran: 0 };
     const app: App = new Hono();
@@ -1236,7 +1286,10 @@ describe("forceMaintenance decides before anything about the client", () => {
     assert.equal(seen.asked, 0);
   });
   it("forceMaintenance(false) from an exempt IP keeps the app's Cache-Control: open to all, nothing to hide", async () => {
-    const mm = createMaintenance({ store: new MemoryStore() });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store: new MemoryStore(),
+    });
     await mm.enable();
     const app: App = new Hono();
     app.use(mm.middleware({ ignoreIps: ["127.0.0.1"] }));

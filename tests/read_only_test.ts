@@ -7,6 +7,7 @@
  * 127.0.0.1.
  */
 import { after, before, describe, it } from "node:test";
+import { bypassCookie } from "../src/bypass.ts";
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { createMaintenance, type Maintenance } from "../src/maintenance.ts";
@@ -40,6 +41,7 @@ async function setup(
   extra?: (app: App) => void,
 ): Promise<{ app: App; mm: Maintenance; seen: MaintenanceInfo[] }> {
   const mm = createMaintenance({
+    bypass: bypassCookie(),
     store: new MemoryStore(),
     cache: { ttlMs: 60_000 },
   });
@@ -264,7 +266,10 @@ describe("read-only maintenance: response options", () => {
   });
 
   it("page.readOnly must be a string", async () => {
-    const mm = createMaintenance({ store: new MemoryStore() });
+    const mm = createMaintenance({
+      bypass: bypassCookie(),
+      store: new MemoryStore(),
+    });
     assert.throws(
       () => mm.middleware({ page: { readOnly: 5 as unknown as string } }),
       /page\.readOnly must be a string/,
@@ -439,6 +444,7 @@ describe("read-only maintenance over HTTP (real server on 127.0.0.1)", () => {
 describe("read-only maintenance: the guard", () => {
   async function guarded(state: EnableOptions | false, options = {}) {
     const mm = createMaintenance({
+      bypass: bypassCookie(),
       store: new MemoryStore(),
       cache: { ttlMs: 60_000 },
     });

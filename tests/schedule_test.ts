@@ -5,6 +5,7 @@
  * `Refresh` header. A controllable clock (the `now` option) walks through the window.
  */
 import { adminRoutes } from "../src/admin.ts";
+import { bypassCookie } from "../src/bypass.ts";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Hono } from "hono";
@@ -43,6 +44,7 @@ function world(): World {
   const clock = { t: T0 };
   const store = new CountingStore();
   const mm = createMaintenance({
+    bypass: bypassCookie(),
     store,
     cache: { ttlMs: 1000 },
     now: () => clock.t,
@@ -176,6 +178,7 @@ describe("scheduled window", () => {
       }),
     );
     const mm = createMaintenance({
+      bypass: bypassCookie(),
       store,
       cache: false,
       now: () => clock.t,
@@ -310,6 +313,7 @@ describe("scheduled window: what the middleware tells and answers around it", ()
   it("enabled: false (forced off): the secret's visit before the window is not taken either", async () => {
     const clock = { t: T0 };
     const mm = createMaintenance({
+      bypass: bypassCookie(),
       store: new MemoryStore(),
       cache: { ttlMs: 1000 },
       now: () => clock.t,
@@ -342,6 +346,7 @@ describe("scheduled window: what the middleware tells and answers around it", ()
 
   it("with the real clock (the hot path), a window that has started is in force", async () => {
     const mm = createMaintenance({
+      bypass: bypassCookie(),
       store: new MemoryStore(),
       cache: { ttlMs: 60_000 },
     });
