@@ -86,8 +86,6 @@ export function explain(
   // NotCapable: Deno's permission flags refused, not the file's mode (chmod won't help).
   const code = name === "NotCapable"
     ? "EACCES"
-    : name === "AbortError" || name === "TimeoutError"
-    ? "TIMEOUT"
     : typeof raw === "string"
     ? raw
     : "EIO";
@@ -261,7 +259,7 @@ export class FileStore implements StateStore {
         let length = 0;
         let n;
         do {
-          signal?.throwIfAborted();
+          if (signal?.aborted) throw codeError("TIMEOUT");
           length += n =
             (await file.read(buffer, length, buffer.length - length))
               .bytesRead;
@@ -271,11 +269,11 @@ export class FileStore implements StateStore {
       } finally {
         await file.close();
       }
+      if (!text.trim()) throw codeError("EMPTY");
     } catch (e) {
       if (codeOf(e) === "ENOENT") return null;
       throw explain(path, "read", e);
     }
-    if (!text.trim()) throw explain(path, "read", codeError("EMPTY"));
     return text;
   }
 
@@ -291,7 +289,7 @@ export class FileStore implements StateStore {
       const tmp = tempPath(target);
       // The file replaced keeps its mode (chmod 600 holds the bypass hash in) and, where
       // this process may give it, its owner.
-      const old = await fs.stat(target).catch(() => undefined);
+      const old = await fs.stat(target).catch(() => {});
       try {
         const file = await fs.open(tmp, "wx", 0o644);
         try {
