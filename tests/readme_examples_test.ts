@@ -106,10 +106,12 @@ const MOD = pathToFileURL(`${ROOT}/mod.ts`).href;
 const ENTRIES: Record<string, string> = {
   "": MOD,
   "/admin": pathToFileURL(`${ROOT}/src/admin.ts`).href,
+  "/bypass": pathToFileURL(`${ROOT}/src/bypass.ts`).href,
   "/guard": pathToFileURL(`${ROOT}/src/guard.ts`).href,
   "/redis": pathToFileURL(`${ROOT}/stores/redis.ts`).href,
   "/s3": pathToFileURL(`${ROOT}/stores/s3.ts`).href,
   "/cloudflare": pathToFileURL(`${ROOT}/stores/cloudflare.ts`).href,
+  "/deno-kv": pathToFileURL(`${ROOT}/stores/deno_kv.ts`).href,
   "/cli": pathToFileURL(`${ROOT}/main.ts`).href,
 };
 /** Where `@hono/node-server` points: a file next to the blocks' files. */
@@ -117,7 +119,7 @@ const NODE_SERVER_STUB = "./__hono_node_server.ts";
 
 /** What examples may import: the package's entry points, Hono, redis, the Node server. */
 const ALLOWED_IMPORT =
-  /^(@x\/maintenance(\/(admin|guard|redis|s3|cloudflare|cli))?|hono(\/.*)?|redis|@hono\/node-server)$/;
+  /^(@x\/maintenance(\/(admin|bypass|guard|redis|s3|cloudflare|deno-kv|cli))?|hono(\/.*)?|redis|@hono\/node-server)$/;
 
 /**
  * `@hono/node-server`'s `serve()`, as far as the examples use it. Running, it hands the
