@@ -327,8 +327,8 @@ try {
     push = await benchPush(
       here,
       quick
-        ? { instances: 2, ttlMs: 30_000, trials: 1, burstPerInstance: 100 }
-        : { instances: 3, ttlMs: 30_000, trials: 7, burstPerInstance: 1000 },
+        ? { instances: 2, ttlMs: 30_000, trials: 1, burstMs: 300 }
+        : { instances: 3, ttlMs: 30_000, trials: 7, burstMs: 5000 },
     );
     const p = push;
     console.log(

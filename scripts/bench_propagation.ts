@@ -316,7 +316,8 @@ async function redisGets(
  * Push over Redis: starts redis-server and `instances` demos on a state file with
  * `MAINTENANCE_REDIS_URL` (they subscribe), flips the state with the CLI (it publishes)
  * `trials` times each way, timing the slowest instance from the CLI's write to its
- * first 503 (and 200); then sends a burst of requests and counts redis-server's GETs.
+ * first 503 (and 200); then sends requests for `burstMs`, 10 at a time to each
+ * instance, and counts redis-server's GETs meanwhile.
  *
  * @example
  * ```ts
@@ -329,12 +330,13 @@ export async function benchPush(
     instances: number;
     ttlMs: number;
     trials: number;
-    burstPerInstance?: number;
+    /** How long the burst between switches lasts, ms; default 5000. */
+    burstMs?: number;
     pollMs?: number;
   },
 ): Promise<PushResult> {
   const pollMs = options.pollMs ?? 2;
-  const burstPerInstance = options.burstPerInstance ?? 1000;
+  const burstFor = options.burstMs ?? 5000;
   const dir = mkdtempSync(join(tmpdir(), "x-maintenance-push-"));
   const store: PropagationStore = { kind: "file", path: join(dir, "state") };
   const redis = await startRedis();
@@ -396,7 +398,7 @@ export async function benchPush(
     await Promise.all(
       demos.flatMap((d) =>
         Array.from({ length: 10 }, async () => {
-          for (let n = 0; n < burstPerInstance / 10; n++) {
+          while (performance.now() - t0 < burstFor) {
             const res = await fetch(d.url + "/");
             await res.arrayBuffer();
             if (res.status !== 200) {
