@@ -113,11 +113,10 @@ export function explain(
     ENOSPC: "the disk is full; free space, the old state is unchanged",
     ELOOP: "more than 40 symbolic links in a row (a loop?); fix the link",
     ELINKOWNER:
-      "it is a symbolic link owned by another user, not followed (as Linux's " +
-      "protected_symlinks); remove it, or give the path of the file itself",
+      "a symbolic link owned by another user is not followed (as Linux's " +
+      "protected_symlinks); remove it, or give the file's own path",
     TIMEOUT: "the read was cancelled or timed out",
-    EFBIG:
-      "it is larger than 64 KiB, too large for a state; point the store at the " +
+    EFBIG: "it is larger than 64 KiB, not a state; point the store at the " +
       "right file, or rewrite it with `maintenance on` / `maintenance off`",
     EMPTY:
       "the file is empty, not a state (another tool's write cut short?); write " +
