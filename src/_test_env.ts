@@ -7,20 +7,17 @@
 /**
  * True under `bun test` and Jest/Vitest (`NODE_ENV=test`), `node --test`
  * (`NODE_TEST_CONTEXT`), and `deno test` (the main module is a `*_test.ts` /
- * `*.test.ts` file, Deno's naming convention).
+ * `*.test.ts` file, Deno's naming convention). The environment is read through
+ * `process.env` (Node, Bun, Deno 2).
  */
 export function isTestRun(): boolean {
   const g = globalThis as {
     process?: { env?: Record<string, string | undefined> };
-    Deno?: {
-      mainModule?: string;
-      env?: { get(k: string): string | undefined };
-    };
+    Deno?: { mainModule?: string };
   };
-  const env = (k: string) =>
-    g.process?.env ? g.process.env[k] : g.Deno?.env?.get(k);
   try {
-    if (env("NODE_ENV") === "test" || env("NODE_TEST_CONTEXT") !== undefined) {
+    const env = g.process?.env;
+    if (env?.NODE_ENV === "test" || env?.NODE_TEST_CONTEXT !== undefined) {
       return true;
     }
   } catch {
