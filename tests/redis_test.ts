@@ -1,4 +1,5 @@
 import { sharedCache } from "../src/_shared.ts";
+import { bypassCookie } from "../src/bypass.ts";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createClient } from "redis";
@@ -150,7 +151,7 @@ describe("redisCache against redis-server", () => {
     const mm = createMaintenance({
       store: new MemoryStore('{"enabled":true}'),
       cache: { key: "mm:bypass", ttlMs: 5000, store: redisCache(client) },
-      bypass: { cookieKey: "k".repeat(32) },
+      bypass: bypassCookie({ cookieKey: "k".repeat(32) }),
       onError: () => {},
     });
     const app = new Hono();
