@@ -212,8 +212,22 @@ function listen(
         : "",
     );
   }
+  function back(): void {
+    if (!subscribed || up) return;
+    up = true;
+    handlers.up();
+  }
+  /** While down, a check once per `RETRY_MS`, should a `ready` event be missed. */
+  function check(): void {
+    if (up || closed) return;
+    if (subscribed && sub.isReady === true) back();
+    else later(check, RETRY_MS);
+  }
+  let closed = false;
   function lost(error: unknown): void {
-    if (!up) return;
+    // An error on a connection that is still up (a reply it could not parse) is not
+    // a loss: node-redis marks the connection not ready before it tells of one.
+    if (!up || sub.isReady === true) return;
     up = false;
     handlers.down(
       explainAs(
@@ -222,30 +236,32 @@ function listen(
         error ?? new Error("connection closed"),
       ),
     );
+    later(check, RETRY_MS);
   }
   sub.on("error", lost);
   sub.on("reconnecting", lost);
   // Closed by its owner (the app shutting down): no longer trusted, not an error.
   sub.on("end", () => {
+    closed = true;
     if (up) handlers.down(undefined);
     up = false;
   });
   sub.on("ready", () => {
-    if (!subscribed || up) return;
-    up = true;
-    handlers.up();
+    closed = false;
+    back();
   });
+  /** The subscribe under way (a retry waits for it rather than queue another). */
+  let attempt: Promise<unknown> | undefined;
   async function start(): Promise<void> {
     try {
-      if (sub.isOpen === false && typeof sub.connect === "function") {
-        const connect = sub.connect.bind(sub);
-        await withTimeout(() => connect(), timeoutMs, "subscriber connect");
-      }
-      await withTimeout(
-        () => sub.subscribe(channel, listener),
-        timeoutMs,
-        `SUBSCRIBE ${channel}`,
-      );
+      attempt ??= (async () => {
+        if (sub.isOpen === false && typeof sub.connect === "function") {
+          await sub.connect();
+        }
+        await sub.subscribe(channel, listener);
+      })().finally(() => attempt = undefined);
+      const current = attempt;
+      await withTimeout(() => current, timeoutMs, `SUBSCRIBE ${channel}`);
     } catch (e) {
       handlers.down(
         explainAs(`cannot subscribe to Redis channel "${channel}"`, e),
@@ -255,8 +271,7 @@ function listen(
     }
     subscribed = true;
     if (sub.isReady === false) return; // "ready" comes once it has re-subscribed
-    up = true;
-    handlers.up();
+    back();
   }
   start();
 }

@@ -281,6 +281,46 @@ describe("redis push (node-redis subscriber, real redis-server)", () => {
     assert.match(b.errors[0].message, /subscriber .* lost its connection/);
   });
 
+  it("a subscriber that cannot connect at first: reported once, polled meanwhile, push once it can", async () => {
+    const store = new MemoryStore();
+    const key = "push:late";
+    const a = await instance(store, key, { subscribe: false });
+    const client = createClient({ url: server!.url });
+    client.on("error", () => {});
+    open.push(client);
+    await client.connect();
+    const subscriber = client.duplicate(); // connected by redisCache: refused at first
+    open.push(subscriber);
+    const errors: Error[] = [];
+    // No new connection may log in until the default user is on again.
+    await admin.sendCommand(["ACL", "SETUSER", "default", "off"]);
+    const mm = createMaintenance({
+      store,
+      cache: { key, ttlMs: 60_000, store: redisCache(client, { subscriber }) },
+      timeoutMs: 500,
+      onError: (e) => errors.push(e),
+    });
+    try {
+      assert.equal(await mm.isEnabled(), false);
+      await sleep(1200);
+      assert.equal(errors.length, 1, errors.map((e) => e.message).join("|"));
+      assert.match(
+        errors[0].message,
+        /cannot subscribe to Redis channel "push:late:written"/,
+      );
+      // Polled meanwhile: a write by another instance is served within a second.
+      await a.mm.enable();
+      assert.ok(await until(mm, true, 3000) < 1500);
+    } finally {
+      await admin.sendCommand(["ACL", "SETUSER", "default", "on"]);
+    }
+    await subscribers(admin, `${key}:written`, 1);
+    await sleep(100);
+    await a.mm.disable();
+    assert.ok(await until(mm, false) < 100, "pushed once subscribed");
+    assert.equal(errors.length, 1);
+  });
+
   it("checks its options", () => {
     const client = createClient();
     assert.throws(
