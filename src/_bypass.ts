@@ -97,7 +97,13 @@ export async function verifySecret(
 ): Promise<boolean> {
   const m = HASH_RE.exec(stored);
   return m !== null && typeof secret === "string" &&
-    await timingSafeEqual(await digest(m[1], secret), m[2]);
+    await timingSafeEqual(
+      await digest(
+        new Uint8Array(m[1].match(/../g)!.map((h) => parseInt(h, 16))),
+        secret,
+      ),
+      m[2],
+    );
 }
 
 /**

@@ -14,8 +14,10 @@ const hex = (bytes: ArrayBuffer | Uint8Array) =>
   ).join("");
 
 /** SHA-256, hex, of the salt's bytes then the secret's. */
-export async function digest(saltHex: string, secret: string): Promise<string> {
-  const salt = saltHex.match(/../g)!.map((h) => parseInt(h, 16));
+export async function digest(
+  salt: Uint8Array,
+  secret: string,
+): Promise<string> {
   return hex(
     await crypto.subtle.digest(
       "SHA-256",
@@ -51,6 +53,6 @@ export async function hashSecret(secret: string): Promise<string> {
         "use a random one (crypto.randomUUID(), or --with-secret on the CLI)",
     );
   }
-  const salt = hex(crypto.getRandomValues(new Uint8Array(16)));
-  return `${salt}:${await digest(salt, secret)}`;
+  const salt = crypto.getRandomValues(new Uint8Array(16));
+  return `${hex(salt)}:${await digest(salt, secret)}`;
 }
