@@ -269,18 +269,13 @@ export function markdown(r: SizeReport, name = "@x/maintenance"): string {
       "",
     ],
     ...r.entries.map((e) => [
-      `\`${name}${e.key.slice(1)}\` (\`${e.file}\`)`,
+      `\`${name}${e.key.slice(1)}\``,
       kb(e.alone.minified),
       kb(e.alone.gzip),
-      `${kb(e.added.minified)}, ${kb(e.added.gzip)} gzip`,
+      kb(e.added.gzip),
     ]),
   ];
-  const head = [
-    "import",
-    "minified",
-    "minified + gzip",
-    "added to the typical import",
-  ];
+  const head = ["import", "minified", "gzip", "adds to the typical (gzip)"];
   const widths = head.map((h, i) =>
     Math.max(h.length, ...rows.map((row) => row[i].length))
   );
@@ -290,15 +285,12 @@ export function markdown(r: SizeReport, name = "@x/maintenance"): string {
         .join(" | ")
     } |`;
   return [
-    `The typical import is \`{ ${
+    "From `deno task size` (`deno bundle --minify`, Hono and `node:*` external, " +
+    `gzip -9, KB = 1024 bytes). The typical import, \`{ ${
       TYPICAL_IMPORT.join(", ")
-    } }\` from \`${name}\`. ` +
-    `Measured by \`deno task size\`: \`deno bundle --minify\` with Hono and \`node:*\` ` +
-    `external, gzip level 9, KB = 1024 bytes. Limit ${
-      kb(LIMITS.coreGzip)
-    } gzip for the ` +
-    `typical import (goal ${kb(LIMITS.coreGzipGoal)}); \`mod.ts\` exports ` +
-    `${r.exportedNames.length} names (limit ${LIMITS.exportedNames}).`,
+    } }\`, is limited to ${kb(LIMITS.coreGzip)} gzip (goal ${
+      kb(LIMITS.coreGzipGoal)
+    }); \`mod.ts\` exports ${r.exportedNames.length} names (limit ${LIMITS.exportedNames}).`,
     "",
     line(head),
     `| ${
