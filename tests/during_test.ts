@@ -167,7 +167,7 @@ describe("during(fn): result and state", () => {
 
   // Writes run one at a time in call order (enable(); disable() ends off), so a
   // during() called after an enable() must find that enable's state.
-  // BUG (reported to the lead, kept failing): during() reads the store at once,
+  // Regression (a bug these tests found, fixed in d2b5fe8): during() reads the store at once,
   // outside the write queue: `mm.enable({ message: "planned" }); await mm.during(fn)`
   // finds the state before the enable landed and restores it: maintenance ends OFF,
   // the planned switch lost.

@@ -215,7 +215,7 @@ describe("enable(): what it refuses, naming the option", () => {
 
   // The core spec: "updatedBy — at most 200 characters, no control characters". A
   // newline in `by` would let a name forge a second line in `maintenance status`.
-  // BUG (reported to the lead, kept failing): enable({ by: "alice\nmaintenance mode
+  // Regression (a bug these tests found, fixed in d2b5fe8): enable({ by: "alice\nmaintenance mode
   // is OFF" }) is accepted (by is checked as a message is: tab and newline allowed).
   it("by with a newline or a tab: TypeError (a name is one line)", async () => {
     await refused(

@@ -107,7 +107,7 @@ describe("onChange: writes through this controller", () => {
     assert.deepEqual(order, ["enable resolved", "onChange"]);
   });
 
-  // BUG (reported to the lead, kept failing): a write through a controller that has
+  // Regression (a bug these tests found, fixed in d2b5fe8): a write through a controller that has
   // not read the state yet (a script: createMaintenance + enable) changes the state
   // it serves, but onChange is not called (#accept skips it when there is no
   // previous snapshot). "Not called for the first read" — this is a write.
@@ -232,7 +232,7 @@ describe("onChange: another controller sharing the store (TTL poll)", () => {
     assert.deepEqual(a.changes, []);
   });
 
-  // BUG (reported to the lead, kept failing): when the store fails at start-up the
+  // Regression (a bug these tests found, fixed in d2b5fe8): when the store fails at start-up the
   // fallback (off) is served; the first good read then finds "off" too, and onChange
   // is called with (off, off) although the state served did not change.
   it("is not called when the first good read after the fallback finds the same state", async () => {

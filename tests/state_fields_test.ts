@@ -89,7 +89,7 @@ describe("parseState and serializeState: readOnly, updatedBy, note", () => {
   });
 
   // The core spec: "readOnly — Only `true` is written."
-  // BUG (reported to the lead, kept failing): serializeState({ enabled: true,
+  // Regression (a bug these tests found, fixed in d2b5fe8): serializeState({ enabled: true,
   // readOnly: false }) writes "readOnly":false.
   it("only readOnly: true is written (readOnly: false is left out)", () => {
     const text = serializeState({ enabled: true, readOnly: false });
