@@ -81,7 +81,7 @@ describe("during(fn): result and state", () => {
     const mm = memory();
     assert.equal(await mm.during(() => 42), 42);
     const obj = { done: true };
-    assert.equal(await mm.during(async () => obj), obj);
+    assert.equal(await mm.during(() => Promise.resolve(obj)), obj);
   });
 
   it("maintenance is on while fn runs (503 for requests, isEnabled), off afterwards", async () => {

@@ -265,7 +265,7 @@ describe("read-only maintenance: response options", () => {
     assert.equal(await statusOf(app, "GET", "/items"), 200);
   });
 
-  it("page.readOnly must be a string", async () => {
+  it("page.readOnly must be a string", () => {
     const mm = createMaintenance({
       bypass: bypassCookie(),
       store: new MemoryStore(),
