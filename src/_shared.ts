@@ -11,7 +11,8 @@
  * - skipped for `RETRY_MS` after it fails, while the core keeps a local copy: a Redis
  *   down or hanging, so the store is not read per request;
  * - its streak ended only by the kind of operation that failed: a READONLY replica that
- *   reads but cannot write;
+ *   reads but cannot write; an operation begun during a streak that fails after it
+ *   ended is part of it (told once): a connection that comes back after another;
  * - a key whose delete failed is deleted before the cache is trusted again: a write
  *   while Redis was down;
  * - a second delete after a write: another process's read, in flight during the write,
@@ -168,15 +169,21 @@ function sharedLayer(
   /** When the last re-read was asked (performance.now()); -Infinity: none under way. */
   let rereadAsked = -Infinity;
 
-  function fail(error: unknown, op: CacheOp): void {
+  /** Streaks ended so far: an operation begun during one is part of it. */
+  let ended = 0;
+
+  /** `op` failed; `since`: the streaks ended when it began (told only if none since). */
+  function fail(error: unknown, op: CacheOp, since = ended): void {
     retryAt = now() + RETRY_MS;
     if (failed !== undefined) return;
     failed = op;
-    if (error !== undefined) report(error);
+    if (error !== undefined && since === ended) report(error);
   }
 
   function ok(op: CacheOp): void {
-    if (failed === op) failed = undefined;
+    if (failed !== op) return;
+    failed = undefined;
+    ended++;
   }
 
   /** The store changed elsewhere: read it again now, one re-read at a time. */
@@ -211,6 +218,7 @@ function sharedLayer(
   /** A hit (text), a miss to fill after the store read (`null`), or `undefined`. */
   async function ask(ms: number): Promise<string | null | undefined> {
     let hit: string | null | undefined;
+    const since = ended;
     try {
       if (deletePending) {
         // The key may hold a state older than this process's last write.
@@ -222,7 +230,7 @@ function sharedLayer(
       hit = await withTimeout(() => store.get(key), ms, `cache get ${key}`);
       ok("get");
     } catch (e) {
-      fail(e, deletePending ? "delete" : "get");
+      fail(e, deletePending ? "delete" : "get", since);
       return undefined;
     }
     if (hit === null || hit === undefined) return null;
@@ -240,12 +248,14 @@ function sharedLayer(
     const ttl = ttlMs === Infinity
       ? null
       : Math.max(1, Math.ceil(ttlMs / 1000));
+    const since = ended;
     Promise.resolve()
       .then(() => store.set(key, text ?? "0", ttl))
-      .then(() => ok("set"), (e) => quiet || fail(e, "set"));
+      .then(() => ok("set"), (e) => quiet || fail(e, "set", since));
   }
 
   function remove(): Promise<void> {
+    const since = ended;
     return withTimeout(
       () => store.delete(key),
       timeoutMs,
@@ -256,17 +266,18 @@ function sharedLayer(
         ok("delete");
       }, (e) => {
         deletePending = true;
-        fail(e, "delete");
+        fail(e, "delete", since);
       });
   }
 
   function publish(): Promise<void> {
     if (bus === undefined) return Promise.resolve();
+    const since = ended;
     return withTimeout(
       () => bus.publish(pushMessage(id)),
       timeoutMs,
       `publish on ${pushChannel(key)}`,
-    ).then(() => ok("publish"), (e) => fail(e, "publish"));
+    ).then(() => ok("publish"), (e) => fail(e, "publish", since));
   }
 
   /** The store's text, skipping the key: after a message or a reconnect. */
