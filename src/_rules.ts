@@ -8,7 +8,6 @@ import {
   convertIPv4ToBinary,
   convertIPv6BinaryToString,
   convertIPv6ToBinary,
-  distinctRemoteAddr,
 } from "hono/utils/ipaddr";
 import { getPath } from "hono/utils/url";
 
@@ -114,10 +113,9 @@ export function parseIp(addr: string): ParsedIp | undefined {
   // Without brackets and a zone (fe80::1%eth0).
   const a = addr.trim().replace(/^\[(.*)\]$/, "$1").split("%")[0];
   try {
-    // Text without ":" that is not IPv4 fails as IPv6 too.
-    const n = distinctRemoteAddr(a) === "IPv4"
-      ? 0xffffn << 32n | convertIPv4ToBinary(a)
-      : convertIPv6ToBinary(a);
+    const n = a.includes(":")
+      ? convertIPv6ToBinary(a)
+      : 0xffffn << 32n | convertIPv4ToBinary(a);
     const text = convertIPv6BinaryToString(n);
     // IPv4-mapped: Hono writes it ::ffff:a.b.c.d.
     const v4 = n >> 32n === 0xffffn;
