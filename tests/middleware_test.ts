@@ -39,7 +39,6 @@ async function setup(
   state: EnableOptions | false = {},
 ): Promise<{ app: App; mm: ReturnType<typeof createMaintenance> }> {
   const mm = createMaintenance({
-    bypass: bypassCookie(),
     store: new MemoryStore(),
     cache: { ttlMs: 60_000 },
   });
@@ -583,7 +582,6 @@ describe("middleware option redirectTo", () => {
   });
   it("rejects unsafe targets when the middleware is built", () => {
     const mm = createMaintenance({
-      bypass: bypassCookie(),
       store: new MemoryStore(),
     });
     for (
@@ -611,7 +609,6 @@ describe("middleware option redirectTo", () => {
 describe("forceMaintenance per route", () => {
   async function forcedApp(state: EnableOptions | false, enabled?: boolean) {
     const mm = createMaintenance({
-      bypass: bypassCookie(),
       store: new MemoryStore(),
     });
     if (state !== false) await mm.enable(state);
@@ -628,7 +625,6 @@ describe("forceMaintenance per route", () => {
   }
   it("false after per-route middleware of your own still exempts the route", async () => {
     const mm = createMaintenance({
-      bypass: bypassCookie(),
       store: new MemoryStore(),
     });
     await mm.enable();
@@ -753,7 +749,6 @@ describe('c.get("maintenance") on every request', () => {
 
 describe("option validation", () => {
   const mm = createMaintenance({
-    bypass: bypassCookie(),
     store: new MemoryStore(),
   });
   const cases: [
@@ -895,7 +890,7 @@ describe("option validation", () => {
     assert.throws(
       () =>
         createMaintenance(
-          { bypass: bypassCookie(), ignorePaths: ["/x"] } as never,
+          { ignorePaths: ["/x"] } as never,
         ),
       (e: Error) =>
         e instanceof TypeError &&
@@ -937,7 +932,6 @@ describe("controller: writes land in the order they were called", () => {
   it("enable() then disable(), not awaited in between: ends off, in the store and here", async () => {
     const store = new MemoryStore();
     const mm = createMaintenance({
-      bypass: bypassCookie(),
       store,
       cache: { ttlMs: null },
     });
@@ -957,7 +951,6 @@ describe("controller: writes land in the order they were called", () => {
     // second, and so must the cache, which here never expires.
     const store = new LateAckStore([60, 0]);
     const mm = createMaintenance({
-      bypass: bypassCookie(),
       store,
       cache: { ttlMs: null },
     });
@@ -978,7 +971,6 @@ describe("controller: writes land in the order they were called", () => {
     }
     const store = new TimesOutAfterLanding();
     const mm = createMaintenance({
-      bypass: bypassCookie(),
       store,
       cache: { ttlMs: null },
       onError: () => {},
@@ -1000,7 +992,6 @@ describe("controller: writes land in the order they were called", () => {
       }
     }
     const mm = createMaintenance({
-      bypass: bypassCookie(),
       store: new FailsOnce(),
       onError: () => {},
     });
@@ -1094,7 +1085,6 @@ describe("createMaintenance: a write that never settles", () => {
     }
     const store = new HangsOnce();
     const mm = createMaintenance({
-      bypass: bypassCookie(),
       store,
       timeoutMs: 30,
       onError: () => {},
@@ -1114,7 +1104,6 @@ describe("createMaintenance: options checked at construction", () => {
     assert.throws(
       () =>
         createMaintenance({
-          bypass: bypassCookie(),
           store: new MemoryStore(),
           now: 0 as never,
         }),
@@ -1126,7 +1115,7 @@ describe("createMaintenance: options checked at construction", () => {
 
   it("store: null is refused, not replaced by the default file store", () => {
     assert.throws(
-      () => createMaintenance({ bypass: bypassCookie(), store: null as never }),
+      () => createMaintenance({ store: null as never }),
       (e: Error) =>
         e instanceof TypeError &&
         /store must have read\(\) and write\(\)/.test(e.message) &&
@@ -1138,7 +1127,6 @@ describe("createMaintenance: options checked at construction", () => {
     assert.throws(
       () =>
         createMaintenance({
-          bypass: bypassCookie(),
           store: new MemoryStore(),
           cache: { ttl: 5000 } as never,
         }),
@@ -1149,7 +1137,7 @@ describe("createMaintenance: options checked at construction", () => {
     );
   });
 
-  it("maintenance({ bypass: bypassCookie() }) takes an options object: null or a number says so", () => {
+  it("maintenance({ }) takes an options object: null or a number says so", () => {
     for (const bad of [null, 5, "x", []]) {
       assert.throws(
         () => maintenance(bad as never),
@@ -1166,7 +1154,6 @@ describe("an ignoreRequest that throws", () => {
   it("means not exempt (the maintenance response, not a 500), told once per streak", async () => {
     const errors: string[] = [];
     const mm = createMaintenance({
-      bypass: bypassCookie(),
       store: new MemoryStore(),
       onError: (e) => errors.push(e.message),
     });
@@ -1287,7 +1274,6 @@ describe("forceMaintenance decides before anything about the client", () => {
   });
   it("forceMaintenance(false) from an exempt IP keeps the app's Cache-Control: open to all, nothing to hide", async () => {
     const mm = createMaintenance({
-      bypass: bypassCookie(),
       store: new MemoryStore(),
     });
     await mm.enable();
