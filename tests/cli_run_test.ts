@@ -293,6 +293,38 @@ describe(`maintenance run under ${runtime}`, () => {
     assert.equal((await stored(file)).enabled, false);
   });
 
+  it("a command that cannot be started (not executable): 126, the state set back", async () => {
+    const d = await dirs.fresh();
+    const file = `${d}/state.txt`;
+    await writeFile(`${d}/job.sh`, "#!/bin/sh\necho ran\n", { mode: 0o644 });
+    const r = await cli(["run", "--file", file, "--", `${d}/job.sh`]);
+    assert.equal(r.code, 126, r.stderr);
+    assert.equal(r.stdout, "");
+    assert.match(r.stderr, /could not start .*job\.sh: .*EACCES/);
+    assert.equal((await stored(file)).enabled, false);
+  });
+
+  it("a shared Redis cache that cannot be told (nothing listens): the command does not run, the state is set back, exit 1", async () => {
+    const d = await dirs.fresh();
+    const file = `${d}/state.txt`;
+    const r = await cli([
+      "run",
+      "--by",
+      "ops",
+      "--file",
+      file,
+      "--",
+      "touch",
+      `${d}/ran`,
+    ], { MAINTENANCE_REDIS_URL: "redis://127.0.0.1:1" });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /could not be deleted/);
+    assert.match(r.stderr, /did not run touch /);
+    assert.match(r.stderr, /set back: maintenance mode is OFF by ops/);
+    await assert.rejects(readFile(`${d}/ran`), { code: "ENOENT" });
+    assert.equal((await stored(file)).enabled, false);
+  });
+
   it("the store fails on the way out: the exact command to run by hand (which works), exit 1 or the command's status", async () => {
     for (
       const c of [
