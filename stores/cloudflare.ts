@@ -53,6 +53,7 @@
  * @module
  */
 import { checkOptions } from "../src/_options.ts";
+import { callStore } from "./_call.ts";
 import { StoreError } from "./_store_error.ts";
 import type { StateStore } from "./_types.ts";
 
@@ -215,49 +216,6 @@ function tooLargeError(description: string, size?: number): StoreError {
 }
 
 /**
- * Runs `fn`, giving up when `signal` aborts, and turns what the binding throws into a
- * {@linkcode StoreError} naming the store.
- */
-async function call<T>(
-  op: "read" | "write",
-  description: string,
-  signal: AbortSignal | undefined,
-  fn: () => Promise<T>,
-): Promise<T> {
-  const what = `cannot ${op} maintenance state ${description}`;
-  const aborted = () =>
-    new StoreError(`${what}: the ${op} was cancelled`, "ABORTED", {
-      cause: signal?.reason,
-    });
-  if (signal?.aborted) throw aborted();
-  let onAbort: (() => void) | undefined;
-  const stopped = new Promise<never>((_, reject) => {
-    onAbort = () => reject(aborted());
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-  stopped.catch(() => {});
-  const work = fn();
-  work.catch(() => {}); // a late failure of an abandoned call
-  try {
-    return await (signal ? Promise.race([work, stopped]) : work);
-  } catch (e) {
-    if (e instanceof StoreError) throw e;
-    const err = (e ?? {}) as { name?: unknown; message?: unknown };
-    const code = typeof err.name === "string" && err.name !== ""
-      ? err.name
-      : "Error";
-    throw new StoreError(
-      `${what}: ${String(err.message ?? e)}` +
-        (op === "write" ? "; the state may be unchanged: read it to see" : ""),
-      code,
-      { cause: e },
-    );
-  } finally {
-    if (onAbort) signal?.removeEventListener("abort", onAbort);
-  }
-}
-
-/**
  * Keeps the state in one Workers KV key. A read is one `get(key, "text")`, a missing
  * key reading as `null` (off), a value larger than 64 KiB a {@linkcode StoreError}
  * (`EFBIG`); a write is one `put`. KV may take up to a minute to show a write in
@@ -294,7 +252,7 @@ export class WorkersKvStore implements StateStore {
 
   /** The key's text, or `null` when the key does not exist. */
   read(signal?: AbortSignal): Promise<string | null> {
-    return call("read", this.description, signal, async () => {
+    return callStore("read", this.description, signal, async () => {
       const text = await this.#binding().get(this.#key, "text");
       if (text === null || text === undefined) return null;
       // UTF-8 takes at least one byte per UTF-16 unit: measure only when it may fit.
@@ -311,7 +269,7 @@ export class WorkersKvStore implements StateStore {
 
   /** Replaces the key's text. */
   write(text: string, signal?: AbortSignal): Promise<void> {
-    return call("write", this.description, signal, async () => {
+    return callStore("write", this.description, signal, async () => {
       await this.#binding().put(this.#key, text);
     });
   }
@@ -357,7 +315,7 @@ export class R2Store implements StateStore {
 
   /** The object's text, or `null` when the object does not exist. */
   read(signal?: AbortSignal): Promise<string | null> {
-    return call("read", this.description, signal, async () => {
+    return callStore("read", this.description, signal, async () => {
       const object = await this.#binding().get(this.#key);
       if (object === null || object === undefined) return null;
       if (typeof object.size === "number" && object.size > MAX_BYTES) {
@@ -372,7 +330,7 @@ export class R2Store implements StateStore {
 
   /** Replaces the object's text. */
   write(text: string, signal?: AbortSignal): Promise<void> {
-    return call("write", this.description, signal, async () => {
+    return callStore("write", this.description, signal, async () => {
       await this.#binding().put(this.#key, text, {
         // A custom domain or cache in front of the bucket must not serve an old state.
         httpMetadata: {

@@ -41,6 +41,7 @@
  * @module
  */
 import { checkOptions } from "../src/_options.ts";
+import { callStore, storeError } from "./_call.ts";
 import { StoreError } from "./_store_error.ts";
 import type { StateStore } from "./_types.ts";
 
@@ -185,18 +186,13 @@ function later(fn: () => void, ms: number): void {
   } else (id as { unref?(): void }).unref?.();
 }
 
-/** `e` as a {@linkcode StoreError} saying `what` failed, keeping `e` as its cause. */
-function storeError(what: string, e: unknown, advice = ""): StoreError {
-  if (e instanceof StoreError) return e;
-  const err = (e ?? {}) as { name?: unknown; message?: unknown };
-  const code = typeof err.name === "string" && err.name !== ""
-    ? err.name
-    : "Error";
-  return new StoreError(
-    `${what}: ${String(err.message ?? e)}${advice}`,
-    code,
-    { cause: e },
-  );
+/** What to add to a failed call's message: a closed kv, or a write that may not have landed. */
+function advice(e: unknown, op: "read" | "write"): string {
+  return isClosed(e)
+    ? "; the Deno.Kv is closed: keep it open while the app serves"
+    : op === "write"
+    ? "; the state may be unchanged: read it to see"
+    : "";
 }
 
 /**
@@ -247,7 +243,7 @@ export class DenoKvStore implements StateStore {
   /** The key's text, or `null` when the key does not exist. */
   read(signal?: AbortSignal): Promise<string | null> {
     this.#reads++;
-    return this.#call("read", signal, async () => {
+    return callStore("read", this.description, signal, async () => {
       const { value } = await this.#kv.get(this.#key);
       if (value === null || value === undefined) return null;
       if (typeof value !== "string") {
@@ -278,14 +274,14 @@ export class DenoKvStore implements StateStore {
         );
       }
       return value;
-    });
+    }, (e) => advice(e, "read"));
   }
 
   /** Replaces the key's text (one `set`: atomic). */
   write(text: string, signal?: AbortSignal): Promise<void> {
-    return this.#call("write", signal, async () => {
+    return callStore("write", this.description, signal, async () => {
       await this.#kv.set(this.#key, text);
-    });
+    }, (e) => advice(e, "write"));
   }
 
   /**
@@ -376,46 +372,6 @@ export class DenoKvStore implements StateStore {
         if (this.#reads > 0) tell(changed);
       } else if (next !== stamp) tell(changed);
       stamp = next;
-    }
-  }
-
-  /**
-   * Runs `fn`, giving up when `signal` aborts, and turns what the kv throws into a
-   * {@linkcode StoreError} naming the store.
-   */
-  async #call<T>(
-    op: "read" | "write",
-    signal: AbortSignal | undefined,
-    fn: () => Promise<T>,
-  ): Promise<T> {
-    const what = `cannot ${op} maintenance state ${this.description}`;
-    const aborted = () =>
-      new StoreError(`${what}: the ${op} was cancelled`, "ABORTED", {
-        cause: signal?.reason,
-      });
-    if (signal?.aborted) throw aborted();
-    let onAbort: (() => void) | undefined;
-    const stopped = new Promise<never>((_, reject) => {
-      onAbort = () => reject(aborted());
-      signal?.addEventListener("abort", onAbort, { once: true });
-    });
-    stopped.catch(() => {});
-    const work = fn();
-    work.catch(() => {}); // a late failure of an abandoned call
-    try {
-      return await (signal ? Promise.race([work, stopped]) : work);
-    } catch (e) {
-      throw storeError(
-        what,
-        e,
-        isClosed(e)
-          ? "; the Deno.Kv is closed: keep it open while the app serves"
-          : op === "write"
-          ? "; the state may be unchanged: read it to see"
-          : "",
-      );
-    } finally {
-      if (onAbort) signal?.removeEventListener("abort", onAbort);
     }
   }
 }
