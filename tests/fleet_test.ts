@@ -1,7 +1,8 @@
 // Many servers, one switch: three demo processes (scripts/demo.ts, on Bun and on Deno)
 // share one S3 object in a real s3rver, each through its own counting proxy so its S3
 // reads can be counted; the CLI, a fourth process, flips maintenance mode. Then the same
-// with a shared Redis cache (real redis-server), where the CLI deletes the cache key.
+// with a shared Redis cache (real redis-server), where the demos subscribe and the CLI
+// deletes the cache key and publishes (push: tests/redis_push_fleet_test.ts).
 //
 // The processes run on both runtimes whichever runner starts this file, so it runs only
 // under `deno test` and is skipped under `bun test`, which would repeat it (~30 s).
