@@ -916,21 +916,29 @@ interface Ended {
 }
 
 /**
- * Runs `argv` with this process's stdin, stdout and stderr, passing on SIGINT, SIGTERM
- * and SIGHUP; resolves when it has ended. This process does not die of those signals
- * meanwhile (nor while `after` runs, which sets the state back): it is the command's
- * end that ends `run`.
+ * While `run` runs: SIGINT, SIGTERM and SIGHUP do not end this process. Before the
+ * command starts, the first one is kept (`received`), so `run` does not start it and
+ * sets the state back; while it runs, they are passed on to it; after it has ended,
+ * they are ignored until the state is back. `close()` gives them back their default.
  */
-async function spawnForwarding(
-  argv: string[],
-  after: (ended: Ended) => Promise<number>,
-): Promise<number> {
+interface SignalRelay {
+  /** The first signal received before the command started. */
+  readonly received: string | undefined;
+  /** Runs `argv` with this process's stdin, stdout and stderr; resolves when it has ended. */
+  spawn(argv: string[]): Promise<Ended>;
+  close(): void;
+}
+
+function signalRelay(): SignalRelay {
   let child: ReturnType<typeof spawn> | undefined;
+  let received: string | undefined;
   let ended = false;
   const forward = (signal: string) => {
-    // process.kill, not child.kill: after child.kill(sig) Deno reports the child as
-    // ended by sig even when it caught it and exited with a status of its own.
-    if (!ended && child?.pid !== undefined) {
+    if (child === undefined) {
+      received ??= signal;
+    } else if (!ended && child.pid !== undefined) {
+      // process.kill, not child.kill: after child.kill(sig) Deno reports the child as
+      // ended by sig even when it caught it and exited with a status of its own.
       try {
         process.kill(child.pid, signal);
       } catch {
@@ -947,33 +955,42 @@ async function spawnForwarding(
       // a runtime that cannot listen for it (Windows' SIGHUP): it keeps its default
     }
   }
-  try {
-    const result = await new Promise<Ended>((resolve) => {
-      try {
-        child = spawn(argv[0], argv.slice(1), { stdio: "inherit" });
-      } catch (e) {
-        resolve({ code: null, signal: null, error: e as Error });
-        return;
-      }
-      child.once(
-        "error",
-        (e) => resolve({ code: null, signal: null, error: e }),
-      );
-      child.once("exit", (code, signal) => resolve({ code, signal }));
-    });
-    ended = true;
-    return await after(result);
-  } finally {
-    for (const s of listening) process.off(s, forward);
-  }
+  return {
+    get received() {
+      return received;
+    },
+    async spawn(argv) {
+      const result = await new Promise<Ended>((resolve) => {
+        try {
+          child = spawn(argv[0], argv.slice(1), { stdio: "inherit" });
+        } catch (e) {
+          resolve({ code: null, signal: null, error: e as Error });
+          return;
+        }
+        child.once(
+          "error",
+          (e) => resolve({ code: null, signal: null, error: e }),
+        );
+        child.once("exit", (code, signal) => resolve({ code, signal }));
+      });
+      ended = true;
+      return result;
+    },
+    close() {
+      for (const s of listening) process.off(s, forward);
+    },
+  };
 }
 
 /** Exit status of a command that `ended`, as a shell gives it. */
 function exitStatus(ended: Ended): number {
   if (ended.error) return ended.error.code === "ENOENT" ? 127 : 126;
-  if (ended.code !== null) return ended.code;
-  const n = (constants.signals as Record<string, number>)[ended.signal ?? ""];
-  return 128 + (n ?? 0);
+  return ended.code ?? signalStatus(ended.signal ?? "");
+}
+
+/** 128 + the signal's number, as a shell gives a process that `signal` ended. */
+function signalStatus(signal: string): number {
+  return 128 + ((constants.signals as Record<string, number>)[signal] ?? 0);
 }
 
 /** What `run` needs to switch on, run, and set back. */
@@ -998,42 +1015,66 @@ interface RunContext {
  */
 async function runWrapped(argv: string[], run: RunContext): Promise<number> {
   const { store, cacheSettings, io } = run;
-  const foundText = await store.read();
-  const found = readStrict(store, foundText);
-  const startedAt = Date.now();
-  const written: MaintenanceState = {
-    ...run.state,
-    updatedAt: new Date(startedAt).toISOString(),
-  };
-  const writtenText = serializeState(written);
-  await store.write(writtenText);
-  io.err(`${describe(written, startedAt, false)} (${whereDescribed(store)})`);
-  if (run.generated !== undefined) {
-    io.err(`bypass secret (shown once, not stored): ${run.generated}`);
-    io.err(`visit /${run.generated} on the site to get the bypass cookie`);
-  }
+  // From the start: a Ctrl-C between the switch and the command must not leave it on.
+  const signals = signalRelay();
   try {
-    await invalidateSharedCache(cacheSettings);
-  } catch (e) {
-    // Servers may not see maintenance yet: do not run the job; set back what was found.
-    io.err(`error: ${(e as Error).message}`);
-    io.err(`did not run ${argv.map(shellWord).join(" ")}`);
-    return await restore(found, writtenText, run, 0) || 1;
-  }
-  return await spawnForwarding(argv, async (ended) => {
+    const foundText = await store.read();
+    const found = readStrict(store, foundText);
+    const not = () => `did not run ${argv.map(shellWord).join(" ")}`;
+    if (signals.received !== undefined) {
+      io.err(`${signals.received} before the switch: ${not()}`);
+      return signalStatus(signals.received);
+    }
+    const startedAt = Date.now();
+    const written: MaintenanceState = {
+      ...run.state,
+      updatedAt: new Date(startedAt).toISOString(),
+    };
+    const writtenText = serializeState(written);
+    await store.write(writtenText);
+    io.err(
+      `${describe(written, startedAt, false)} (${whereDescribed(store)})`,
+    );
+    if (run.generated !== undefined) {
+      io.err(`bypass secret (shown once, not stored): ${run.generated}`);
+      io.err(`visit /${run.generated} on the site to get the bypass cookie`);
+    }
+    try {
+      await invalidateSharedCache(cacheSettings);
+    } catch (e) {
+      // Servers may not see maintenance yet: do not run the job; set back what was found.
+      io.err(`error: ${(e as Error).message}`);
+      io.err(not());
+      return await restore(found, writtenText, run, 0) || 1;
+    }
+    if (signals.received !== undefined) {
+      io.err(`${signals.received} before the command started: ${not()}`);
+      return await restore(
+        found,
+        writtenText,
+        run,
+        signalStatus(signals.received),
+      );
+    }
+    const ended = await signals.spawn(argv);
     const status = exitStatus(ended);
-    const how = ended.error
-      ? `could not start ${shellWord(argv[0])}: ${
-        ended.error.code === "ENOENT"
-          ? "command not found"
-          : ended.error.message
-      }`
-      : ended.signal !== null
-      ? `${shellWord(argv[0])} was ended by ${ended.signal} (status ${status})`
-      : `${shellWord(argv[0])} exited with status ${status}`;
-    io.err(how);
+    io.err(
+      ended.error
+        ? `could not start ${shellWord(argv[0])}: ${
+          ended.error.code === "ENOENT"
+            ? "command not found"
+            : ended.error.message
+        }`
+        : ended.signal !== null
+        ? `${
+          shellWord(argv[0])
+        } was ended by ${ended.signal} (status ${status})`
+        : `${shellWord(argv[0])} exited with status ${status}`,
+    );
     return await restore(found, writtenText, run, status);
-  });
+  } finally {
+    signals.close();
+  }
 }
 
 /**

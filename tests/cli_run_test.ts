@@ -7,7 +7,7 @@
  * state someone else changed meanwhile is left as they set it. Every fault is real:
  * real signals, a real directory replaced by a file; no mocks.
  */
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { constants } from "node:os";
@@ -22,6 +22,7 @@ import {
   startProcess,
   useTempDirs,
 } from "./helpers.ts";
+import { type RedisHandle, startRedis } from "../scripts/test_servers.ts";
 
 const dirs = useTempDirs("maintenance-cli-run-");
 const runtime = currentRuntime();
@@ -323,6 +324,84 @@ describe(`maintenance run under ${runtime}`, () => {
     assert.match(r.stderr, /set back: maintenance mode is OFF by ops/);
     await assert.rejects(readFile(`${d}/ran`), { code: "ENOENT" });
     assert.equal((await stored(file)).enabled, false);
+  });
+
+  describe("with a shared Redis cache (redis-server)", () => {
+    let redis: RedisHandle | undefined;
+    before(async () => {
+      redis = await startRedis();
+    });
+    after(async () => {
+      await redis?.stop();
+    });
+    const KEY = "maintenance_mode_state";
+    const redisCli = (...args: string[]) =>
+      runProcess("redis-cli", ["-p", String(redis!.port), ...args]);
+
+    it("the key is cleared after the switch and after the set-back", async () => {
+      const d = await dirs.fresh();
+      const file = `${d}/state.txt`;
+      assert.equal((await redisCli("SET", KEY, "stale")).code, 0);
+      const r = await cli([
+        "run",
+        "--file",
+        file,
+        "--",
+        "sh",
+        "-c",
+        `redis-cli -p ${redis!.port} EXISTS ${KEY}; redis-cli -p ${
+          redis!.port
+        } SET ${KEY} stale-again >/dev/null`,
+      ], { MAINTENANCE_REDIS_URL: redis!.url });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, "0\n", "cleared before the command ran");
+      assert.equal(
+        (await redisCli("EXISTS", KEY)).stdout,
+        "0\n",
+        "cleared after the set-back",
+      );
+    });
+
+    it("SIGTERM while it clears the key, before the command starts: the command does not run, the state is set back, exit 143", async () => {
+      const d = await dirs.fresh();
+      const file = `${d}/state.txt`;
+      const [cmd, argv] = cliArgv([
+        "run",
+        "--file",
+        file,
+        "--",
+        "touch",
+        `${d}/ran`,
+      ]);
+      const p = startProcess(cmd, argv, {
+        env: cleanEnv({ MAINTENANCE_REDIS_URL: redis!.url }),
+      });
+      try {
+        const closed = new Promise<[number | null, string | null]>((resolve) =>
+          p.child.once("close", (code, sig) => resolve([code, sig]))
+        );
+        // On is written; the CLI now clears the key (twice, 1.25 s apart).
+        const t0 = Date.now();
+        for (;;) {
+          const text = await readFile(file, "utf8").catch(() => "");
+          if (text.includes('"enabled":true')) break;
+          assert.ok(Date.now() - t0 < 20_000, p.output());
+          await sleep(10);
+        }
+        signalCli(p, "SIGTERM");
+        const [code, sig] = await closed;
+        assert.equal(sig, null, p.output());
+        assert.equal(code, 143, p.output());
+        assert.match(
+          p.output(),
+          /SIGTERM before the command started: did not run touch .*\nset back: maintenance mode is OFF/,
+        );
+        await assert.rejects(readFile(`${d}/ran`), { code: "ENOENT" });
+        assert.equal((await stored(file)).enabled, false);
+      } finally {
+        await p.stop();
+      }
+    });
   });
 
   it("the store fails on the way out: the exact command to run by hand (which works), exit 1 or the command's status", async () => {
