@@ -81,6 +81,23 @@ export interface BypassCookie {
     snap: Snapshot,
     path?: string,
   ): Promise<Response | undefined> | undefined;
+  /**
+   * The bypass's part of the decision for a request that sees a state with a secret,
+   * in one call (the engine's): the values made once per state ({@linkcode ready}),
+   * then `GET /<secret>`'s redirect ({@linkcode visit}) for `path`, the one routing
+   * sees, or when that cannot be a visit, for `urlPath`, the URL's own (if it differs),
+   * else `"pass"` while maintenance is not `on` yet (a scheduled window), else
+   * `"private"` for a valid cookie when `cookieCounts` (not on a `forceMaintenance`
+   * route), else `undefined`: the other rules decide.
+   */
+  handle(
+    req: Request,
+    snap: Snapshot,
+    on: boolean,
+    cookieCounts: boolean,
+    path: string,
+    urlPath?: string,
+  ): Promise<Response | "pass" | "private" | undefined>;
 }
 
 /** Domain separation for the cookie's HMAC. */
@@ -270,23 +287,50 @@ export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
     });
   }
 
+  function check(
+    cookieHeader: string | null | undefined,
+    snap: Snapshot,
+  ): boolean | Promise<boolean> {
+    const stored = snap.state.bypass;
+    if (!cookieHeader || stored === undefined) return false;
+    const p = ready(snap);
+    return p === undefined
+      ? ok(cookieHeader, stored)
+      : p.then(() => ok(cookieHeader, stored));
+  }
+
+  function visit(
+    req: Request,
+    snap: Snapshot,
+    path = new URL(req.url).pathname,
+  ): Promise<Response | undefined> | undefined {
+    const stored = snap.state.bypass;
+    return stored !== undefined &&
+        (req.method === "GET" || req.method === "HEAD") &&
+        /^\/[\w-]{16,128}$/.test(path)
+      ? answer(req, snap, path.slice(1), stored)
+      : undefined;
+  }
+
+  /** The last state {@linkcode handle} readied: the values are made once per state. */
+  let readied: Snapshot | undefined;
+
   return {
     ready,
-    check(cookieHeader, snap) {
-      const stored = snap.state.bypass;
-      if (!cookieHeader || stored === undefined) return false;
-      const p = ready(snap);
-      return p === undefined
-        ? ok(cookieHeader, stored)
-        : p.then(() => ok(cookieHeader, stored));
-    },
-    visit(req, snap, path = new URL(req.url).pathname) {
-      const stored = snap.state.bypass;
-      return stored !== undefined &&
-          (req.method === "GET" || req.method === "HEAD") &&
-          /^\/[\w-]{16,128}$/.test(path)
-        ? answer(req, snap, path.slice(1), stored)
-        : undefined;
+    check,
+    visit,
+    async handle(req, snap, on, cookieCounts, path, urlPath) {
+      if (snap !== readied) {
+        readied = snap;
+        ready(snap);
+      }
+      const res = await (visit(req, snap, path) ??
+        (urlPath === undefined ? undefined : visit(req, snap, urlPath)));
+      if (res !== undefined) return res;
+      if (!on) return "pass";
+      if (cookieCounts && await check(req.headers.get("cookie"), snap)) {
+        return "private";
+      }
     },
   };
 }
