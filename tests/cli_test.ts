@@ -75,6 +75,11 @@ for (const runtime of RUNTIMES) {
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stdout, /^Usage: maintenance <command>/);
         assert.match(r.stdout, /on\s+switch maintenance mode on/);
+        assert.match(r.stdout, /run \[options for on\] -- CMD \[ARGS\.\.\.\]/);
+        for (const flag of ["--read-only", "--for DURATION", "--by NAME"]) {
+          assert.ok(r.stdout.includes(flag), flag);
+        }
+        assert.ok(r.stdout.includes("--note TEXT"));
         assert.match(
           r.stdout,
           /Exit codes: 0 done, 1 the store failed, 2 usage error/,
