@@ -6,7 +6,9 @@
  * Every command names the state file (absolute path) or S3 object it used. Exit codes:
  * 0 done (and, for `status --exit-code`, maintenance is off), 3 `status --exit-code`
  * and maintenance is on, 2 usage error (stderr names the argument; nothing is written),
- * 1 the store failed (stderr says why and what to change).
+ * 1 the store failed (stderr says why and what to change). `run` exits with its
+ * command's status (128+N for signal N, 127 not found), or 1 when the state could not
+ * be set back.
  *
  * @example
  * ```sh
