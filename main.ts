@@ -677,10 +677,16 @@ export async function runCli(
     if (command === "run") checkRunAllowed();
     let cacheSettings: CacheSettings;
     try {
-      // A variable that cannot be read (Deno without --allow-env) is an error, not unset.
+      // A variable that cannot be read (Deno without --allow-env) is an error, not unset;
+      // but status uses no Redis, so it needs no MAINTENANCE_REDIS_URL.
       store = await storeFromEnv(
         { file: values.file, s3: values.s3 },
-        strictProcessEnv,
+        command === "status"
+          ? (name) =>
+            name === "MAINTENANCE_REDIS_URL"
+              ? processEnv(name)
+              : strictProcessEnv(name)
+          : strictProcessEnv,
       );
       // MAINTENANCE_REDIS_URL, checked before writing (status does not use it)
       cacheSettings = cacheSettingsFromEnv(
