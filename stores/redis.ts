@@ -3,7 +3,10 @@
  * node-redis (v4 and later) or ioredis client you have connected. A switch through any
  * instance (or the CLI with `MAINTENANCE_REDIS_URL`) deletes the shared key, so every
  * instance reads the new state at its next check; the others are Redis hits, not store
- * reads. This module imports no Redis package.
+ * reads. With push, `redisCache(client, { subscriber: client.duplicate() })`, the
+ * switch is also published: every instance keeps the state in process for the TTL (no
+ * Redis round trip per request) and serves a switch at once. This module imports no
+ * Redis package.
  *
  * Entries are written in an envelope of their own with an expiry inside,
  * `{"x-maintenance":1,"exp":<ms since epoch>,"v":"<state>"}`, and live at most one hour
@@ -287,6 +290,12 @@ function listen(
  * deletes the key. Errors are `StoreError`s naming the key. Pass it as `cache.store` to
  * `createMaintenance`.
  *
+ * Every write through a controller also publishes on `<prefix><key>:written` (when the
+ * client has `publish`). With `subscriber` (push), each instance keeps the state in
+ * process for the whole `ttlMs` and reads the store again the moment a write is
+ * published; while the subscription is down it polls once a second (contract:
+ * `src/_shared.ts`).
+ *
  * @example
  * ```ts
  * import { createClient } from "redis";
@@ -296,7 +305,10 @@ function listen(
  * const client = await createClient({ url: "redis://127.0.0.1:6379" }).connect();
  * const mm = createMaintenance({
  *   store: new FileStore("maintenance_mode_state.txt"),
- *   cache: { store: redisCache(client, { prefix: "myapp:" }), ttlMs: 5000 },
+ *   cache: {
+ *     store: redisCache(client, { prefix: "myapp:", subscriber: client.duplicate() }),
+ *     ttlMs: 30_000,
+ *   },
  * });
  * ```
  */
