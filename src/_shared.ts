@@ -33,7 +33,11 @@
  * - one re-read at a time, and one more if messages came during it: a burst (or a flood)
  *   of messages costs at most one store read in flight per instance;
  * - the subscription confirmed (and every reconnect, after the client re-subscribed):
- *   a re-read of the store, since messages sent while it was away are lost;
+ *   a re-read of the store, since messages sent while it was away are lost (a state
+ *   read before the first confirmation is kept for the TTL until that re-read); while
+ *   down, the client is also checked once per `RETRY_MS`, should a `ready` be missed;
+ * - the key filled from such a read, best effort: a failure there starts no streak
+ *   (the cache's connection may come back after the subscriber's);
  * - **the subscription down** (a Redis restart, a dropped connection, a subscribe that
  *   failed): the layer counts as failing, so no state is served longer than the TTL and
  *   a switch is still seen quickly: the in-process copy read under push is dropped at
@@ -43,6 +47,7 @@
  *   `RETRY_MS` + one read, and Redis sees one GET per second per instance, not one per
  *   request (as without a subscriber) nor none for a whole TTL. `onError` hears once
  *   per streak: the subscription and the cache share one;
+ * - a subscriber closed by its owner (`end`) stops push without an error: polling;
  * - a connection that dies silently (no event) is not noticed: the TTL bounds it.
  */
 import type { CacheStore } from "../stores/_types.ts";
