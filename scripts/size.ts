@@ -38,11 +38,11 @@ export const LIMITS = {
   /** The typical import, minified + gzip: fail above this (issue 13). */
   coreGzip: 14 * 1024,
   /**
-   * A ratchet below the figure measured at 2168d6b (15.3 KB), checked on its own, so
-   * the core cannot grow back while it is still over {@linkcode LIMITS.coreGzip};
-   * lower it as the core shrinks. It does not replace the limit.
+   * A ratchet a little above the figure measured after issues 15 and 16 (13,751 B
+   * with the bypass cookie in its own entry point), checked on its own, so the core
+   * does not grow back toward the limit unnoticed; lower it as the core shrinks.
    */
-  coreGzipRatchet: 15_700,
+  coreGzipRatchet: 13_900,
   /** The typical import, minified + gzip: the goal (printed, not enforced). */
   coreGzipGoal: 10 * 1024,
   /** Names `mod.ts` exports, values and types together. */

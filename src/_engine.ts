@@ -308,8 +308,6 @@ export function createEngine<X>(
   const { cache, now, bypass, onError } = internals;
   let warned = false;
   const forced = options.enabled;
-  // The bypass cookie's expected values are computed once per state, ahead of need.
-  let readySnap: Snapshot | undefined;
 
   function seeAt(snap: Snapshot, t: number): Seen {
     return { snap, t, on: forced ?? isActive(snap, t) };
@@ -355,23 +353,16 @@ export function createEngine<X>(
     const f = adapter.facts(x);
     const urlPath = f.urlPath !== f.path ? f.urlPath : undefined;
     if (hasSecret) {
-      if (snap !== readySnap) {
-        readySnap = snap;
-        bypass!.ready(snap);
-      }
-      // `/<secret>` sets the bypass cookie, for the path routing sees or the URL's own.
-      const res = await (bypass!.visit(req, snap, f.path) ??
-        (urlPath === undefined
-          ? undefined
-          : bypass!.visit(req, snap, urlPath)));
-      if (res !== undefined) return res;
-      if (!on) return "pass";
-      if (f.force === undefined) {
-        const cookie = req.headers.get("cookie");
-        if (cookie !== null && await bypass!.check(cookie, snap)) {
-          return "private";
-        }
-      }
+      // `/<secret>` (for the path routing sees or the URL's own), then the cookie.
+      const r = await bypass!.handle(
+        req,
+        snap,
+        on,
+        f.force === undefined,
+        f.path,
+        urlPath,
+      );
+      if (r !== undefined) return r;
     }
     const facts: RequestFacts = {
       path: f.path,
