@@ -165,8 +165,9 @@ function sharedLayer(
   let retryAt = -Infinity;
   /** A write could not delete the key: delete it before trusting the cache. */
   let deletePending = false;
-  /** This layer, in the messages it publishes. */
-  const id = crypto.randomUUID();
+  /** This layer, in the messages it publishes: made at the first (Workers allow no
+   * random values at module scope, where an app may create its controller). */
+  let id: string | undefined;
   /** Push: subscribing (trusted until it fails), subscribed, or lost. */
   let subscription: "starting" | "up" | "down" = "starting";
   /** The next read goes to the store: a message or a reconnect said it changed. */
@@ -279,7 +280,7 @@ function sharedLayer(
     if (bus === undefined) return Promise.resolve();
     const since = ended;
     return withTimeout(
-      () => bus.publish(pushMessage(id)),
+      () => bus.publish(pushMessage(id ??= crypto.randomUUID())),
       timeoutMs,
       `publish on ${pushChannel(key)}`,
     ).then(() => ok("publish"), (e) => fail(e, "publish", since));
