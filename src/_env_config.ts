@@ -123,7 +123,12 @@ export async function storeFromEnv(
     throw new ConfigError("give either --file or --s3, not both");
   }
   const store = await chooseStore(flags, env);
-  const redisUrl = env("MAINTENANCE_REDIS_URL");
+  let redisUrl: string | undefined;
+  try {
+    redisUrl = env("MAINTENANCE_REDIS_URL"); // only a hint here: unreadable is unset
+  } catch {
+    redisUrl = undefined;
+  }
   if (redisUrl !== undefined) {
     // The CLI publishes right after its write: the Redis client (hundreds of ms to
     // load and to make its first connection) is warmed before the write, not between
