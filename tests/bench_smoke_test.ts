@@ -72,7 +72,13 @@ describe("bench --quick --json", () => {
       "the naive middleware reads more",
     );
 
-    numbers(out.propagation, ["instances", "ttl_ms", "max_ms"]);
+    numbers(out.propagation, [
+      "instances",
+      "ttl_ms",
+      "max_ms",
+      "push_max_ms",
+      "push_redis_reads",
+    ]);
     assert.ok(out.propagation.instances >= 2);
     assert.ok(out.propagation.max_ms >= 0);
 
