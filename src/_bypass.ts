@@ -51,13 +51,30 @@ export interface BypassOptions {
   secure?: boolean;
 }
 
-/** The bypass of one controller, shared by its middleware and guard. */
+/**
+ * The secret bypass link's cookie, made by `bypassCookie()` from
+ * `@x/maintenance/bypass`: pass it as `createMaintenance({ bypass })`.
+ *
+ * @example
+ * ```ts
+ * import { createMaintenance, MemoryStore } from "@x/maintenance";
+ * import { type BypassCookie, bypassCookie } from "@x/maintenance/bypass";
+ * const bypass: BypassCookie = bypassCookie({ maxAge: 3600 });
+ * const mm = createMaintenance({ store: new MemoryStore(), bypass });
+ * ```
+ */
 export interface BypassCookie {
+  /** Made by `bypassCookie()`. */
+  readonly kind: "bypassCookie";
+}
+
+/** The bypass of one controller, shared by its middleware and guard (internal). */
+export interface BypassHandler extends BypassCookie {
   /**
    * Makes the cookie values for this state, once per `maxAge` period: `undefined`
    * when they are ready (or the state has no secret), else a promise to await first.
    * Values serve two periods, and a call in the second makes the next ones meanwhile,
-   * so calling it on every request never leaves {@linkcode BypassCookie.check}
+   * so calling it on every request never leaves {@linkcode BypassHandler.check}
    * waiting at a period's end. Never rejects.
    */
   ready(snap: Snapshot): Promise<void> | undefined;
@@ -138,9 +155,9 @@ function same(got: string, want: string): boolean {
 
 /**
  * Compiles {@linkcode BypassOptions} (validated here, once, with messages that say
- * what to change) into the controller's {@linkcode BypassCookie}.
+ * what to change) into the controller's {@linkcode BypassHandler}.
  */
-export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
+export function createBypassCookie(options: BypassOptions = {}): BypassHandler {
   checkOptions(options, "bypass", [
     "cookieKey",
     "cookieName",
@@ -316,6 +333,7 @@ export function createBypassCookie(options: BypassOptions = {}): BypassCookie {
   let readied: Snapshot | undefined;
 
   return {
+    kind: "bypassCookie",
     ready,
     check,
     visit,

@@ -2,7 +2,7 @@
  * What the optional entry points (`./admin`, `./guard`) and the CLI need from a
  * controller, kept off its public face: its cache, bypass cookie, clock and writer.
  */
-import type { BypassCookie } from "./_bypass.ts";
+import type { BypassHandler } from "./_bypass.ts";
 import type { StateCache } from "./_cache.ts";
 import type { MaintenanceState } from "./_state.ts";
 
@@ -11,7 +11,7 @@ export interface Internals {
   /** The read-through cache over the store. */
   readonly cache: StateCache;
   /** The secret bypass (`/<secret>` and its cookie), if the controller has one. */
-  readonly bypass?: BypassCookie;
+  readonly bypass?: BypassHandler;
   /** Clock, ms since epoch. */
   readonly now: () => number;
   /** Told once per failure streak. */

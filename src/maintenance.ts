@@ -6,7 +6,7 @@
  */
 import { FileStore } from "../stores/file.ts";
 import type { StateStore } from "../stores/_types.ts";
-import type { BypassCookie } from "./_bypass.ts";
+import type { BypassCookie, BypassHandler } from "./_bypass.ts";
 import { type CacheOptions, LAYER, StateCache } from "./_cache.ts";
 import {
   createMiddleware,
@@ -221,7 +221,7 @@ export function createMaintenance(
     now: " returning ms since the epoch: () => Date.now(), not Date.now()",
   });
   const now = options.now ?? Date.now;
-  const { bypass } = options;
+  const bypass = options.bypass as BypassHandler | undefined;
   if (bypass !== undefined && typeof bypass?.check !== "function") {
     throw new TypeError(
       "bypass takes bypassCookie({ ... }) from @x/maintenance/bypass",
