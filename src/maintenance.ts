@@ -245,15 +245,20 @@ export function createMaintenance(
   // no timeout) holds up the next one for 10 × timeoutMs at most, not for ever.
   const writeWaitMs = 10 * timeoutMs;
   let writes: Promise<unknown> = Promise.resolve();
-  function queued(
-    make: () => MaintenanceState | Promise<MaintenanceState>,
-  ): Promise<MaintenanceState> {
+  function queued<T>(job: () => Promise<T>): Promise<T> {
     const before = writes;
     const run = withTimeout(() => before, writeWaitMs, "the write before")
       .catch(() => {})
-      .then(async () => write(await make()));
+      .then(job);
     writes = run.catch(() => {});
     return run;
+  }
+
+  /** The store's own state, not a cached copy up to a TTL old. */
+  async function read(): Promise<MaintenanceState> {
+    return parseState(
+      await withTimeout((signal) => store.read(signal), timeoutMs, "read"),
+    );
   }
 
   async function write(state: MaintenanceState): Promise<MaintenanceState> {
@@ -275,7 +280,7 @@ export function createMaintenance(
   }
 
   function setState(state: MaintenanceState): Promise<MaintenanceState> {
-    return queued(() => state);
+    return queued(() => write(state));
   }
 
   const internals = { cache, bypass, now, onError, setState };
@@ -287,34 +292,45 @@ export function createMaintenance(
       return (await cache.get()).state;
     },
     enable(opts: EnableOptions = {}) {
-      return queued(() => enabledState(opts, now()));
+      return queued(async () => write(await enabledState(opts, now())));
     },
     disable(opts = {}) {
-      return queued(() => disabledState(opts));
+      return queued(() => write(disabledState(opts)));
     },
     async during(fn, opts = {}) {
       let found = { enabled: false } as MaintenanceState;
-      // The state found, in the write queue: the store's own, after the writes before.
-      await queued(async () => {
-        found = parseState(
-          await withTimeout((signal) => store.read(signal), timeoutMs, "read"),
-        );
-        return enabledState(opts, now());
+      // In the write queue: the state found is the one after the writes before.
+      const mine = await queued(async () => {
+        found = await read();
+        return write(await enabledState(opts, now()));
       });
       try {
         return await fn();
       } finally {
-        await setState({ ...found, updatedBy: opts.by ?? found.updatedBy })
-          .catch((e) => {
-            throw new StoreError(
-              `could not restore the maintenance state after the job (${e.message}); ` +
-                (found.enabled
-                  ? `set it back by hand: ${serializeState(found)}`
-                  : "switch it off by hand: maintenance off"),
-              "RESTORE",
-              { cause: e },
-            );
-          });
+        // Set back, unless someone switched it meanwhile: theirs is left as it is.
+        const left = await queued(async () => {
+          if (serializeState(await read()) !== serializeState(mine)) {
+            return true;
+          }
+          await write({ ...found, updatedBy: opts.by ?? found.updatedBy });
+          return false;
+        }).catch((e) => {
+          throw new StoreError(
+            `could not set back the maintenance state after the job (${e.message}); ` +
+              (found.enabled
+                ? `write it back by hand: ${serializeState(found)}`
+                : "switch it off by hand: maintenance off"),
+            "RESTORE",
+            { cause: e },
+          );
+        });
+        if (left) {
+          onError(
+            new Error(
+              "the maintenance state changed while during() ran: left as it is, not set back",
+            ),
+          );
+        }
       }
     },
     setState,

@@ -182,6 +182,31 @@ describe("during(fn): result and state", () => {
     assert.equal(after.message, "planned");
   });
 
+  it("someone switches it while fn runs: their state is left as it is, and onError hears so (as the CLI's run)", async () => {
+    const store = new MemoryStore();
+    const errors: Error[] = [];
+    const mm = createMaintenance({
+      store,
+      cache: { ttlMs: 60_000 },
+      onError: (e) => errors.push(e),
+    });
+    // Another writer (an operator's CLI) over the same store, during the job.
+    const operator = createMaintenance({ store, cache: false });
+    const result = await mm.during(async () => {
+      await operator.enable({ message: "extended by the operator", by: "bob" });
+      return "done";
+    }, { message: "job" });
+    assert.equal(result, "done");
+    const after = parseState(await store.read());
+    assert.equal(after.message, "extended by the operator", "not set back");
+    assert.equal(after.updatedBy, "bob");
+    assert.equal(errors.length, 1);
+    assert.match(
+      errors[0].message,
+      /changed while during\(\) ran: left as it is/,
+    );
+  });
+
   it("fn throws: the same error is rethrown and the state restored (sync and async)", async () => {
     const mm = memory();
     const boom = new Error("migration failed");
