@@ -85,7 +85,8 @@ Options for on (and run):
       --retry-after SECONDS Retry-After when no end time is known
       --refresh SECONDS     send a Refresh header on the page
       --secret TEXT         bypass secret: visiting /TEXT sets a cookie that lets
-                            the browser through (16-128 of A-Z a-z 0-9 - _)
+                            the browser through (16-128 of A-Z a-z 0-9 - _; the
+                            app needs bypassCookie() from @x/maintenance/bypass)
       --with-secret         generate a bypass secret and print it (once)
 
 Options for on, off and run (who and why, for operators, never shown to visitors):
@@ -736,7 +737,10 @@ export async function runCli(
       io.out(`${describe(written, now, false)} (${whereDescribed(store)})`);
       if (generated !== undefined) {
         io.out(`bypass secret (shown once, not stored): ${generated}`);
-        io.out(`visit /${generated} on the site to get the bypass cookie`);
+        io.out(
+          `visit /${generated} on the site to get the bypass cookie ` +
+            "(the app needs bypass: bypassCookie() from @x/maintenance/bypass)",
+        );
       }
     }
     if (command === "on" && written.endsAt === undefined) io.err(NO_END);
@@ -1045,7 +1049,10 @@ async function runWrapped(argv: string[], run: RunContext): Promise<number> {
     );
     if (run.generated !== undefined) {
       io.err(`bypass secret (shown once, not stored): ${run.generated}`);
-      io.err(`visit /${run.generated} on the site to get the bypass cookie`);
+      io.err(
+        `visit /${run.generated} on the site to get the bypass cookie ` +
+          "(the app needs bypass: bypassCookie() from @x/maintenance/bypass)",
+      );
     }
     try {
       await invalidateSharedCache(cacheSettings);
