@@ -555,7 +555,7 @@ async function main() {
     "const mm = createMaintenance({ store: new DenoKvStore(kv, { watch: false }) });",
     "await mm.disable();",
     "kv.close();",
-  ].join("\n");
+  ].join("\\n");
   const t0 = performance.now();
   const child = spawnSync(process.execPath, ["--input-type=module", "-e", script], { timeout: 15_000, encoding: "utf8" });
   const ms = performance.now() - t0;

@@ -16,6 +16,7 @@ import {
   MemoryStore,
 } from "@x/maintenance";
 import { adminRoutes, bearerToken } from "@x/maintenance/admin";
+import { bypassCookie } from "@x/maintenance/bypass";
 import { guard } from "@x/maintenance/guard";
 import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -107,6 +108,7 @@ if (process.env.SMOKE_EXIT_CHILD === "1") {
   // keep the event loop alive.
   const dir = process.env.SMOKE_DIR;
   const mm = createMaintenance({
+    bypass: bypassCookie(),
     store: new FileStore(join(dir, "exit_state.txt")),
     cache: { ttlMs: 30_000 },
   });
@@ -178,7 +180,10 @@ function appWith(mm, mwOptions) {
 }
 
 async function middlewareChecks() {
-  const mm = createMaintenance({ store: new MemoryStore() });
+  const mm = createMaintenance({
+    bypass: bypassCookie(),
+    store: new MemoryStore(),
+  });
   const s = await start(appWith(mm, { ignorePaths: ["/status"] }).fetch);
   const p = s.port;
   let r = await get(H, p, "/");
@@ -282,7 +287,10 @@ async function middlewareChecks() {
 // ----------------------------------------------------- client IPs on real sockets
 
 async function ipChecks() {
-  const mm = createMaintenance({ store: new MemoryStore() });
+  const mm = createMaintenance({
+    bypass: bypassCookie(),
+    store: new MemoryStore(),
+  });
   await mm.enable();
   const s = await start(appWith(mm, { ignoreIps: ["127.0.0.1"] }).fetch);
   let r = await get(H, s.port, "/");
@@ -360,7 +368,10 @@ async function ipChecks() {
 // ------------------------------------------------------------------ the guard
 
 async function guardChecks() {
-  const mm = createMaintenance({ store: new MemoryStore() });
+  const mm = createMaintenance({
+    bypass: bypassCookie(),
+    store: new MemoryStore(),
+  });
   const app = new Hono();
   app.get(
     "/peer",
@@ -443,7 +454,10 @@ async function guardChecks() {
 async function renderChecks() {
   // @hono/node-server replaces globalThis.Response; a Response made by fetch() or by a
   // static method (Response.json) must still be sent as a Response, not as its text.
-  const mm = createMaintenance({ store: new MemoryStore() });
+  const mm = createMaintenance({
+    bypass: bypassCookie(),
+    store: new MemoryStore(),
+  });
   await mm.enable();
   for (
     const [name, render] of [
@@ -473,6 +487,7 @@ async function renderChecks() {
 async function fileStoreAndCliChecks(dir) {
   const file = join(dir, "state.txt");
   const mm = createMaintenance({
+    bypass: bypassCookie(),
     store: new FileStore(file),
     cache: { ttlMs: 300 },
   });
@@ -553,6 +568,7 @@ async function fileStoreAndCliChecks(dir) {
 
 async function adminChecks(dir) {
   const mm = createMaintenance({
+    bypass: bypassCookie(),
     store: new FileStore(join(dir, "admin_state.txt")),
   });
   const app = new Hono();
