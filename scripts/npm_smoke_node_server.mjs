@@ -561,6 +561,36 @@ async function fileStoreAndCliChecks(dir) {
       JSON.parse(readFileSync(file, "utf8")).enabled === false,
     c,
   );
+  // `run`: on while its command runs (the command sees the 503), set back after,
+  // and the command's exit status passed through.
+  const probe = `(async () => { for (let i = 0; i < 120; i++) {` +
+    ` const r = await fetch("http://${H}:${s.port}/"); await r.body?.cancel();` +
+    ` if (r.status === 503) process.exit(7);` +
+    ` await new Promise((ok) => setTimeout(ok, 25)); } process.exit(1); })()`;
+  const ran = await new Promise((resolve) =>
+    execFile(
+      process.execPath,
+      [
+        bin,
+        "run",
+        "--file",
+        file,
+        "--note",
+        "smoke",
+        "--",
+        process.execPath,
+        "-e",
+        probe,
+      ],
+      (e, stdout, stderr) => resolve({ code: e ? e.code : 0, stdout, stderr }),
+    )
+  );
+  check(
+    "bin `run -- node -e ...` -> the command sees 503, exits 7 through run, state set back to off",
+    ran.code === 7 &&
+      JSON.parse(readFileSync(file, "utf8")).enabled === false,
+    ran,
+  );
   await s.close();
 }
 
