@@ -369,7 +369,7 @@ export function createEngine<X>(
       urlPath,
       ip: needsIp ? ip(x) : undefined,
       force: f.force,
-      safe: /^(GET|HEAD|OPTIONS)$/.test(req.method),
+      safe: snap.state.readOnly && /^(GET|HEAD|OPTIONS)$/.test(req.method),
     };
     if (decide(rules, snap, t, facts) === "pass") {
       // Let through for who the client is (an exempt IP), not for what it asks: the
