@@ -18,6 +18,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { createClient } from "redis";
 import {
+  redisReads,
   S3RVER_CREDENTIALS,
   type S3rverHandle,
   startRedis,
@@ -304,12 +305,11 @@ export interface PushResult {
   max_allowed_ms: number;
 }
 
-/** How many GETs redis-server has run. */
+/** How many reads (GET, GETRANGE) redis-server has run. */
 async function redisGets(
   admin: { info(section: string): Promise<string> },
 ): Promise<number> {
-  const info = await admin.info("commandstats");
-  return Number(/cmdstat_get:calls=(\d+)/.exec(info)?.[1] ?? 0);
+  return redisReads(await admin.info("commandstats"));
 }
 
 /**

@@ -318,6 +318,20 @@ process.stdin.resume();
 `;
 
 /**
+ * The reads of a cache key that redis-server has run, from its `INFO commandstats`:
+ * `GET` and `GETRANGE` (the bounded read `redisCache` uses when the client has it).
+ */
+export function redisReads(commandstats: string): number {
+  let n = 0;
+  for (
+    const m of commandstats.matchAll(/cmdstat_(?:get|getrange):calls=(\d+)/g)
+  ) {
+    n += Number(m[1]);
+  }
+  return n;
+}
+
+/**
  * Starts `redis-server` on 127.0.0.1 and a free port, without persistence, and waits
  * until it answers `PING`. It runs under a small Node.js watchdog that stops it if the
  * test process dies. Throws if redis-server is not installed.

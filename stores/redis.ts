@@ -11,8 +11,9 @@
  * Entries are written in an envelope of their own with an expiry inside,
  * `{"x-maintenance":1,"exp":<ms since epoch>,"v":"<state>"}`, and live at most one hour
  * (also with `ttlMs: null`); anything else under the key, or an envelope past its
- * expiry, is a miss, and the store decides. Still, whoever can write to this Redis can
- * write an envelope: write access to the cache is write access to maintenance.
+ * expiry, is a miss, and the store decides; a read fetches at most 200 KiB (GETRANGE,
+ * where the client has it). Still, whoever can write to this Redis can write an
+ * envelope: write access to the cache is write access to maintenance.
  *
  * @example
  * ```ts
@@ -57,6 +58,10 @@ import type { CacheStore } from "./_types.ts";
 export interface RedisLikeClient {
   /** `GET key`: the value, or `null`. */
   get(key: string): Promise<unknown>;
+  /** node-redis: `GETRANGE key start end`, a bounded read (used when present). */
+  getRange?(key: string, start: number, end: number): Promise<unknown>;
+  /** ioredis: `GETRANGE key start end`, a bounded read (used when present). */
+  getrange?(key: string, start: number, end: number): Promise<unknown>;
   /** `SET key value`; called with an expiry in the client's own style. */
   set(key: string, value: string): Promise<unknown>;
   /** `DEL key`. */
@@ -134,6 +139,13 @@ export interface RedisLikeSubscriber {
 const MAX_TTL_S = 3600;
 /** Clock skew between servers allowed for an envelope's expiry, in ms. */
 const SKEW_MS = 60_000;
+/**
+ * The most of a value a read fetches, in bytes: an envelope of the largest state (64
+ * KiB of text, each character up to 3 bytes of UTF-8 once escaped) fits. A larger value,
+ * planted by someone who can write to this Redis, is cut there, so it is a miss, not
+ * hundreds of megabytes read into every instance.
+ */
+const MAX_READ = 200 * 1024;
 
 /**
  * The state text in an envelope of ours that has not expired, else `null` (a miss):
@@ -410,8 +422,15 @@ export function redisCache(
 
   return withPush({
     async get(key) {
-      const reply = await call("get", key, (k) => client.get(k));
-      if (reply === null || reply === undefined) return null;
+      // GETRANGE where the client has it: bounded; a missing key reads as "".
+      const reply = await call(
+        "get",
+        key,
+        (k) =>
+          client.getRange?.(k, 0, MAX_READ - 1) ??
+            client.getrange?.(k, 0, MAX_READ - 1) ?? client.get(k),
+      );
+      if (reply === null || reply === undefined || reply === "") return null;
       return unwrap(
         reply instanceof Uint8Array
           ? new TextDecoder().decode(reply)

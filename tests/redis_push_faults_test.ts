@@ -15,7 +15,11 @@ import { Hono } from "hono";
 import { redisCache } from "../stores/redis.ts";
 import { FileStore } from "../stores/file.ts";
 import { createMaintenance } from "../src/maintenance.ts";
-import { type RedisHandle, startRedis } from "../scripts/test_servers.ts";
+import {
+  type RedisHandle,
+  redisReads,
+  startRedis,
+} from "../scripts/test_servers.ts";
 import { makeTempDir, removeDir, sleep } from "./helpers.ts";
 
 const TIMEOUT_MS = 500;
@@ -154,11 +158,7 @@ describe("push over Redis: redis-server killed (SIGKILL) and restarted under loa
 
       // Push again: no GET between switches, and a switch served at once.
       const gets = async () =>
-        Number(
-          /cmdstat_get:calls=(\d+)/.exec(
-            await withAdmin(redis!.url, (c) => c.info("commandstats")),
-          )?.[1] ?? 0,
-        );
+        redisReads(await withAdmin(redis!.url, (c) => c.info("commandstats")));
       const before = await gets();
       // The load goes on: polling (push lost for good) would GET once a second each.
       await sleep(2500);

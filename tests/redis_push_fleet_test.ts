@@ -8,7 +8,11 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createClient } from "redis";
-import { type RedisHandle, startRedis } from "../scripts/test_servers.ts";
+import {
+  type RedisHandle,
+  redisReads,
+  startRedis,
+} from "../scripts/test_servers.ts";
 import {
   cleanEnv,
   currentRuntime,
@@ -24,10 +28,9 @@ const RUNTIME = currentRuntime();
 const TTL_MS = 30_000;
 const CHANNEL = "maintenance_mode_state:written";
 
-/** How many times the server ran GET (INFO commandstats). */
+/** How many reads (GET, GETRANGE) the server ran (INFO commandstats). */
 async function gets(admin: ReturnType<typeof createClient>): Promise<number> {
-  const info = await admin.info("commandstats");
-  return Number(/cmdstat_get:calls=(\d+)/.exec(info)?.[1] ?? 0);
+  return redisReads(await admin.info("commandstats"));
 }
 
 /** Polls `url` until it answers `status`; resolves with the time of that answer. */

@@ -183,6 +183,44 @@ describe("redisCache against redis-server", () => {
     assert.equal(await client.get("app1:state"), null);
   });
 
+  it("a huge value planted under the key is read in part (GETRANGE), not whole: a miss, and the store decides", async () => {
+    // 8 MiB where an envelope of the largest state is under 200 KiB.
+    const planted = "x".repeat(8 * 1024 * 1024);
+    await client.set("mm:huge", planted);
+    const sent = async () =>
+      Number(
+        /total_net_output_bytes:(\d+)/.exec(await client.info("stats"))?.[1],
+      );
+    const mm = createMaintenance({
+      store: new MemoryStore('{"enabled":true,"message":"from the store"}'),
+      cache: { key: "mm:huge", ttlMs: 5000, store: redisCache(client) },
+      onError: () => {},
+    });
+    const before = await sent();
+    assert.equal(await mm.isEnabled(), true, "the store's state");
+    const bytes = await sent() - before;
+    assert.ok(bytes < 300 * 1024, `Redis sent ${bytes} bytes for one check`);
+    // The miss overwrote the planted value with the store's state, in our envelope.
+    for (let i = 0; i < 50; i++) {
+      if ((await client.strLen("mm:huge")) < 1024) break;
+      await sleep(10);
+    }
+    assert.equal(
+      (await envelope("mm:huge")).v,
+      '{"enabled":true,"message":"from the store"}',
+    );
+  });
+
+  it("a state at the size limit still round-trips through the bounded read", async () => {
+    const cache = redisCache(client);
+    // Near 64 KiB of state text (the most a state holds), each character 3 bytes
+    // of UTF-8: about 195 KB in its envelope.
+    const big = JSON.stringify({ enabled: true, later: "€".repeat(65_000) });
+    assert.ok(big.length <= 65_536);
+    await cache.set("mm:big", big, 60);
+    assert.equal(await cache.get("mm:big"), big);
+  });
+
   it("speaks the ioredis calling style (set key value EX n)", async () => {
     const calls: unknown[][] = [];
     // An ioredis-shaped client over the real server.
