@@ -343,7 +343,7 @@ try {
       ["on, max", String(p.max_ms), `<= ${p.max_allowed_ms}`],
       ["off, max", String(p.off_max_ms), ""],
       [
-        `Redis GETs, ${fmtInt(p.burst_requests)} requests in ${
+        `Redis reads (GET, GETRANGE), ${fmtInt(p.burst_requests)} requests in ${
           fmtInt(p.burst_ms)
         } ms`,
         String(p.redis_reads),

@@ -6,7 +6,7 @@
  *
  * Push ({@linkcode benchPush}): the same over a state file with a real redis-server
  * (`MAINTENANCE_REDIS_URL`, TTL 30 s): the demos subscribe, the CLI publishes; and the
- * Redis GETs of a burst of requests between switches, counted by redis-server itself
+ * Redis reads (GET, GETRANGE) of a burst of requests between switches, counted by redis-server itself
  * (`INFO commandstats`).
  *
  * @module
@@ -297,7 +297,7 @@ export interface PushResult {
   burst_requests: number;
   /** How long the burst took, ms. */
   burst_ms: number;
-  /** Redis GETs during the burst (INFO commandstats), all instances together. */
+  /** Redis reads (GET, GETRANGE) during the burst (INFO commandstats), all instances together. */
   redis_reads: number;
   /** The goal for `redis_reads`: one per instance per TTL the burst spans. */
   max_redis_reads: number;
