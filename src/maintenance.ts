@@ -105,8 +105,9 @@ export interface Maintenance {
   ): Promise<MaintenanceState>;
   /**
    * Runs `fn` in maintenance: switches on with `options`, runs `fn`, and writes back
-   * the state it found in the store, however `fn` ends; returns what `fn` returns.
-   * When that last write fails, it throws a `StoreError` saying what to run by hand.
+   * the state it found in the store, however `fn` ends; returns what `fn` returns. A
+   * state someone else wrote meanwhile is left as it is (`onError` hears so). When
+   * the last write fails, it throws a `StoreError` saying what to run by hand.
    */
   during<T>(
     fn: () => T | Promise<T>,
