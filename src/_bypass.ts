@@ -20,15 +20,16 @@ import { digest } from "./_secret.ts";
 import { checkInt, HASH_RE, type Snapshot } from "./_state.ts";
 
 /**
- * How the bypass cookie is made; an option of `createMaintenance({ bypass })`.
+ * How the bypass cookie is made: the options of `bypassCookie()`.
  *
  * @example
  * ```ts
- * import { createMaintenance, MemoryStore } from "@x/maintenance";
- * const mm = createMaintenance({
- *   store: new MemoryStore(),
- *   bypass: { cookieKey: "a-long-random-key-from-your-secret-store", maxAge: 3600 },
- * });
+ * import { type BypassOptions, bypassCookie } from "@x/maintenance/bypass";
+ * const options: BypassOptions = {
+ *   cookieKey: "a-long-random-key-from-your-secret-store",
+ *   maxAge: 3600,
+ * };
+ * const bypass = bypassCookie(options);
  * ```
  */
 export interface BypassOptions {

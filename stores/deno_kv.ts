@@ -45,10 +45,26 @@ import { callStore, storeError } from "./_call.ts";
 import { StoreError } from "./_store_error.ts";
 import type { StateStore } from "./_types.ts";
 
-/** One part of a Deno KV key (`Deno.KvKeyPart`, symbols aside). */
+/**
+ * One part of a Deno KV key (`Deno.KvKeyPart`, symbols aside).
+ *
+ * @example
+ * ```ts
+ * import type { DenoKvKeyPart } from "@x/maintenance/deno-kv";
+ * const part: DenoKvKeyPart = "maintenance_mode_state";
+ * ```
+ */
 export type DenoKvKeyPart = Uint8Array | string | number | bigint | boolean;
 
-/** A Deno KV key (`Deno.KvKey`): an array of parts. */
+/**
+ * A Deno KV key (`Deno.KvKey`): an array of parts.
+ *
+ * @example
+ * ```ts
+ * import type { DenoKvKey } from "@x/maintenance/deno-kv";
+ * const key: DenoKvKey = ["myapp", "prod", "maintenance"];
+ * ```
+ */
 export type DenoKvKey = readonly DenoKvKeyPart[];
 
 /**
