@@ -53,7 +53,7 @@ import {
   StateParseError,
   toSnapshot,
 } from "./_state.ts";
-import { TimeoutError, withTimeout } from "./_timeout.ts";
+import { TimeoutError, unrefTimeout, withTimeout } from "./_timeout.ts";
 import { onCloudflareWorkers } from "./_on_workers.ts";
 
 /**
@@ -151,17 +151,6 @@ export interface Layer {
   written(text: string): Promise<void>;
   /** The wall clock stepped back. */
   clockBack(): void;
-}
-
-/** Runs `fn` in `ms` without keeping the process alive for it (Deno, Bun, Node). */
-function unrefTimeout(fn: () => void, ms: number): Timer {
-  const id = setTimeout(fn, ms);
-  if (typeof id === "number") {
-    const deno = (globalThis as { Deno?: { unrefTimer?(id: number): void } })
-      .Deno;
-    deno?.unrefTimer?.(id);
-  } else (id as { unref?(): void }).unref?.();
-  return id;
 }
 
 /**

@@ -41,3 +41,17 @@ export function withTimeout<T>(
     Promise.resolve(fn(controller.signal)).then(resolve, reject);
   }).finally(() => clearTimeout(timer));
 }
+
+/** Runs `fn` in `ms` without keeping the process alive for it (Deno, Bun, Node). */
+export function unrefTimeout(
+  fn: () => void,
+  ms: number,
+): ReturnType<typeof setTimeout> {
+  const id = setTimeout(fn, ms);
+  if (typeof id === "number") {
+    const deno = (globalThis as { Deno?: { unrefTimer?(id: number): void } })
+      .Deno;
+    deno?.unrefTimer?.(id);
+  } else (id as { unref?(): void }).unref?.();
+  return id;
+}

@@ -41,6 +41,7 @@
  * @module
  */
 import { checkOptions } from "../src/_options.ts";
+import { unrefTimeout } from "../src/_timeout.ts";
 import { callStore, storeError } from "./_call.ts";
 import { StoreError } from "./_store_error.ts";
 import type { StateStore } from "./_types.ts";
@@ -193,15 +194,6 @@ function isClosed(e: unknown): boolean {
     /after '\.close' is called/.test(String(err.message));
 }
 
-/** Runs `fn` in `ms` without keeping the process alive for it (Deno, Bun, Node). */
-function later(fn: () => void, ms: number): void {
-  const id = setTimeout(fn, ms);
-  if (typeof id === "number") {
-    (globalThis as { Deno?: { unrefTimer?(id: number): void } }).Deno
-      ?.unrefTimer?.(id);
-  } else (id as { unref?(): void }).unref?.();
-}
-
 /** What to add to a failed call's message: a closed kv, or a write that may not have landed. */
 function advice(e: unknown, op: "read" | "write"): string {
   return isClosed(e)
@@ -332,7 +324,7 @@ export class DenoKvStore implements StateStore {
           "cache TTL polls the store)";
         tell(() => onError(storeError(what, e, advice)));
       }
-      later(start, delay);
+      unrefTimeout(start, delay);
       delay = Math.min(delay * 2, WATCH_RETRY_MAX_MS);
     };
     const start = () => {
