@@ -7,6 +7,32 @@
  */
 import { StoreError } from "./_store_error.ts";
 
+/** The largest value read, in UTF-8 bytes (`parseState` accepts at most 64 KiB). */
+export const MAX_BYTES = 65_536;
+
+/** The `EFBIG` error for a value over {@linkcode MAX_BYTES} (`size`, when known). */
+export function tooLargeError(description: string, size?: number): StoreError {
+  return new StoreError(
+    `cannot read maintenance state ${description}: the value is larger than 64 KiB${
+      size === undefined ? "" : ` (${size} bytes)`
+    }, too large for a state; point the store at the right key, or rewrite it with ` +
+      "mm.enable() / mm.disable()",
+    "EFBIG",
+  );
+}
+
+/**
+ * Throws {@linkcode tooLargeError} unless `text` fits in {@linkcode MAX_BYTES} of
+ * UTF-8. UTF-8 takes one to three bytes per UTF-16 unit: it is encoded only when its
+ * length alone does not decide.
+ */
+export function checkSize(text: string, description: string): void {
+  if (text.length > MAX_BYTES) throw tooLargeError(description);
+  if (text.length <= MAX_BYTES / 3) return;
+  const size = new TextEncoder().encode(text).byteLength;
+  if (size > MAX_BYTES) throw tooLargeError(description, size);
+}
+
 /** `e` as a {@linkcode StoreError} saying `what` failed, keeping `e` as its cause. */
 export function storeError(
   what: string,

@@ -53,14 +53,12 @@
  * @module
  */
 import { checkOptions } from "../src/_options.ts";
-import { callStore } from "./_call.ts";
+import { callStore, checkSize, MAX_BYTES, tooLargeError } from "./_call.ts";
 import { StoreError } from "./_store_error.ts";
 import type { StateStore } from "./_types.ts";
 
 /** The key (KV) or object key (R2) used when none is given. */
 const DEFAULT_KEY = "maintenance_mode_state.txt";
-/** The largest value read, in bytes (`parseState` accepts at most 64 KiB). */
-const MAX_BYTES = 65_536;
 const KNOWN = ["key"];
 const KV_HINT =
   "a Workers KV namespace binding, such as new WorkersKvStore(env.STATE)";
@@ -205,16 +203,6 @@ function missing(what: string, hint: string, binding: unknown): StoreError {
   );
 }
 
-function tooLargeError(description: string, size?: number): StoreError {
-  return new StoreError(
-    `cannot read maintenance state ${description}: the value is larger than 64 KiB${
-      size === undefined ? "" : ` (${size} bytes)`
-    }, too large for a state; point the store at the right key, or rewrite it with ` +
-      "mm.enable() / mm.disable()",
-    "EFBIG",
-  );
-}
-
 /**
  * Keeps the state in one Workers KV key. A read is one `get(key, "text")`, a missing
  * key reading as `null` (off), a value larger than 64 KiB a {@linkcode StoreError}
@@ -255,14 +243,7 @@ export class WorkersKvStore implements StateStore {
     return callStore("read", this.description, signal, async () => {
       const text = await this.#binding().get(this.#key, "text");
       if (text === null || text === undefined) return null;
-      // UTF-8 takes at least one byte per UTF-16 unit: measure only when it may fit.
-      if (
-        text.length > MAX_BYTES ||
-        (text.length > MAX_BYTES / 3 &&
-          new TextEncoder().encode(text).byteLength > MAX_BYTES)
-      ) {
-        throw tooLargeError(this.description);
-      }
+      checkSize(text, this.description);
       return text;
     });
   }

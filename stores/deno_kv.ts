@@ -42,7 +42,7 @@
  */
 import { checkOptions } from "../src/_options.ts";
 import { unrefTimeout } from "../src/_timeout.ts";
-import { callStore, storeError } from "./_call.ts";
+import { callStore, checkSize, storeError } from "./_call.ts";
 import { StoreError } from "./_store_error.ts";
 import type { StateStore } from "./_types.ts";
 
@@ -127,8 +127,6 @@ export interface DenoKvStoreOptions {
 
 /** The key used when none is given. */
 const DEFAULT_KEY: DenoKvKey = ["maintenance_mode_state"];
-/** The largest value read, in UTF-8 bytes (`parseState` accepts at most 64 KiB). */
-const MAX_BYTES = 65_536;
 /** The first delay before a failed watch is started again, ms; it doubles up to the next. */
 const WATCH_RETRY_MS = 1000;
 const WATCH_RETRY_MAX_MS = 30_000;
@@ -269,18 +267,7 @@ export class DenoKvStore implements StateStore {
           "CORRUPT",
         );
       }
-      // UTF-8 takes at least one byte per UTF-16 unit: measure only when it may not fit.
-      const size = value.length > MAX_BYTES / 3
-        ? new TextEncoder().encode(value).byteLength
-        : 0;
-      if (size > MAX_BYTES) {
-        throw new StoreError(
-          `cannot read maintenance state ${this.description}: the value is larger than ` +
-            `64 KiB (${size} bytes), too large for a state; point the store at the ` +
-            "right key, or rewrite it with mm.enable() / mm.disable()",
-          "EFBIG",
-        );
-      }
+      checkSize(value, this.description);
       return value;
     }, (e) => advice(e, "read"));
   }
