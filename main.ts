@@ -38,6 +38,7 @@ import {
   processEnv,
   storeFromEnv,
   strictProcessEnv,
+  warmSharedCache,
 } from "./src/_env_config.ts";
 import { generateSecret } from "./src/_secret.ts";
 import { disabledState, enabledState } from "./src/_enable.ts";
@@ -678,16 +679,10 @@ export async function runCli(
     if (command === "run") checkRunAllowed();
     let cacheSettings: CacheSettings;
     try {
-      // A variable that cannot be read (Deno without --allow-env) is an error, not unset;
-      // but status uses no Redis, so it needs no MAINTENANCE_REDIS_URL.
+      // A variable that cannot be read (Deno without --allow-env) is an error, not unset.
       store = await storeFromEnv(
         { file: values.file, s3: values.s3 },
-        command === "status"
-          ? (name) =>
-            name === "MAINTENANCE_REDIS_URL"
-              ? processEnv(name)
-              : strictProcessEnv(name)
-          : strictProcessEnv,
+        strictProcessEnv,
       );
       // MAINTENANCE_REDIS_URL, checked before writing (status does not use it)
       cacheSettings = cacheSettingsFromEnv(
@@ -728,6 +723,7 @@ export async function runCli(
       ...state!,
       updatedAt: new Date(now).toISOString(),
     };
+    await warmSharedCache(cacheSettings);
     await store.write(serializeState(written));
     // Said now: the state is written even if the cache below fails, and a generated
     // secret is in it, so it must be shown.
@@ -1043,6 +1039,7 @@ async function runWrapped(argv: string[], run: RunContext): Promise<number> {
       updatedAt: new Date(startedAt).toISOString(),
     };
     const writtenText = serializeState(written);
+    await warmSharedCache(cacheSettings);
     await store.write(writtenText);
     io.err(
       `${describe(written, startedAt, false)} (${whereDescribed(store)})`,
@@ -1128,6 +1125,7 @@ async function restore(
       );
       return status;
     }
+    await warmSharedCache(run.cacheSettings);
     await store.write(serializeState(back));
   } catch (e) {
     io.err(

@@ -122,30 +122,6 @@ export async function storeFromEnv(
   if (flags.file !== undefined && flags.s3 !== undefined) {
     throw new ConfigError("give either --file or --s3, not both");
   }
-  const store = await chooseStore(flags, env);
-  let redisUrl: string | undefined;
-  try {
-    redisUrl = env("MAINTENANCE_REDIS_URL"); // only a hint here: unreadable is unset
-  } catch {
-    redisUrl = undefined;
-  }
-  if (redisUrl !== undefined) {
-    // The CLI publishes right after its write: the Redis client (hundreds of ms to
-    // load and to make its first connection) is warmed before the write, not between
-    // the write and the publish. Failures are said when it connects for real.
-    const write = store.write.bind(store);
-    store.write = async (text, signal) => {
-      await warmRedis(redisUrl);
-      return await write(text, signal);
-    };
-  }
-  return store;
-}
-
-async function chooseStore(
-  flags: StoreFlags,
-  env: EnvReader,
-): Promise<StateStore> {
   // Flags beat the environment; in the environment, one store must be chosen.
   if (flags.file !== undefined) return fileStore(flags.file, "--file");
   if (flags.s3 !== undefined) return await s3Store(flags.s3, "--s3", env);
@@ -460,28 +436,28 @@ function loadRedis(): Promise<typeof import("redis")> {
   });
 }
 
-/** The CLI's connection, opened before its write (see {@linkcode warmRedis}). */
+/** The CLI's connection, opened before its write (see {@linkcode warmSharedCache}). */
 let early:
   | Promise<{ url: string; client: RedisClient } | undefined>
   | undefined;
-/** This process serves an app ({@linkcode cacheFromEnv}): its writes publish by themselves. */
-let serving = false;
 
 /**
- * Before the CLI's write: loads the `redis` package and connects (hundreds of ms in
- * Deno, the first time), so that the publish follows the write at once. The connection
- * does not keep the process alive until {@linkcode invalidateSharedCache} takes it;
- * failures are said when that connects for real.
+ * Before the CLI's write, with a Redis cache: loads the `redis` package and connects
+ * (hundreds of ms in Deno, the first time), so that {@linkcode invalidateSharedCache}
+ * publishes at once after the write, not that long after it. The connection does not
+ * keep the process alive until that takes it; failures are said when it connects for
+ * real.
  */
-function warmRedis(url: string): Promise<unknown> {
-  if (serving) return Promise.resolve();
-  return early ??= connectRedis(url, false, 1000).then((client) => {
+export async function warmSharedCache(settings: CacheSettings): Promise<void> {
+  const url = settings.redisUrl;
+  if (url === undefined) return;
+  await (early ??= connectRedis(url, false, 1000).then((client) => {
     client.unref();
     return { url, client };
-  }, () => undefined);
+  }, () => undefined));
 }
 
-/** The connection {@linkcode warmRedis} opened to `url`, if it is still up. */
+/** The connection {@linkcode warmSharedCache} opened to `url`, if it is still up. */
 async function takeEarly(url: string): Promise<RedisClient | undefined> {
   const pre = await early;
   early = undefined;
@@ -578,7 +554,6 @@ export async function cacheFromEnv(
   if (redisUrl === undefined) {
     return { cache: { ttlMs, key }, close: () => Promise.resolve() };
   }
-  serving = true;
   let client: RedisClient;
   let subscriber: RedisClient | undefined;
   try {
