@@ -324,19 +324,15 @@ function toEnableOptions(
     );
   }
   const generated = withSecret ? generateSecret() : undefined;
-  const startsAt = instant(fields.from, "from");
-  // `for` counts from the start, as the CLI's --for: now, or `from`'s time.
-  const fromStart = startsAt !== undefined && forMs !== undefined;
   const options: EnableOptions = {
     message,
     readOnly: flag(fields.readOnly, "readOnly") || undefined,
     retryAfter: seconds(fields.retryAfter, "retryAfter"),
     refresh: seconds(fields.refresh, "refresh"),
-    startsAt,
-    endsAt: fromStart
-      ? new Date(parseInstant(startsAt) + forMs).toISOString()
-      : instant(fields.until, "until"),
-    for: fromStart ? undefined : forMs,
+    startsAt: instant(fields.from, "from"),
+    endsAt: instant(fields.until, "until"),
+    // enable() counts it from `from` when there is one, as the CLI's --for.
+    for: forMs,
     secret: generated ?? secret,
     by,
     note,
