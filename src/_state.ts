@@ -265,18 +265,6 @@ export function defined(state: MaintenanceState): MaintenanceState {
   return state;
 }
 
-/** The fields handlers, `render` and the page see: not `bypass`, `updatedBy`, `note`. */
-const SHOWN = [
-  "enabled",
-  "message",
-  "retryAfter",
-  "startsAt",
-  "endsAt",
-  "refresh",
-  "readOnly",
-  "updatedAt",
-];
-
 /** The known keys in the order they are written; a newer version's follow. */
 const ORDER = {
   enabled: undefined,
@@ -291,6 +279,11 @@ const ORDER = {
   updatedBy: undefined,
   note: undefined,
 };
+
+/** The fields handlers, `render` and the page see: not `bypass`, `updatedBy`, `note`. */
+const SHOWN = Object.keys(ORDER).filter((k) =>
+  !["bypass", "updatedBy", "note"].includes(k)
+);
 
 /**
  * Serializes a state for a store (JSON, one line, with a trailing newline), stamping
