@@ -11,7 +11,11 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { Hono } from "hono";
 import { timingSafeEqual } from "hono/utils/buffer";
-import { createBypassCookie, verifySecret } from "../src/_bypass.ts";
+import {
+  type BypassHandler,
+  createBypassCookie,
+  verifySecret,
+} from "../src/_bypass.ts";
 import { generateSecret, hashSecret } from "../src/_secret.ts";
 import { createMaintenance, type Maintenance } from "../src/maintenance.ts";
 import { enabledState } from "../src/_enable.ts";
@@ -792,6 +796,6 @@ describe("bypass is optional: @x/maintenance/bypass", () => {
       "utf8",
     );
     assert.doesNotMatch(core, /^import \{[^}]*createBypassCookie/m);
-    assert.equal(typeof bypassCookie().check, "function");
+    assert.equal(typeof (bypassCookie() as BypassHandler).check, "function");
   });
 });
