@@ -9,7 +9,6 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import {
-  cleanEnv,
   makeTempDir,
   removeDir,
   type RunningProcess,
@@ -17,7 +16,7 @@ import {
   RUNTIMES,
   scriptCommand,
   sleep,
-  startProcess,
+  startDemo,
 } from "./helpers.ts";
 
 const TOKEN = "demo-readonly-token-0123456789abcdef";
@@ -40,20 +39,13 @@ for (const runtime of RUNTIMES) {
     before(async () => {
       dir = await makeTempDir("maintenance-demo-ro-");
       file = `${dir}/state.txt`;
-      const [cmd, args] = scriptCommand(runtime, "scripts/demo.ts");
-      demo = startProcess(cmd, args, {
-        env: cleanEnv({
-          PORT: "0",
-          MAINTENANCE_STATE_FILE: file,
-          MAINTENANCE_CACHE_TTL_MS: "300",
-          MAINTENANCE_ADMIN_TOKEN: TOKEN,
-        }),
+      const started = await startDemo(runtime, {
+        MAINTENANCE_STATE_FILE: file,
+        MAINTENANCE_CACHE_TTL_MS: "300",
+        MAINTENANCE_ADMIN_TOKEN: TOKEN,
       });
-      const m = await demo.waitFor(
-        /demo listening on (http:\/\/127\.0\.0\.1:\d+)\//,
-        30_000,
-      );
-      base = m[1];
+      demo = started.demo;
+      base = started.url;
       await demo.waitFor(/^admin routes: mounted/m, 5000);
     });
 

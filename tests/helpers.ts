@@ -277,6 +277,33 @@ export function startProcess(
   };
 }
 
+/**
+ * Starts scripts/demo.ts under `runtime` on a free loopback port (`PORT=0`: the OS
+ * picks it, so no other test can take it between choosing and binding), with
+ * {@linkcode cleanEnv} plus `env`, and waits until it says where it listens. `url`
+ * is `http://127.0.0.1:PORT`, without a trailing slash.
+ */
+export async function startDemo(
+  runtime: Runtime,
+  env: Record<string, string> = {},
+  timeoutMs = 60_000,
+): Promise<{ demo: RunningProcess; url: string }> {
+  const [cmd, args] = scriptCommand(runtime, "scripts/demo.ts");
+  const demo = startProcess(cmd, args, {
+    env: cleanEnv({ PORT: "0", ...env }),
+  });
+  try {
+    const m = await demo.waitFor(
+      /demo listening on (http:\/\/127\.0\.0\.1:\d+)\//,
+      timeoutMs,
+    );
+    return { demo, url: m[1] };
+  } catch (e) {
+    await demo.stop();
+    throw e;
+  }
+}
+
 /** A real HTTP server on 127.0.0.1, from {@linkcode serveFetch}. */
 export interface TestServer {
   /** `http://127.0.0.1:PORT`. */

@@ -21,7 +21,7 @@ import {
   type RunningProcess,
   scriptCommand,
   sleep,
-  startProcess,
+  startDemo,
 } from "./helpers.ts";
 
 const RUNTIME = currentRuntime();
@@ -84,25 +84,19 @@ describe(`push over Redis: 3 demos and the CLI (${RUNTIME})`, () => {
     admin = createClient({ url: redis.url });
     await admin.connect();
     dir = await makeTempDir();
-    env = cleanEnv({
+    const settings = {
       MAINTENANCE_STATE_FILE: `${dir}/state.json`,
       MAINTENANCE_REDIS_URL: redis.url,
       MAINTENANCE_CACHE_TTL_MS: String(TTL_MS),
-    });
-    for (let i = 0; i < 3; i++) {
-      const [cmd, args] = scriptCommand(RUNTIME, "scripts/demo.ts");
-      demos.push(
-        startProcess(cmd, args, {
-          env: { ...env, PORT: "0", HOST: "127.0.0.1" },
-        }),
-      );
-    }
-    for (const d of demos) {
-      const m = await d.waitFor(
-        /demo listening on (http:\/\/\S+?)\/?\s/,
-        60_000,
-      );
-      urls.push(m[1] + "/");
+    };
+    env = cleanEnv(settings);
+    for (
+      const { demo, url } of await Promise.all(
+        [0, 1, 2].map(() => startDemo(RUNTIME, settings)),
+      )
+    ) {
+      demos.push(demo);
+      urls.push(url + "/");
     }
   });
 

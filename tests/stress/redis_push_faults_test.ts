@@ -23,7 +23,7 @@ import {
   type RunningProcess,
   scriptCommand,
   sleep,
-  startProcess,
+  startDemo,
 } from "../helpers.ts";
 
 const CYCLES = Number(process.env.STRESS_CYCLES ?? 3);
@@ -81,25 +81,19 @@ describe(`stress: push over Redis, redis-server killed ${CYCLES} times under loa
   before(async () => {
     redis = await startRedis();
     dir = await makeTempDir();
-    env = cleanEnv({
+    const settings = {
       MAINTENANCE_STATE_FILE: `${dir}/state.json`,
       MAINTENANCE_REDIS_URL: redis.url,
       MAINTENANCE_CACHE_TTL_MS: "30000",
-    });
-    for (let i = 0; i < 3; i++) {
-      const [cmd, args] = scriptCommand("deno", "scripts/demo.ts");
-      demos.push(
-        startProcess(cmd, args, {
-          env: { ...env, PORT: "0", HOST: "127.0.0.1" },
-        }),
-      );
-    }
-    for (const d of demos) {
-      const m = await d.waitFor(
-        /demo listening on (http:\/\/\S+?)\/?\s/,
-        60_000,
-      );
-      urls.push(m[1] + "/");
+    };
+    env = cleanEnv(settings);
+    for (
+      const { demo, url } of await Promise.all(
+        [0, 1, 2].map(() => startDemo("deno", settings)),
+      )
+    ) {
+      demos.push(demo);
+      urls.push(url + "/");
     }
   });
 
