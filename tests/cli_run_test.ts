@@ -16,6 +16,7 @@ import {
   cleanEnv,
   currentRuntime,
   ROOT,
+  type RunningProcess,
   runProcess,
   scriptCommand,
   sleep,
@@ -37,6 +38,22 @@ function cliArgv(args: string[]): [string, string[]] {
 function cli(args: string[], env: Record<string, string> = {}) {
   const [cmd, argv] = cliArgv(args);
   return runProcess(cmd, argv, { env: cleanEnv(env), timeoutMs: 60_000 });
+}
+
+/**
+ * Starts `maintenance run ARGS` as a long-running process (`env` added to a clean
+ * environment), and a promise of how it closed: its exit code and signal.
+ */
+function startRun(
+  args: string[],
+  env: Record<string, string> = {},
+): { p: RunningProcess; closed: Promise<[number | null, string | null]> } {
+  const [cmd, argv] = cliArgv(["run", ...args]);
+  const p = startProcess(cmd, argv, { env: cleanEnv(env) });
+  const closed = new Promise<[number | null, string | null]>((resolve) =>
+    p.child.once("close", (code, sig) => resolve([code, sig]))
+  );
+  return { p, closed };
 }
 
 /** The state file, parsed. */
@@ -188,8 +205,7 @@ describe(`maintenance run under ${runtime}`, () => {
         const d = await dirs.fresh();
         const file = `${d}/state.txt`;
         assert.equal((await cli(["off", "--file", file])).code, 0);
-        const [cmd, argv] = cliArgv([
-          "run",
+        const { p, closed } = startRun([
           "--by",
           "ops",
           "--file",
@@ -199,11 +215,7 @@ describe(`maintenance run under ${runtime}`, () => {
           "-c",
           'echo "started $$"; exec sleep 30',
         ]);
-        const p = startProcess(cmd, argv, { env: cleanEnv() });
         try {
-          const closed = new Promise<[number | null, string | null]>((
-            resolve,
-          ) => p.child.once("close", (code, sig) => resolve([code, sig])));
           const pid = Number((await p.waitFor(/started (\d+)/))[1]);
           assert.ok(alive(pid));
           assert.equal((await stored(file)).enabled, true, "on while it runs");
@@ -237,8 +249,7 @@ describe(`maintenance run under ${runtime}`, () => {
   it("a command that cleans up on SIGTERM: the state stays on until it has finished, and its status is run's", async () => {
     const d = await dirs.fresh();
     const file = `${d}/state.txt`;
-    const [cmd, argv] = cliArgv([
-      "run",
+    const { p, closed } = startRun([
       "--file",
       file,
       "--",
@@ -246,15 +257,11 @@ describe(`maintenance run under ${runtime}`, () => {
       "-c",
       'trap \'kill $! 2>/dev/null; sleep 0.5; cat "$F" > "$D/cleanup.txt"; exit 0\' TERM; ' +
       "sleep 30 >/dev/null 2>&1 & echo started; wait",
-    ]);
-    const p = startProcess(cmd, argv, { env: cleanEnv({ F: file, D: d }) });
+    ], { F: file, D: d });
     try {
-      const closed = new Promise<number | null>((resolve) =>
-        p.child.once("close", (code) => resolve(code))
-      );
       await p.waitFor(/started/);
       signalCli(p, "SIGTERM");
-      assert.equal(await closed, 0, p.output());
+      assert.equal((await closed)[0], 0, p.output());
       const cleanup = JSON.parse(await readFile(`${d}/cleanup.txt`, "utf8"));
       assert.equal(cleanup.enabled, true, "still on during the cleanup");
       assert.equal((await stored(file)).enabled, false, "set back after it");
@@ -365,21 +372,14 @@ describe(`maintenance run under ${runtime}`, () => {
     it("SIGTERM while it clears the key, before the command starts: the command does not run, the state is set back, exit 143", async () => {
       const d = await dirs.fresh();
       const file = `${d}/state.txt`;
-      const [cmd, argv] = cliArgv([
-        "run",
+      const { p, closed } = startRun([
         "--file",
         file,
         "--",
         "touch",
         `${d}/ran`,
-      ]);
-      const p = startProcess(cmd, argv, {
-        env: cleanEnv({ MAINTENANCE_REDIS_URL: redis!.url }),
-      });
+      ], { MAINTENANCE_REDIS_URL: redis!.url });
       try {
-        const closed = new Promise<[number | null, string | null]>((resolve) =>
-          p.child.once("close", (code, sig) => resolve([code, sig]))
-        );
         // On is written; the CLI now clears the key (twice, 1.25 s apart).
         const t0 = Date.now();
         for (;;) {
@@ -405,8 +405,7 @@ describe(`maintenance run under ${runtime}`, () => {
     it("a second SIGINT while it sets the state back (clearing the key) does not stop it", async () => {
       const d = await dirs.fresh();
       const file = `${d}/state.txt`;
-      const [cmd, argv] = cliArgv([
-        "run",
+      const { p, closed } = startRun([
         "--file",
         file,
         "--",
@@ -414,14 +413,8 @@ describe(`maintenance run under ${runtime}`, () => {
         "-c",
         `redis-cli -p ${redis!.port} SET ${KEY} stale >/dev/null; ` +
         'echo "started $$"; exec sleep 30',
-      ]);
-      const p = startProcess(cmd, argv, {
-        env: cleanEnv({ MAINTENANCE_REDIS_URL: redis!.url }),
-      });
+      ], { MAINTENANCE_REDIS_URL: redis!.url });
       try {
-        const closed = new Promise<[number | null, string | null]>((resolve) =>
-          p.child.once("close", (code, sig) => resolve([code, sig]))
-        );
         await p.waitFor(/started/);
         signalCli(p, "SIGINT");
         // Written back; the key is being cleared (twice, 1.25 s apart): Ctrl-C again.
