@@ -41,6 +41,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
+import { createClient } from "redis";
 
 /** The access key and secret s3rver accepts. */
 export const S3RVER_CREDENTIALS: {
@@ -316,6 +317,29 @@ process.stdin.on("end", stop);
 process.stdin.on("error", stop);
 process.stdin.resume();
 `;
+
+/** A node-redis client on `url`, not connected. */
+function redisClient(url: string) {
+  return createClient({ url });
+}
+
+/**
+ * Runs `fn` with a node-redis client of its own on `url` (connection errors ignored:
+ * the server may be going down), and closes it after.
+ */
+export async function withRedisAdmin<T>(
+  url: string,
+  fn: (client: ReturnType<typeof redisClient>) => Promise<T>,
+): Promise<T> {
+  const c = redisClient(url);
+  c.on("error", () => {});
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    c.destroy();
+  }
+}
 
 /**
  * The reads of a cache key that redis-server has run, from its `INFO commandstats`:

@@ -19,6 +19,7 @@ import {
   type RedisHandle,
   redisReads,
   startRedis,
+  withRedisAdmin,
 } from "../scripts/test_servers.ts";
 import { makeTempDir, removeDir, sleep } from "./helpers.ts";
 
@@ -27,28 +28,10 @@ const KEY = "faults:mm";
 const CHANNEL = `${KEY}:written`;
 
 /** A short-lived admin connection to `url` (the server may be gone or new). */
-function adminClient(url: string) {
-  return createClient({ url });
-}
-
-async function withAdmin<T>(
-  url: string,
-  fn: (c: ReturnType<typeof adminClient>) => Promise<T>,
-) {
-  const c = adminClient(url);
-  c.on("error", () => {});
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    c.destroy();
-  }
-}
-
 async function waitSubscribers(url: string, n: number, limitMs: number) {
   const deadline = performance.now() + limitMs;
   for (;;) {
-    const count = await withAdmin(url, async (c) => {
+    const count = await withRedisAdmin(url, async (c) => {
       const r = await c.pubSubNumSub(CHANNEL);
       return Number(r[CHANNEL] ?? 0);
     }).catch(() => 0);
@@ -124,7 +107,7 @@ describe("push over Redis: redis-server killed (SIGKILL) and restarted under loa
     );
     try {
       await sleep(200);
-      const info = await withAdmin(redis!.url, (c) => c.info("server"));
+      const info = await withRedisAdmin(redis!.url, (c) => c.info("server"));
       const pid = Number(/process_id:(\d+)/.exec(info)?.[1]);
       assert.ok(pid > 0, "redis-server's pid");
       process.kill(pid, "SIGKILL");
@@ -158,7 +141,9 @@ describe("push over Redis: redis-server killed (SIGKILL) and restarted under loa
 
       // Push again: no GET between switches, and a switch served at once.
       const gets = async () =>
-        redisReads(await withAdmin(redis!.url, (c) => c.info("commandstats")));
+        redisReads(
+          await withRedisAdmin(redis!.url, (c) => c.info("commandstats")),
+        );
       const before = await gets();
       // The load goes on: polling (push lost for good) would GET once a second each.
       await sleep(2500);

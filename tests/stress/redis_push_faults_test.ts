@@ -14,8 +14,11 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import process from "node:process";
-import { createClient } from "redis";
-import { type RedisHandle, startRedis } from "../../scripts/test_servers.ts";
+import {
+  type RedisHandle,
+  startRedis,
+  withRedisAdmin,
+} from "../../scripts/test_servers.ts";
 import {
   cleanEnv,
   makeTempDir,
@@ -30,24 +33,6 @@ const CYCLES = Number(process.env.STRESS_CYCLES ?? 3);
 const TIMEOUT_MS = 1000; // the demo's (createMaintenance's default)
 const SLACK_MS = 250;
 const CHANNEL = "maintenance_mode_state:written";
-
-function adminClient(url: string) {
-  return createClient({ url });
-}
-
-async function withAdmin<T>(
-  url: string,
-  fn: (c: ReturnType<typeof adminClient>) => Promise<T>,
-): Promise<T> {
-  const c = adminClient(url);
-  c.on("error", () => {});
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    c.destroy();
-  }
-}
 
 /** Runs the CLI; resolves with when it printed (right after its write) and how it ended. */
 function cli(args: string[], env: Record<string, string>) {
@@ -106,7 +91,7 @@ describe(`stress: push over Redis, redis-server killed ${CYCLES} times under loa
   async function subscribed(limitMs: number): Promise<void> {
     const deadline = performance.now() + limitMs;
     for (;;) {
-      const n = await withAdmin(
+      const n = await withRedisAdmin(
         redis!.url,
         async (c) => Number((await c.pubSubNumSub(CHANNEL))[CHANNEL] ?? 0),
       ).catch(() => 0);
@@ -164,7 +149,7 @@ describe(`stress: push over Redis, redis-server killed ${CYCLES} times under loa
     try {
       await everywhere(200, 5000);
       for (let cycle = 0; cycle < CYCLES; cycle++) {
-        const info = await withAdmin(redis!.url, (c) => c.info("server"));
+        const info = await withRedisAdmin(redis!.url, (c) => c.info("server"));
         process.kill(Number(/process_id:(\d+)/.exec(info)![1]), "SIGKILL");
         await sleep(200);
         const on = await flip(["on", "--message", `cycle ${cycle}`], 1, 503);
